@@ -1,0 +1,56 @@
+# fundapp: `make run` sets up and starts the app; `make test` sets up and runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test bench setup sysdeps sysdeps-test translations lint messages clean
+
+run: setup sysdeps translations
+	$(BIN)/fundapp db upgrade
+	$(BIN)/fundapp demo load --if-empty
+	HOST=$(HOST) PORT=$(PORT) scripts/run.sh
+
+test: setup sysdeps sysdeps-test translations
+	$(BIN)/ruff check fundapp reports tests bench migrations/env.py
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup sysdeps translations
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+setup: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# System packages WeasyPrint and Chinese text need (Pango, a CJK font); installed when missing and
+# running as root, otherwise the exact command is printed.
+sysdeps:
+	@scripts/sysdeps.sh app
+
+# What the tests need besides: Debian's Chromium for Playwright, pdftotext to read PDFs back.
+sysdeps-test:
+	@scripts/sysdeps.sh test
+
+translations: setup
+	@$(BIN)/pybabel compile -q -f -d fundapp/translations
+
+# Re-extract the user-visible strings after changing them, then translate the new ones in
+# fundapp/translations/zh/LC_MESSAGES/messages.po (tests fail while one is missing).
+messages: setup
+	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	  --project fundapp -o fundapp/translations/messages.pot .
+	$(BIN)/pybabel update -q --no-fuzzy-matching -i fundapp/translations/messages.pot \
+	  -d fundapp/translations
+
+lint: setup
+	$(BIN)/ruff check fundapp reports tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

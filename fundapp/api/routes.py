@@ -1,0 +1,102 @@
+"""API routes of the foundation: tokens, the caller, users, the ledger, the OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from fundapp.api import bp
+from fundapp.api.core import api_route, load_json
+from fundapp.api.openapi import build_spec
+from fundapp.api.schemas import (
+    LedgerEntrySchema,
+    LedgerPageSchema,
+    TokenRequestSchema,
+    TokenSchema,
+    UserCreateSchema,
+    UserPageSchema,
+    UserSchema,
+)
+from fundapp.auth.models import User
+from fundapp.auth.operations import authenticate, create_user, issue_token, revoke_token
+from fundapp.compliance.views import ledger_query
+from fundapp.errors import TooManyAttempts, Unauthorized
+from fundapp.extensions import db
+from fundapp.pagination import paginate
+
+PAGE_PARAMS = [
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                    "maximum": 200}},
+]
+
+
+def page_body(page, schema) -> dict:
+    return {"items": schema.dump(page.items, many=True), "page": page.number,
+            "per_page": page.per_page, "total": page.total, "pages": page.pages}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(build_spec())
+
+
+@api_route(bp, "/v1/auth/token", "POST", summary="Exchange e-mail and password for a token",
+           body=TokenRequestSchema, response=TokenSchema, anonymous=True, status=201)
+def create_token():
+    data = load_json(TokenRequestSchema())
+    result = authenticate(db.session, data["email"], data["password"],
+                          request.remote_addr or "unknown", via="api")
+    if result.user is None:
+        db.session.commit()  # the failed attempt and its ledger entry stay
+        if result.throttled:
+            raise TooManyAttempts(_("Too many failed sign-ins. Please wait 15 minutes and try "
+                                    "again."))
+        raise Unauthorized(_("The e-mail address or password is wrong."))
+    secret, token = issue_token(db.session, result.user)
+    db.session.commit()
+    return TokenSchema().dump({"token": secret, "token_type": "Bearer",
+                               "expires_at": token.expires_at}), 201
+
+
+@api_route(bp, "/v1/auth/token", "DELETE", summary="Revoke the token used for this request",
+           status=204, endpoint="revoke_token")
+def revoke_token_view():
+    revoke_token(db.session, g.api_token, actor=g.user.email)
+    db.session.commit()
+    return "", 204
+
+
+@api_route(bp, "/v1/me", "GET", summary="The calling user", response=UserSchema)
+def me():
+    return UserSchema().dump(g.user)
+
+
+@api_route(bp, "/v1/users", "GET", summary="List users", response=UserPageSchema,
+           params=PAGE_PARAMS)
+def list_users():
+    page = paginate(db.session, select(User).order_by(User.email), request.args.get("page", 1),
+                    request.args.get("per_page", 25))
+    return page_body(page, UserSchema())
+
+
+@api_route(bp, "/v1/users", "POST", summary="Create a user", body=UserCreateSchema,
+           response=UserSchema, status=201, endpoint="create_user")
+def create_user_view():
+    data = load_json(UserCreateSchema())
+    user = create_user(db.session, actor=g.user.email, **data)
+    db.session.commit()
+    return UserSchema().dump(user), 201
+
+
+@api_route(bp, "/v1/ledger", "GET", summary="Ledger entries, newest first",
+           response=LedgerPageSchema, params=PAGE_PARAMS + [
+               {"name": "action", "in": "query", "schema": {"type": "string"}},
+               {"name": "actor", "in": "query", "schema": {"type": "string"}}])
+def list_ledger():
+    stmt = ledger_query(request.args.get("action", "").strip(),
+                        request.args.get("actor", "").strip())
+    page = paginate(db.session, stmt, request.args.get("page", 1),
+                    request.args.get("per_page", 50))
+    return page_body(page, LedgerEntrySchema())

@@ -1,0 +1,86 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, g, request, session
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from fundapp.config import Config
+from fundapp.extensions import babel, csrf, db, login_manager, migrate
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Marks the session cookie Secure whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(super().get_cookie_secure(app) or request.is_secure)
+
+
+def select_locale() -> str:
+    languages = ("zh", "en")
+    user = g.get("user")
+    if user is not None and user.locale in languages:
+        return user.locale
+    if session.get("locale") in languages:
+        return session["locale"]
+    return request.accept_languages.best_match(languages) or "zh"
+
+
+def create_app(config: object | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    app.config.from_object(config if config is not None else Config())
+    import fundapp.models  # noqa: F401  (all tables known before anything touches the database)
+    app.session_interface = SessionInterface()
+    if app.config.get("PROXY_FIX"):
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO)
+
+    # Order matters: the access check runs before CSRF, so a refused caller learns nothing more.
+    from fundapp.access import can, check_access
+
+    app.before_request(check_access)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # the server-side session row is the protection
+    login_manager.login_view = "auth.login"
+
+    from fundapp.auth.operations import load_session_user
+
+    @login_manager.user_loader
+    def _load_user(key: str):
+        return load_session_user(db.session, key)
+
+    from fundapp.errors import register_error_handlers
+    from fundapp.security import add_security_headers
+    from fundapp.ui import register_template_helpers
+
+    register_error_handlers(app)
+    app.after_request(add_security_headers)
+    register_template_helpers(app, can)
+
+    from fundapp.admin.views import bp as admin_bp
+    from fundapp.api import bp as api_bp
+    from fundapp.auth.views import bp as auth_bp
+    from fundapp.compliance.views import bp as compliance_bp
+    from fundapp.health import bp as health_bp
+    from fundapp.main.views import bp as main_bp
+
+    for blueprint in (health_bp, auth_bp, main_bp, admin_bp, compliance_bp):
+        app.register_blueprint(blueprint)
+    csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie
+    app.register_blueprint(api_bp)
+
+    from fundapp.cli import register_commands
+
+    register_commands(app)
+    return app

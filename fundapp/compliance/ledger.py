@@ -1,0 +1,150 @@
+"""The one writer of the compliance ledger, and the chain verifier.
+
+`record()` appends an entry inside the caller's transaction: when the change it records rolls
+back, the entry rolls back with it, and an entry is never committed without its change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from fundapp.compliance.models import LedgerEntry, LedgerHead
+
+GENESIS_HASH = "0" * 64
+SYSTEM_ACTOR = "system"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cannot put {type(value).__name__} in a ledger payload")
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 text, Decimals as strings: one byte form for one value."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_default, allow_nan=False)
+
+
+def entry_hash(seq: int, recorded_at: str, actor: str, action: str, subject_type: str,
+               subject_id: str, payload: str, prev_hash: str) -> str:
+    body = canonical_json({
+        "seq": seq, "recorded_at": recorded_at, "actor": actor, "action": action,
+        "subject_type": subject_type, "subject_id": subject_id, "payload": payload,
+        "prev_hash": prev_hash,
+    })
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def record(session: Session, *, actor: str, action: str, subject_type: str,
+           subject_id: Any = "", payload: dict[str, Any] | None = None,
+           at: datetime | None = None) -> LedgerEntry:
+    """Append one entry to the ledger in the session's current transaction (flushes, never commits)."""
+    session.flush()  # the change being recorded must reach the database before its entry
+    # Take the write lock first, then read the head: see LedgerHead.
+    session.execute(update(LedgerHead).where(LedgerHead.id == 1).values(seq=LedgerHead.seq + 1))
+    head = session.execute(select(LedgerHead.seq, LedgerHead.hash).where(LedgerHead.id == 1)).one()
+    seq = head.seq
+    text = canonical_json(payload or {})
+    recorded_at = format_time(at or datetime.now(UTC))
+    subject = str(subject_id)
+    digest = entry_hash(seq, recorded_at, actor, action, subject_type, subject, text, head.hash)
+    entry = LedgerEntry(seq=seq, recorded_at=recorded_at, actor=actor, action=action,
+                        subject_type=subject_type, subject_id=subject, payload=text,
+                        prev_hash=head.hash, hash=digest)
+    session.add(entry)
+    session.execute(update(LedgerHead).where(LedgerHead.id == 1).values(hash=digest))
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"entry {self.seq}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    count: int
+    last_hash: str
+    problem: ChainProblem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify_rows(rows: Iterable[Any]) -> VerifyResult:
+    """Walk entries in sequence order and name the first one that breaks the chain."""
+    expected_seq = 1
+    prev = GENESIS_HASH
+    count = 0
+    for row in rows:
+        if row.seq != expected_seq:
+            reason = (f"sequence jumps from {expected_seq - 1} to {row.seq} (entries missing)"
+                      if row.seq > expected_seq else f"sequence {row.seq} out of order")
+            return VerifyResult(count, prev, ChainProblem(expected_seq, reason))
+        if row.prev_hash != prev:
+            return VerifyResult(count, prev, ChainProblem(row.seq, "previous hash does not match"))
+        digest = entry_hash(row.seq, row.recorded_at, row.actor, row.action, row.subject_type,
+                            row.subject_id, row.payload, row.prev_hash)
+        if digest != row.hash:
+            return VerifyResult(count, prev, ChainProblem(row.seq, "content does not match its hash"))
+        prev = row.hash
+        expected_seq += 1
+        count += 1
+    return VerifyResult(count, prev, None)
+
+
+def iter_entries(session: Session, batch: int = 5000) -> Iterator[Any]:
+    columns = (LedgerEntry.seq, LedgerEntry.recorded_at, LedgerEntry.actor, LedgerEntry.action,
+               LedgerEntry.subject_type, LedgerEntry.subject_id, LedgerEntry.payload,
+               LedgerEntry.prev_hash, LedgerEntry.hash)
+    last = 0
+    # Keyset pages keep memory flat and need no server-side cursor on either database.
+    while True:
+        rows = session.execute(select(*columns).where(LedgerEntry.seq > last)
+                               .order_by(LedgerEntry.seq).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def verify_chain(session: Session) -> VerifyResult:
+    result = verify_rows(iter_entries(session))
+    if result.ok:
+        head = session.execute(select(LedgerHead.seq, LedgerHead.hash)
+                               .where(LedgerHead.id == 1)).one_or_none()
+        if head is not None and (head.seq != result.count or head.hash != result.last_hash):
+            # Entries were removed from the end: the head still remembers the longer chain.
+            return VerifyResult(result.count, result.last_hash,
+                                ChainProblem(result.count + 1, "chain is shorter than its head "
+                                             f"records ({head.seq} entries): the tail is missing"))
+    return result

@@ -1,0 +1,52 @@
+"""The demo fund: what `make run` shows a first-time visitor."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fundapp.auth.models import Role
+from fundapp.auth.operations import create_user
+from fundapp.compliance.ledger import record
+from fundapp.portfolio.models import Fund
+
+# Demo data only: printed by `make run`, documented in README; never used outside the demo.
+DEMO_PASSWORD = "demo-password"
+
+DEMO_USERS = [
+    ("admin@demo.fundapp.cn", "系统管理员 Admin", [Role.ADMIN]),
+    ("manager@demo.fundapp.cn", "王经理 Wang (fund manager)", [Role.FUND_MANAGER]),
+    ("manager2@demo.fundapp.cn", "李经理 Li (fund manager, IC)", [Role.FUND_MANAGER, Role.IC_MEMBER]),
+    ("ic@demo.fundapp.cn", "陈委员 Chen (IC chair)", [Role.IC_MEMBER]),
+    ("ic2@demo.fundapp.cn", "赵委员 Zhao (IC)", [Role.IC_MEMBER]),
+    ("auditor@demo.fundapp.cn", "审计局 Audit bureau", [Role.AUDITOR]),
+]
+
+
+def load_demo(session: Session, *, if_empty: bool = False) -> list[tuple[str, str]] | None:
+    """Create the demo fund and its users; returns (email, roles) of the users made."""
+    if session.scalar(select(Fund.id).limit(1)) is not None:
+        if if_empty:
+            return None
+    else:
+        fund = Fund(name="张江科创拨投结合基金（演示）",
+                    name_en="Zhangjiang Sci-Tech Grant-plus-Investment Fund (demo)",
+                    committed_amount=Decimal("500000000.00"), established_on=date(2025, 1, 1),
+                    platform_name="区科创投资平台有限公司 District Sci-Tech Investment Platform Co.")
+        session.add(fund)
+        session.flush()
+        record(session, actor="demo", action="fund.created", subject_type="fund",
+               subject_id=fund.id, payload={"name": fund.name,
+                                            "committed_amount": fund.committed_amount})
+    made = []
+    from fundapp.auth.models import User
+
+    for email, name, roles in DEMO_USERS:
+        if session.scalar(select(User.id).where(User.email == email)) is None:
+            create_user(session, email=email, password=DEMO_PASSWORD, roles=roles, name=name,
+                        actor="demo")
+            made.append((email, ", ".join(r.value for r in roles)))
+    return made

@@ -1,0 +1,136 @@
+"""The AppError hierarchy and the one JSON error envelope.
+
+Every error a client sees has the shape {"error": {"code", "message", "details"}}; the message is
+in the user's language, the code is stable English for programs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+
+class AppError(Exception):
+    """An error we expect and explain; `message` is already translated (or lazily)."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: Any = None, *, details: dict[str, Any] | None = None,
+                 code: str | None = None, status: int | None = None) -> None:
+        super().__init__(str(message) if message is not None else self.code)
+        self.message = message
+        self.details = details or {}
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+
+class ValidationFailed(AppError):
+    """Input that does not pass its schema: details maps each field to its messages."""
+
+    status = 422
+    code = "validation_failed"
+
+
+class RuleRefused(AppError):
+    """A rule of the fund's rule book refuses the operation; details["rule"] names the clause."""
+
+    status = 409
+    code = "rule_refused"
+
+    def __init__(self, rule: str, message: Any, **details: Any) -> None:
+        super().__init__(message, details={"rule": rule, **details})
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "unauthorized"
+
+
+class TooManyAttempts(AppError):
+    status = 429
+    code = "too_many_attempts"
+
+
+# Messages for HTTP errors raised by Flask or Werkzeug, in the user's language.
+HTTP_MESSAGES = {
+    400: _l("The request could not be understood."),
+    401: _l("Please sign in first."),
+    403: _l("You do not have permission to do this."),
+    404: _l("There is nothing at this address."),
+    405: _l("This address does not accept that method."),
+    409: _l("This conflicts with the current state."),
+    413: _l("The request is too large."),
+    415: _l("This content type is not supported."),
+    422: _l("Some fields are not valid."),
+    429: _l("Too many attempts. Please wait and try again."),
+    500: _l("Something went wrong on our side. Nothing was changed."),
+}
+
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+              415: "unsupported_media_type", 422: "validation_failed", 429: "too_many_attempts",
+              500: "internal_error"}
+
+
+def wants_json() -> bool:
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and not request.accept_mimetypes["text/html"]
+
+
+def envelope(status: int, code: str, message: Any, details: dict[str, Any] | None = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": str(message), "details": details or {}}})
+    response.status_code = status
+    return response
+
+
+def error_response(status: int, code: str, message: Any, details: dict[str, Any] | None = None):
+    if wants_json():
+        return envelope(status, code, message, details)
+    body = render_template("error.html", status=status, message=str(message), details=details or {})
+    return body, status
+
+
+def register_error_handlers(app: Flask) -> None:
+    from fundapp.extensions import db
+
+    @app.errorhandler(AppError)
+    def _app_error(exc: AppError):
+        db.session.rollback()
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError):
+        return error_response(400, "csrf_failed",
+                              _("The form expired or was sent from elsewhere. Please try again."))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        message = HTTP_MESSAGES.get(status, exc.description)
+        return error_response(status, HTTP_CODES.get(status, "http_error"), message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        db.session.rollback()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", HTTP_MESSAGES[500])

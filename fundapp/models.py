@@ -1,0 +1,5 @@
+"""Imports every model module so that the metadata (and Alembic's autogenerate) sees all tables."""
+
+from fundapp.auth import models as auth_models  # noqa: F401
+from fundapp.compliance import models as compliance_models  # noqa: F401
+from fundapp.portfolio import models as portfolio_models  # noqa: F401

@@ -1,0 +1,49 @@
+"""One way to page a select() for pages and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+PER_PAGE = 25
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    number: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def _positive(value: Any, default: int, ceiling: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    return min(max(number, 1), ceiling)
+
+
+def paginate(session: Session, stmt: Select, page: Any = 1, per_page: Any = PER_PAGE,
+             scalars: bool = True) -> Page:
+    size = _positive(per_page, PER_PAGE, 200)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    number = min(_positive(page, 1, 10**9), max(1, -(-total // size)))
+    result = session.execute(stmt.limit(size).offset((number - 1) * size))
+    items = list(result.scalars() if scalars else result.mappings())
+    return Page(items, number, size, total)

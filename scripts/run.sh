@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Starts the scheduler process and the web server; Ctrl-C stops both.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+pids=()
+stop() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null; wait; exit 0; }
+trap stop INT TERM EXIT
+
+.venv/bin/fundapp scheduler run &
+pids+=($!)
+.venv/bin/gunicorn --workers "${WORKERS:-2}" --bind "$HOST:$PORT" --access-logfile - wsgi:app &
+pids+=($!)
+
+cat <<MSG
+
+  fundapp is running at http://$HOST:$PORT  (Ctrl-C stops the web server and the scheduler)
+  Demo sign-ins, password 'demo-password':
+    admin@demo.fundapp.cn     administrator
+    manager@demo.fundapp.cn   fund manager
+    manager2@demo.fundapp.cn  fund manager and IC member
+    ic@demo.fundapp.cn        IC member (chair)
+    auditor@demo.fundapp.cn   auditor
+
+MSG
+wait -n
+stop
