@@ -39,14 +39,14 @@ sysdeps-test:
 	@scripts/sysdeps.sh test
 
 translations: setup
-	@$(BIN)/pybabel compile -q -f -d fundapp/translations
+	@$(BIN)/pybabel --quiet compile -f -d fundapp/translations
 
 # Re-extract the user-visible strings after changing them, then translate the new ones in
 # fundapp/translations/zh/LC_MESSAGES/messages.po (tests fail while one is missing).
 messages: setup
-	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	$(BIN)/pybabel --quiet extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
 	  --project fundapp -o fundapp/translations/messages.pot .
-	$(BIN)/pybabel update -q --no-fuzzy-matching -i fundapp/translations/messages.pot \
+	$(BIN)/pybabel --quiet update --no-fuzzy-matching -i fundapp/translations/messages.pot \
 	  -d fundapp/translations
 
 lint: setup

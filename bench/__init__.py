@@ -1,0 +1,1 @@
+"""Benchmarks: each compares fundapp's work with the bare work measured in the same run."""
