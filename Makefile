@@ -10,7 +10,7 @@ PORT ?= 8000
 .PHONY: run test bench setup sysdeps sysdeps-test translations lint messages clean
 
 run: setup sysdeps translations
-	$(BIN)/fundapp db upgrade
+	$(BIN)/fundapp db upgrade heads
 	$(BIN)/fundapp demo load --if-empty
 	HOST=$(HOST) PORT=$(PORT) scripts/run.sh
 

@@ -68,7 +68,7 @@ def run() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(TestConfig(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"))
         with app.app_context():
-            upgrade()
+            upgrade(revision="heads")
             _generate(db.session, count)
             db.session.execute(select(1))
             bare = min(_bare(db.session) for _ in range(2))

@@ -72,10 +72,13 @@ def create_app(config: object | None = None) -> Flask:
     from fundapp.api import bp as api_bp
     from fundapp.auth.views import bp as auth_bp
     from fundapp.compliance.views import bp as compliance_bp
+    from fundapp.deals.views import bp as deals_bp
     from fundapp.health import bp as health_bp
     from fundapp.main.views import bp as main_bp
+    from fundapp.portfolio.views import bp as portfolio_bp
 
-    for blueprint in (health_bp, auth_bp, main_bp, admin_bp, compliance_bp):
+    for blueprint in (health_bp, auth_bp, main_bp, admin_bp, compliance_bp, deals_bp,
+                      portfolio_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie
     app.register_blueprint(api_bp)

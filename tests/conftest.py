@@ -73,7 +73,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # The pid keeps concurrent test runs (two terminals, xdist workers) out of each other's way.
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+
+
+def _drop_orphans(conn: psycopg.Connection) -> None:
+    """Drop test databases left behind by runs that were killed (their pid is gone)."""
+    names = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'fundapp\\_t%'")
+    for (name,) in names.fetchall():
+        match = re.search(r"_(\d+)(?:_[0-9a-f]{10})?$", name)
+        if match and not Path(f"/proc/{match.group(1)}").exists():
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _upgrade(url: str) -> None:
@@ -81,7 +91,7 @@ def _upgrade(url: str) -> None:
 
     app = create_app(TestConfig(url))
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")
         db.engine.dispose()
 
 
@@ -100,6 +110,7 @@ def pg_template() -> Iterator[str]:
         pytest.skip(_PG_PROBLEM)
     name = f"fundapp_tpl_{_worker()}"
     with _pg_connect() as conn:
+        _drop_orphans(conn)
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     _upgrade(make_url(pg_admin_url()).set(database=name).render_as_string(hide_password=False))
