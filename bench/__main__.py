@@ -11,7 +11,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["ledger_verify"]
+BENCHMARKS = ["ledger_verify", "pipeline", "ledger_export"]
 
 
 def main(argv: list[str]) -> int:

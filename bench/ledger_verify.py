@@ -63,7 +63,7 @@ def run() -> dict:
     from fundapp.config import TestConfig
     from fundapp.extensions import db
 
-    count = int(int(os.environ.get("BENCH_LEDGER_ENTRIES", 200_000))
+    count = int(int(os.environ.get("BENCH_LEDGER_ENTRIES", 1_000_000))
                 * float(os.environ.get("BENCH_SCALE", 1)))
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(TestConfig(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"))

@@ -41,7 +41,9 @@ def check_access():
     if request.path.startswith("/api/"):
         g.user = user_from_bearer()
     else:
-        g.user = current_user if current_user.is_authenticated else None
+        # The user object itself, not the current_user proxy: after logout_user() the proxy turns
+        # into an anonymous user, and code later in the request still needs to know who it was.
+        g.user = current_user._get_current_object() if current_user.is_authenticated else None
     if request.endpoint is None:
         return None  # routing failed; the 404/405 handler answers
     allowed = allowed_roles(request.endpoint, request.method)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -24,6 +24,8 @@ class SessionInterface(SecureCookieSessionInterface):
 
 def select_locale() -> str:
     languages = ("zh", "en")
+    if not has_request_context():
+        return "en"  # the CLI and the scheduler speak English; pages follow the user
     user = g.get("user")
     if user is not None and user.locale in languages:
         return user.locale
@@ -76,9 +78,10 @@ def create_app(config: object | None = None) -> Flask:
     from fundapp.health import bp as health_bp
     from fundapp.main.views import bp as main_bp
     from fundapp.portfolio.views import bp as portfolio_bp
+    from fundapp.reference.views import bp as reference_bp
 
     for blueprint in (health_bp, auth_bp, main_bp, admin_bp, compliance_bp, deals_bp,
-                      portfolio_bp):
+                      portfolio_bp, reference_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie
     app.register_blueprint(api_bp)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, MetaData, String, TypeDecorator
+from sqlalchemy import BigInteger, DateTime, MetaData, String, TypeDecorator, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -20,6 +22,20 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_busy_timeout(dbapi_connection: Any, connection_record: Any) -> None:
+    """Writers on SQLite queue on one database lock (every ledger entry takes it); the driver's 5 s
+    default lets a starved writer fail with "database is locked" while the web and the scheduler
+    write together."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
 
 
 def utcnow() -> datetime:
@@ -59,26 +75,39 @@ class ScaledDecimal(TypeDecorator[Decimal]):
     def __init__(self, places: int) -> None:
         super().__init__()
         self.places = places
-        self._factor = Decimal(10) ** places
 
     def process_bind_param(self, value: Decimal | int | str | None, dialect: Any) -> int | None:
         if value is None:
             return None
+        if isinstance(value, (float, bool)):
+            raise TypeError(f"{type(value).__name__} is not accepted for an exact amount: {value!r}")
         try:
-            exact = Decimal(value) if not isinstance(value, Decimal) else value
+            exact = value if isinstance(value, Decimal) else Decimal(value)
         except InvalidOperation as exc:
             raise ValueError(f"not a decimal amount: {value!r}") from exc
-        if isinstance(value, float):
-            raise TypeError("floats are not accepted for exact amounts")
-        scaled = exact * self._factor
-        if scaled != scaled.to_integral_value():
-            raise ValueError(f"{exact} has more than {self.places} decimal places")
-        return int(scaled)
+        if not exact.is_finite():
+            raise ValueError(f"not a finite amount: {value!r}")
+        # Integer arithmetic on the digits: Decimal multiplication would round to the context's
+        # 28 digits and could let a value with more places through as a rounded one.
+        sign, digits, exponent = exact.as_tuple()
+        coefficient = int("".join(map(str, digits)) or "0")
+        shift = int(exponent) + self.places
+        if shift >= 0:
+            scaled = coefficient * 10**shift
+        else:
+            scaled, rest = divmod(coefficient, 10**-shift)
+            if rest:
+                raise ValueError(f"{exact} has more than {self.places} decimal places")
+        scaled = -scaled if sign else scaled
+        if not -(2**63) <= scaled < 2**63:
+            raise ValueError(f"{exact} is out of range for this column")
+        return scaled
 
     def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
         if value is None:
             return None
-        return (Decimal(int(value)) / self._factor).quantize(Decimal(1).scaleb(-self.places))
+        # scaleb only moves the exponent: exact, and always `places` places ("1.50", "0.00").
+        return Decimal(int(value)).scaleb(-self.places)
 
 
 def Money() -> ScaledDecimal:  # noqa: N802 - reads like a type in column declarations

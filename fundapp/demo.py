@@ -49,4 +49,10 @@ def load_demo(session: Session, *, if_empty: bool = False) -> list[tuple[str, st
             create_user(session, email=email, password=DEMO_PASSWORD, roles=roles, name=name,
                         actor="demo")
             made.append((email, ", ".join(r.value for r in roles)))
+    from fundapp.deals.demo import load_pipeline_demo
+
+    load_pipeline_demo(session)
+    from fundapp.portfolio.demo import load_grants_demo  # after the pipeline demo, if any
+
+    load_grants_demo(session)
     return made

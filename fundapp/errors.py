@@ -103,11 +103,14 @@ def envelope(status: int, code: str, message: Any, details: dict[str, Any] | Non
     return response
 
 
-def error_response(status: int, code: str, message: Any, details: dict[str, Any] | None = None):
+def error_response(status: int, code: str, message: Any, details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None):
     if wants_json():
-        return envelope(status, code, message, details)
+        response = envelope(status, code, message, details)
+        response.headers.update(headers or {})
+        return response
     body = render_template("error.html", status=status, message=str(message), details=details or {})
-    return body, status
+    return body, status, headers or {}
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -127,7 +130,11 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         status = exc.code or 500
         message = HTTP_MESSAGES.get(status, exc.description)
-        return error_response(status, HTTP_CODES.get(status, "http_error"), message)
+        # Keep what the exception says about the protocol, e.g. Allow on a 405.
+        headers = {key: value for key, value in exc.get_headers()
+                   if key.lower() not in ("content-type", "content-length")}
+        return error_response(status, HTTP_CODES.get(status, "http_error"), message,
+                              headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

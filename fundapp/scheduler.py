@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,14 +23,17 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fundapp.compliance.models import JobRun
 from fundapp.extensions import db
+from fundapp.portfolio.jobs import close_expired_grants_job
 
 log = logging.getLogger("fundapp.scheduler")
 TIMEZONE = "Asia/Shanghai"
+CLAIM_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -38,19 +42,39 @@ class JobSpec:
     func: Callable[[], str]
     cron: dict[str, str]
     catch_up: timedelta
+    clause: str = "R12"  # the rule-book clause the job serves (shown with its runs and checks)
 
 
-def verify_ledger_job() -> str:
-    from fundapp.compliance.ledger import verify_chain
+def _job(name: str) -> Callable[[], str]:
+    """fundapp.compliance.jobs.<name>, imported when it runs: keeps this module light."""
 
-    result = verify_chain(db.session)
-    if not result.ok:
-        raise RuntimeError(f"ledger chain broken at {result.problem}")
-    return f"{result.count} entries verified"
+    def run() -> str:
+        from fundapp.compliance import jobs
+
+        return getattr(jobs, name)()
+
+    run.__name__ = name
+    return run
 
 
+verify_ledger_job = _job("verify_ledger_job")
+
+# Times are Asia/Shanghai. A new job: a JobSpec with a fixed id, a function that is idempotent by
+# a natural key and returns a one-line outcome for the run history, and a catch-up window.
 JOBS: list[JobSpec] = [
+    # Nightly: walk the whole chain; a break alerts the admins in-app (and by e-mail) (R12).
     JobSpec("ledger.verify", verify_ledger_job, {"hour": "2", "minute": "30"}, timedelta(days=1)),
+    # Daily: remind the responsible roles of compliance items due within 30 days.
+    JobSpec("deadlines.remind", _job("remind_deadlines_job"), {"hour": "8", "minute": "0"},
+            timedelta(hours=12)),
+    # Quarterly: ask companies with a signed agreement for the quarter's KPI report.
+    JobSpec("kpi.request", _job("request_kpis_job"),
+            {"month": "1,4,7,10", "day": "1", "hour": "9", "minute": "0"}, timedelta(days=30)),
+    # At quarter end (complete at midnight): the quarter's signed ledger export and a summary.
+    JobSpec("report.quarterly", _job("quarterly_report_job"),
+            {"month": "1,4,7,10", "day": "1", "hour": "1", "minute": "0"}, timedelta(days=30)),
+    JobSpec("grants.close_expired", close_expired_grants_job, {"hour": "1", "minute": "15"},
+            timedelta(days=1), clause="R8.a"),
 ]
 
 
@@ -62,15 +86,27 @@ def run_occurrence(job: JobSpec, scheduled_for: datetime) -> JobRun | None:
     """Claim and run one occurrence; None when another process already claimed it."""
     run = JobRun(job_id=job.id, scheduled_for=scheduled_for, started_at=datetime.now(UTC),
                  worker=worker_name())
-    db.session.add(run)
+    for attempt in range(CLAIM_ATTEMPTS):
+        db.session.add(run)
+        try:
+            db.session.commit()
+            break
+        except IntegrityError:
+            db.session.rollback()
+            log.info("job %s at %s already claimed elsewhere; skipped", job.id, scheduled_for)
+            return None
+        except OperationalError:
+            # SQLite: another scheduler process held the write lock past the busy timeout.
+            db.session.rollback()
+            if attempt == CLAIM_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+            run = JobRun(job_id=job.id, scheduled_for=scheduled_for,
+                         started_at=datetime.now(UTC), worker=worker_name())
     try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        log.info("job %s at %s already claimed elsewhere; skipped", job.id, scheduled_for)
-        return None
-    try:
-        message = job.func()
+        # No request here to choose a language: jobs speak the fund's default one.
+        with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh")):
+            message = job.func()
         db.session.commit()
         run.outcome, run.message = "ok", message or ""
     except Exception as exc:  # noqa: BLE001 - a failed job is recorded, the scheduler goes on

@@ -13,7 +13,14 @@ LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 # (endpoint, label): shown to a user only when the access table lets them in.
 NAVIGATION = [
     ("main.dashboard", _l("Dashboard")),
+    ("deals.board", _l("Pipeline")),
+    ("deals.roadshows", _l("Roadshows")),
+    ("deals.companies", _l("Companies")),
+    ("reference.calendar", _l("Reference data")),
+    ("portfolio.grants", _l("Grants")),
+    ("portfolio.policies", _l("Policies")),
     ("compliance.ledger", _l("Ledger")),
+    ("compliance.checks", _l("Compliance")),
     ("admin.users", _l("Users")),
 ]
 
@@ -28,9 +35,13 @@ def format_money(value: Decimal | None, places: int = 2) -> str:
 
 def safe_next(target: str | None) -> str | None:
     """Only same-site paths may be redirect targets after sign-in."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    # Browsers drop tabs and newlines inside a URL, so "/\t/evil.example" would lead off-site as
+    # "//evil.example"; and a newline cannot go into a Location header at all.
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return None
+    return target
 
 
 def register_template_helpers(app: Flask, can) -> None:

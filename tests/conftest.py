@@ -144,7 +144,11 @@ def make_config(database_url: str) -> TestConfig:
 
 @pytest.fixture
 def app(database) -> Iterator[Flask]:
+    from tests.isolation import IsolatedClient
+
     app = create_app(make_config(database))
+    # Each request of a test client runs in its own application context, as in production.
+    app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
         db.session.remove()

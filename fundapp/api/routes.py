@@ -20,7 +20,7 @@ from fundapp.api.schemas import (
 )
 from fundapp.auth.models import User
 from fundapp.auth.operations import authenticate, create_user, issue_token, revoke_token
-from fundapp.compliance.views import ledger_query
+from fundapp.compliance.queries import ledger_filters, ledger_query
 from fundapp.errors import TooManyAttempts, Unauthorized
 from fundapp.extensions import db
 from fundapp.pagination import paginate
@@ -93,10 +93,11 @@ def create_user_view():
 @api_route(bp, "/v1/ledger", "GET", summary="Ledger entries, newest first",
            response=LedgerPageSchema, params=PAGE_PARAMS + [
                {"name": "action", "in": "query", "schema": {"type": "string"}},
-               {"name": "actor", "in": "query", "schema": {"type": "string"}}])
+               {"name": "actor", "in": "query", "schema": {"type": "string"}},
+               {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+               {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}}])
 def list_ledger():
-    stmt = ledger_query(request.args.get("action", "").strip(),
-                        request.args.get("actor", "").strip())
+    stmt = ledger_query(**ledger_filters(request.args))  # from/to: Asia/Shanghai days
     page = paginate(db.session, stmt, request.args.get("page", 1),
                     request.args.get("per_page", 50))
     return page_body(page, LedgerEntrySchema())

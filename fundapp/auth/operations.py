@@ -56,9 +56,9 @@ def parse_roles(names: Iterable[str]) -> set[Role]:
         except ValueError:
             allowed = ", ".join(r.value for r in Role)
             raise ValidationFailed(_l("Unknown role."),
-                                   details={"role": [f"{name!r}: {allowed}"]}) from None
+                                   details={"roles": [f"{name!r}: {allowed}"]}) from None
     if not roles:
-        raise ValidationFailed(_l("Choose at least one role."), details={"role": ["required"]})
+        raise ValidationFailed(_l("Choose at least one role."), details={"roles": ["required"]})
     return roles
 
 

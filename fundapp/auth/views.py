@@ -39,7 +39,10 @@ def login():
         if result.user is not None:
             start_session(db.session, result.user)
             db.session.commit()
-            session.clear()  # a fresh session on sign-in: nothing from before carries over
+            locale = session.get("locale")
+            session.clear()  # a fresh session on sign-in: nothing from before carries over...
+            if locale:
+                session["locale"] = locale  # ...except the language chosen on this page
             session.permanent = True
             login_user(result.user)
             return redirect(safe_next(form.next.data) or url_for("main.dashboard"))
@@ -59,8 +62,11 @@ def login():
 def logout():
     end_session(db.session, g.user)
     db.session.commit()
+    locale = g.user.locale or session.get("locale")
     logout_user()
     session.clear()
+    if locale:
+        session["locale"] = locale  # the sign-in page stays in the language the user reads
     flash(_("You have signed out."), "info")
     return redirect(url_for("auth.login"))
 

@@ -155,3 +155,20 @@ def verify_chain(session: Session) -> VerifyResult:
                                 ChainProblem(result.count + 1, "chain is shorter than its head "
                                              f"records ({head.seq} entries): the tail is missing"))
     return result
+
+
+def iter_entries_between(session: Session, first_seq: int, last_seq: int,
+                         batch: int = 5000) -> Iterator[Any]:
+    """Entries first_seq..last_seq (inclusive) in order, in keyset pages of `batch` rows."""
+    columns = (LedgerEntry.seq, LedgerEntry.recorded_at, LedgerEntry.actor, LedgerEntry.action,
+               LedgerEntry.subject_type, LedgerEntry.subject_id, LedgerEntry.payload,
+               LedgerEntry.prev_hash, LedgerEntry.hash)
+    last = first_seq - 1
+    while last < last_seq:
+        rows = session.execute(select(*columns)
+                               .where(LedgerEntry.seq > last, LedgerEntry.seq <= last_seq)
+                               .order_by(LedgerEntry.seq).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq

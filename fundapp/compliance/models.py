@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fundapp.db import Base, UTCDateTime
@@ -62,3 +62,37 @@ class JobRun(Base):
     outcome: Mapped[str] = mapped_column(String(20), default="running")
     message: Mapped[str] = mapped_column(Text, default="")
     worker: Mapped[str] = mapped_column(String(120), default="")
+
+
+class LedgerExport(Base):
+    """One signed export of a ledger segment handed to an auditor (issue 7).
+
+    The row is written, with its own ledger entry, only once the bundle is complete: an export
+    that fails half-way leaves neither a row nor a file that looks finished.
+    """
+
+    __tablename__ = "ledger_exports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)  # also in the signed manifest
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(320))
+    period_from_on: Mapped[date] = mapped_column(Date)
+    period_to_on: Mapped[date] = mapped_column(Date)
+    scope_kind: Mapped[str] = mapped_column(String(20))  # all | action | subject_type
+    scope_value: Mapped[str] = mapped_column(String(80), default="")
+    entry_count: Mapped[int] = mapped_column(Integer)  # entries in scope (CSV/XLSX rows)
+    chain_count: Mapped[int] = mapped_column(Integer)  # entries in the chain segment (JSONL lines)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    chain_hash_before: Mapped[str] = mapped_column(String(64))
+    chain_hash_after: Mapped[str] = mapped_column(String(64))
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    key_fingerprint: Mapped[str] = mapped_column(String(64))
+    file_name: Mapped[str] = mapped_column(String(200))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+# Admin notifications live in their own package; importing the models here keeps every table
+# known to the metadata wherever the compliance models are loaded (fundapp/models.py does).
+from fundapp.notifications import models as _notification_models  # noqa: E402,F401

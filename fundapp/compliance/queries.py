@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,3 +31,44 @@ def verification_report(session: Session, verified_by: str) -> dict[str, Any]:
         "verified_at": format_time(datetime.now(UTC))[:19].replace("T", " "),
         "verified_by": verified_by,
     }
+
+
+def ledger_query(action: str = "", actor: str = "", from_on: date | None = None,
+                 to_on: date | None = None):
+    """Ledger entries newest first, filtered by action prefix, actor and period (Shanghai days)."""
+    from fundapp.compliance.exports import day_start
+
+    stmt = select(LedgerEntry).order_by(LedgerEntry.seq.desc())
+    if action:
+        stmt = stmt.where(func.substr(LedgerEntry.action, 1, len(action)) == action)
+    if actor:
+        stmt = stmt.where(LedgerEntry.actor == actor.strip().lower())
+    if from_on is not None:
+        stmt = stmt.where(LedgerEntry.recorded_at >= day_start(from_on))
+    if to_on is not None:
+        stmt = stmt.where(LedgerEntry.recorded_at < day_start(to_on + timedelta(days=1)))
+    return stmt
+
+
+def ledger_filters(args: Mapping[str, str]) -> dict[str, Any]:
+    """action, actor, from_on, to_on from query arguments; bad dates name their field (422)."""
+    from flask_babel import lazy_gettext as _l
+
+    from fundapp.errors import ValidationFailed
+
+    problems: dict[str, list[str]] = {}
+    dates: dict[str, date | None] = {}
+    for name in ("from", "to"):
+        raw = (args.get(name) or "").strip()
+        dates[name] = None
+        if raw:
+            try:
+                dates[name] = date.fromisoformat(raw)
+            except ValueError:
+                problems[name] = [str(_l("Not a valid date."))]
+    if dates["from"] and dates["to"] and dates["to"] < dates["from"]:
+        problems["to"] = [str(_l("The end date is before the start date."))]
+    if problems:
+        raise ValidationFailed(_l("Some fields are not valid."), details=problems)
+    return {"action": (args.get("action") or "").strip(), "actor": (args.get("actor") or "").strip(),
+            "from_on": dates["from"], "to_on": dates["to"]}

@@ -1,33 +1,63 @@
-"""The ledger as auditors read it."""
+"""The compliance pages: the ledger, signed exports, checks and the scheduler's run history."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, render_template, request
+import csv
+import io
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import select
 
-from fundapp.compliance.models import LedgerEntry
-from fundapp.compliance.queries import verification_report
+from fundapp.compliance.checks import SEVERITY_LABELS, run_checks, shanghai_today
+from fundapp.compliance.exports import (
+    SCOPE_KINDS,
+    ExportScope,
+    create_export,
+    export_path,
+    fund_name,
+    get_export,
+)
+from fundapp.compliance.models import JobRun, LedgerExport
+from fundapp.compliance.queries import ledger_filters, ledger_query, verification_report
+from fundapp.compliance.signing import load_signing_key
+from fundapp.compliance.verify_export import neutralise
+from fundapp.errors import AppError
 from fundapp.extensions import db
+from fundapp.notifications.views import bp as notifications_bp
 from fundapp.pagination import paginate
 
+__all__ = ["bp", "ledger_query"]  # ledger_query: its old home, kept for importers
+
 bp = Blueprint("compliance", __name__, url_prefix="/compliance")
-
-
-def ledger_query(action: str = "", actor: str = ""):
-    stmt = select(LedgerEntry).order_by(LedgerEntry.seq.desc())
-    if action:
-        stmt = stmt.where(LedgerEntry.action.like(f"{action}%"))
-    if actor:
-        stmt = stmt.where(LedgerEntry.actor == actor.strip().lower())
-    return stmt
+bp.register_blueprint(notifications_bp)
+VERIFIER = Path(__file__).with_name("verify_export.py")
 
 
 @bp.get("/ledger")
 def ledger():
-    action = request.args.get("action", "").strip()
-    actor = request.args.get("actor", "").strip()
-    page = paginate(db.session, ledger_query(action, actor), request.args.get("page", 1))
-    return render_template("compliance/ledger.html", page=page, action=action, actor=actor)
+    try:
+        filters = ledger_filters(request.args)
+        errors = {}
+    except AppError as exc:
+        filters, errors = {"action": "", "actor": "", "from_on": None, "to_on": None}, exc.details
+    page = paginate(db.session, ledger_query(**filters), request.args.get("page", 1))
+    return render_template("compliance/ledger.html", page=page, action=filters["action"],
+                           actor=filters["actor"], from_on=request.args.get("from", ""),
+                           to_on=request.args.get("to", ""), errors=errors)
 
 
 @bp.get("/ledger/verification.pdf")
@@ -39,3 +69,124 @@ def ledger_verification_pdf():
     pdf = render_pdf("ledger_verification", data, language if language in ("zh", "en") else "both")
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": "inline; filename=ledger-verification.pdf"})
+
+
+def _export_page(form: dict[str, str], errors: dict, status: int = 200):
+    page = paginate(db.session, select(LedgerExport).order_by(LedgerExport.id.desc()),
+                    request.args.get("page", 1))
+    key = load_signing_key()
+    return render_template("compliance/exports.html", page=page, form=form, errors=errors,
+                           scopes=SCOPE_KINDS, fingerprint=key.fingerprint), status
+
+
+@bp.get("/exports")
+def exports():
+    today = shanghai_today(datetime.now(UTC))
+    return _export_page({"from": date(today.year, 1, 1).isoformat(), "to": today.isoformat(),
+                         "scope": "all", "value": ""}, {})
+
+
+@bp.post("/exports")
+def create_export_view():
+    form = {name: request.form.get(name, "").strip() for name in ("from", "to", "scope", "value")}
+    errors: dict[str, list[str]] = {}
+    dates: dict[str, date] = {}
+    for name in ("from", "to"):
+        try:
+            dates[name] = date.fromisoformat(form[name])
+        except ValueError:
+            errors[name] = [_("Not a valid date.")]
+    if errors:
+        return _export_page(form, errors, 422)
+    try:
+        result = create_export(db.session, ExportScope(dates["from"], dates["to"],
+                                                       form["scope"] or "all", form["value"]),
+                               actor=g.user.email, fund_name=fund_name(db.session))
+    except AppError as exc:
+        db.session.rollback()
+        return _export_page(form, exc.details or {"_": [str(exc.message)]}, exc.status)
+    db.session.commit()
+    flash(_("Export %(id)s is ready: %(count)s entries, signed.", id=result.export.id,
+            count=result.export.entry_count), "success")
+    return redirect(url_for("compliance.exports"))
+
+
+@bp.get("/exports/<int:export_id>/download")
+def download_export(export_id: int):
+    path = export_path(get_export(db.session, export_id))
+    return send_file(path, mimetype="application/zip", as_attachment=True,
+                     download_name=path.name)
+
+
+@bp.get("/exports/verify_ledger_export.py")
+def download_verifier():
+    """The offline verifier for auditors (the same file as tools/verify_ledger_export.py)."""
+    return send_file(VERIFIER, mimetype="text/x-python", as_attachment=True,
+                     download_name="verify_ledger_export.py")
+
+
+@bp.get("/exports/public_key.pem")
+def download_public_key():
+    return Response(load_signing_key().public_pem, mimetype="application/x-pem-file",
+                    headers={"Content-Disposition": "attachment; filename=fund_public_key.pem"})
+
+
+@bp.get("/checks")
+def checks():
+    report = run_checks(db.session)
+    return render_template("compliance/checks.html", report=report, counts=report.counts(),
+                           severity_labels=SEVERITY_LABELS)
+
+
+CHECK_COLUMNS = ("severity", "clause", "check", "subject_type", "subject_id", "subject",
+                 "message_en", "message_zh", "due_on")
+
+
+def _check_rows() -> list[list[str]]:
+    rows = []
+    for item in run_checks(db.session).items:
+        data = item.as_dict()
+        rows.append([data["severity"], data["clause"], data["check"], data["subject_type"],
+                     data["subject_id"], data["subject"], data["message"]["en"],
+                     data["message"]["zh"], data["due_on"] or ""])
+    return [[neutralise(str(cell)) for cell in row] for row in rows]
+
+
+@bp.get("/checks.<any(csv, xlsx):fmt>")
+def checks_export(fmt: str):
+    with force_locale("en"):
+        rows = _check_rows()
+    name = f"compliance-checks-{shanghai_today(datetime.now(UTC)).isoformat()}.{fmt}"
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CHECK_COLUMNS)
+        writer.writerows(rows)
+        return Response(("\ufeff" + buffer.getvalue()).encode("utf-8"), mimetype="text/csv",
+                        headers={"Content-Disposition": f"attachment; filename={name}"})
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("checks")
+    sheet.append(list(CHECK_COLUMNS))
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return Response(out.getvalue(), headers={"Content-Disposition":
+                                             f"attachment; filename={name}"},
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@bp.get("/jobs")
+def jobs():
+    from fundapp.scheduler import JOBS
+
+    job_id = request.args.get("job", "").strip()
+    stmt = select(JobRun).order_by(JobRun.scheduled_for.desc(), JobRun.id.desc())
+    if job_id:
+        stmt = stmt.where(JobRun.job_id == job_id)
+    page = paginate(db.session, stmt, request.args.get("page", 1), 50)
+    specs = [{"id": j.id, "clause": j.clause,
+              "cron": ", ".join(f"{k}={v}" for k, v in j.cron.items())} for j in JOBS]
+    return render_template("compliance/jobs.html", page=page, specs=specs, job_id=job_id)

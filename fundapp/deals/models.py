@@ -6,7 +6,17 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Enum,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fundapp.db import Base, Money, ScaledDecimal, TimestampMixin, UTCDateTime
@@ -116,10 +126,13 @@ class Deal(TimestampMixin, Base):
     stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ic_decision_ref: Mapped[str] = mapped_column(String(100), default="")
     public_notice_started_on: Mapped[date | None] = mapped_column(Date)
+    # The roadshow the company pitched at (R11: the roadshow stage is mandatory).
+    roadshow_id: Mapped[int | None] = mapped_column(ForeignKey("roadshows.id"), index=True)
 
     company: Mapped[Company] = relationship(back_populates="deals", lazy="joined")
     stage_changes: Mapped[list[DealStageChange]] = relationship(
         back_populates="deal", order_by="DealStageChange.id", cascade="all, delete-orphan")
+    roadshow: Mapped[Roadshow | None] = relationship()
 
 
 class DealStageChange(Base):
@@ -135,3 +148,141 @@ class DealStageChange(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deal: Mapped[Deal] = relationship(back_populates="stage_changes")
+
+
+class RoadshowFormat(enum.StrEnum):
+    OFFLINE = "offline"
+    ONLINE = "online"
+
+
+class Roadshow(TimestampMixin, Base):
+    """A roadshow (项目路演) or matchmaking event (投资对接会) where companies pitch to a panel."""
+
+    __tablename__ = "roadshows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    held_on: Mapped[date] = mapped_column(Date)
+    venue: Mapped[str] = mapped_column(String(200), default="")
+    organiser: Mapped[str] = mapped_column(String(200), default="")
+    format: Mapped[RoadshowFormat] = mapped_column(_enum(RoadshowFormat, 10),
+                                                   default=RoadshowFormat.OFFLINE)
+
+    criteria: Mapped[list[RoadshowCriterion]] = relationship(
+        back_populates="roadshow", order_by="RoadshowCriterion.position",
+        cascade="all, delete-orphan")
+    slots: Mapped[list[RoadshowSlot]] = relationship(
+        back_populates="roadshow", order_by="RoadshowSlot.position", cascade="all, delete-orphan")
+    panel: Mapped[list[PanelMember]] = relationship(
+        back_populates="roadshow", order_by="PanelMember.id", cascade="all, delete-orphan")
+
+
+class RoadshowCriterion(Base):
+    """A weighted scoring criterion; the weights of one roadshow sum to 100 (percent)."""
+
+    __tablename__ = "roadshow_criteria"
+    __table_args__ = (UniqueConstraint("roadshow_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    roadshow_id: Mapped[int] = mapped_column(ForeignKey("roadshows.id", ondelete="CASCADE"),
+                                             index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(100))
+    weight_pct: Mapped[Decimal] = mapped_column(ScaledDecimal(2))  # 25.00 = 25% of the total
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    roadshow: Mapped[Roadshow] = relationship(back_populates="criteria")
+
+
+class RoadshowSlot(Base):
+    """A company's pitch at a roadshow, in slot order."""
+
+    __tablename__ = "roadshow_slots"
+    __table_args__ = (UniqueConstraint("roadshow_id", "company_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    roadshow_id: Mapped[int] = mapped_column(ForeignKey("roadshows.id", ondelete="CASCADE"),
+                                             index=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    roadshow: Mapped[Roadshow] = relationship(back_populates="slots")
+    company: Mapped[Company] = relationship(lazy="joined")
+
+
+class PanelMember(Base):
+    """A judge: a user of the system, or an external expert known by name only."""
+
+    __tablename__ = "panel_members"
+    __table_args__ = (UniqueConstraint("roadshow_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    roadshow_id: Mapped[int] = mapped_column(ForeignKey("roadshows.id", ondelete="CASCADE"),
+                                             index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    affiliation: Mapped[str] = mapped_column(String(200), default="")
+    roadshow: Mapped[Roadshow] = relationship(back_populates="panel")
+
+
+class ScoreSheet(TimestampMixin, Base):
+    """One judge's scores for one company at one roadshow, or their conflict declaration."""
+
+    __tablename__ = "score_sheets"
+    __table_args__ = (UniqueConstraint("panel_member_id", "company_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    roadshow_id: Mapped[int] = mapped_column(ForeignKey("roadshows.id", ondelete="CASCADE"),
+                                             index=True)
+    panel_member_id: Mapped[int] = mapped_column(
+        ForeignKey("panel_members.id", ondelete="CASCADE"), index=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    has_conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(320), default="")
+    scores: Mapped[list[Score]] = relationship(back_populates="sheet",
+                                               cascade="all, delete-orphan")
+
+
+class Score(Base):
+    """A score for one criterion, from MIN_SCORE to MAX_SCORE (see fundapp.deals.scoring)."""
+
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("sheet_id", "criterion_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sheet_id: Mapped[int] = mapped_column(ForeignKey("score_sheets.id", ondelete="CASCADE"),
+                                          index=True)
+    criterion_id: Mapped[int] = mapped_column(
+        ForeignKey("roadshow_criteria.id", ondelete="CASCADE"), index=True)
+    value: Mapped[Decimal] = mapped_column(ScaledDecimal(2))
+    sheet: Mapped[ScoreSheet] = relationship(back_populates="scores")
+
+
+class ExpertReview(TimestampMixin, Base):
+    """A panel member's approval or rejection of a deal: the R11 expert-review quorum counts these."""
+
+    __tablename__ = "expert_reviews"
+    __table_args__ = (UniqueConstraint("deal_id", "panel_member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
+    panel_member_id: Mapped[int] = mapped_column(
+        ForeignKey("panel_members.id", ondelete="CASCADE"), index=True)
+    is_approved: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(320), default="")
+    panel_member: Mapped[PanelMember] = relationship(lazy="joined")
+
+
+class SheetUpload(TimestampMixin, Base):
+    """An uploaded sign-up sheet kept between its preview and its import (all or nothing)."""
+
+    __tablename__ = "sheet_uploads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    roadshow_id: Mapped[int] = mapped_column(ForeignKey("roadshows.id", ondelete="CASCADE"),
+                                             index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(320))
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

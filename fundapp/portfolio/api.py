@@ -1,3 +1,320 @@
 """API routes of grants, rounds, conversions and policies, on the shared API blueprint."""
 
-from fundapp.api import bp  # noqa: F401
+from __future__ import annotations
+
+import hashlib
+import json
+
+from flask import g, request
+from flask_babel import lazy_gettext as _l
+from marshmallow import fields
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from fundapp.api import bp
+from fundapp.api.core import api_route, load_json
+from fundapp.api.routes import PAGE_PARAMS, page_body
+from fundapp.api.schemas import PageSchema
+from fundapp.compliance.ledger import canonical_json
+from fundapp.errors import AppError, ValidationFailed
+from fundapp.extensions import db
+from fundapp.pagination import paginate
+from fundapp.portfolio import operations as ops
+from fundapp.portfolio import queries
+from fundapp.portfolio.models import IdempotentRequest
+from fundapp.portfolio.schemas import (
+    AcceptanceCreateSchema,
+    BreachCreateSchema,
+    CapTableSchema,
+    ConversionCreateSchema,
+    ConversionSchema,
+    DisbursementCreateSchema,
+    DisbursementListSchema,
+    DisbursementSchema,
+    DocumentSchema,
+    GrantCreateSchema,
+    GrantSchema,
+    OverrideCreateSchema,
+    PolicyCreateSchema,
+    PolicyListSchema,
+    PolicySchema,
+    PreviewRequestSchema,
+    PreviewSchema,
+    RefundCreateSchema,
+    ReviewCreateSchema,
+    RoundCreateSchema,
+    RoundListSchema,
+    RoundSchema,
+    ToleranceClosureSchema,
+)
+
+
+class GrantPageSchema(PageSchema):
+    items = fields.List(fields.Nested(GrantSchema))
+
+
+IDEMPOTENCY_HEADER = {"name": "Idempotency-Key", "in": "header", "required": False,
+                      "schema": {"type": "string", "maxLength": 200},
+                      "description": "Repeats with the same key replay the first answer."}
+
+
+def _actor() -> str:
+    return g.user.email
+
+
+# --------------------------------------------------------------------------- policies
+
+
+@api_route(bp, "/v1/policies", "GET", summary="Policy versions, newest effective date first",
+           response=PolicyListSchema)
+def list_policies():
+    ops.ensure_default_policy(db.session)
+    db.session.commit()
+    return {"items": PolicySchema(many=True).dump(queries.policy_versions(db.session))}
+
+
+@api_route(bp, "/v1/policies", "POST", summary="Create a new policy version (admin)",
+           body=PolicyCreateSchema, response=PolicySchema, status=201)
+def create_policy():
+    data = load_json(PolicyCreateSchema())
+    row = ops.create_policy_version(db.session, actor=_actor(), **data)
+    db.session.commit()
+    return PolicySchema().dump(row), 201
+
+
+# --------------------------------------------------------------------------- grants
+
+
+@api_route(bp, "/v1/grants", "GET", summary="Grant agreements", response=GrantPageSchema,
+           params=PAGE_PARAMS + [{"name": "status", "in": "query", "schema": {"type": "string"}}])
+def list_grants():
+    page = paginate(db.session, queries.grants_query(request.args.get("status", "")),
+                    request.args.get("page", 1), request.args.get("per_page", 25))
+    return page_body(page, GrantSchema())
+
+
+@api_route(bp, "/v1/grants", "POST", summary="Sign a grant agreement for a deal",
+           body=GrantCreateSchema, response=GrantSchema, status=201)
+def create_grant():
+    data = load_json(GrantCreateSchema())
+    grant = ops.create_grant(db.session, actor=_actor(), **data)
+    db.session.commit()
+    return GrantSchema().dump(grant), 201
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>", "GET", summary="A grant agreement",
+           response=GrantSchema)
+def get_grant(grant_id: int):
+    return GrantSchema().dump(ops.get_grant(db.session, grant_id))
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/disbursements", "GET",
+           summary="Disbursements of a grant", response=DisbursementListSchema)
+def list_disbursements(grant_id: int):
+    grant = ops.get_grant(db.session, grant_id)
+    return {"items": DisbursementSchema(many=True).dump(grant.disbursements)}
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/disbursements", "POST",
+           summary="Release a tranche (R2.b)", body=DisbursementCreateSchema,
+           response=DisbursementSchema, status=201)
+def create_disbursement(grant_id: int):
+    data = load_json(DisbursementCreateSchema())
+    grant = ops.get_grant(db.session, grant_id)
+    payment = ops.disburse(db.session, grant, actor=_actor(), **data)
+    db.session.commit()
+    return DisbursementSchema().dump(payment), 201
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/reviews", "POST",
+           summary="Record a milestone review (R2.b)", body=ReviewCreateSchema,
+           response=GrantSchema, status=201)
+def create_review(grant_id: int):
+    data = load_json(ReviewCreateSchema())
+    grant = ops.get_grant(db.session, grant_id)
+    ops.record_milestone_review(db.session, grant, actor=_actor(), **data)
+    db.session.commit()
+    return GrantSchema().dump(grant), 201
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/refunds", "POST", summary="Record a refund",
+           body=RefundCreateSchema, response=GrantSchema, status=201)
+def create_refund(grant_id: int):
+    data = load_json(RefundCreateSchema())
+    grant = ops.get_grant(db.session, grant_id)
+    ops.record_refund(db.session, grant, actor=_actor(), **data)
+    db.session.commit()
+    return GrantSchema().dump(grant), 201
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/rd-acceptance", "POST",
+           summary="Record the R&D acceptance (R2.c)", body=AcceptanceCreateSchema,
+           response=GrantSchema)
+def accept_rd(grant_id: int):
+    data = load_json(AcceptanceCreateSchema())
+    grant = ops.get_grant(db.session, grant_id)
+    ops.accept_rd(db.session, grant, actor=_actor(), **data)
+    db.session.commit()
+    return GrantSchema().dump(grant)
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/breach", "POST",
+           summary="Declare a breach: suspension and recovery with penalty interest (R8.c)",
+           body=BreachCreateSchema, response=GrantSchema)
+def declare_breach(grant_id: int):
+    data = load_json(BreachCreateSchema())
+    grant = ops.get_grant(db.session, grant_id)
+    ops.declare_breach(db.session, grant, actor=_actor(), **data)
+    db.session.commit()
+    return GrantSchema().dump(grant)
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/tolerance-closure", "POST",
+           summary="Close with tolerance by IC decision (R8.b)", body=ToleranceClosureSchema,
+           response=GrantSchema)
+def close_with_tolerance(grant_id: int):
+    data = load_json(ToleranceClosureSchema())
+    grant = ops.get_grant(db.session, grant_id)
+    ops.close_with_tolerance(db.session, grant, actor=_actor(), **data)
+    db.session.commit()
+    return GrantSchema().dump(grant)
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/policy-override", "POST",
+           summary="Override policy values for one agreement (needs an IC resolution)",
+           body=OverrideCreateSchema, response=GrantSchema)
+def override_policy(grant_id: int):
+    data = load_json(OverrideCreateSchema())
+    grant = ops.get_grant(db.session, grant_id)
+    ops.override_grant_policy(db.session, grant, actor=_actor(), **data)
+    db.session.commit()
+    return GrantSchema().dump(grant)
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/conversion-preview", "POST",
+           summary="What-if conversion sheet for a recorded or hypothetical round; changes "
+                   "nothing", body=PreviewRequestSchema, response=PreviewSchema)
+def conversion_preview(grant_id: int):
+    data = load_json(PreviewRequestSchema())
+    grant = ops.get_grant(db.session, grant_id)
+    holders = (data.get("round") or {}).get("holders_before")
+    preview = ops.preview_conversion(db.session, grant, round_id=data.get("round_id"),
+                                     round_data=data.get("round"), holders_before=holders)
+    db.session.rollback()  # a preview never writes
+    return PreviewSchema().dump({"grant_id": grant_id, "round_id": preview.round_id,
+                                 "cap_table_before_known": preview.has_cap_table,
+                                 "sheet": preview.result.to_dict()})
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/conversion", "GET", summary="The grant's conversion",
+           response=ConversionSchema)
+def get_conversion(grant_id: int):
+    grant = ops.get_grant(db.session, grant_id)
+    if grant.conversion is None:
+        raise AppError(_l("This grant has not been converted."), status=404, code="not_found")
+    return ConversionSchema().dump(grant.conversion)
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/conversion", "POST",
+           summary="Convert the grant at a qualifying round (R3-R6); idempotent with "
+                   "Idempotency-Key", body=ConversionCreateSchema, response=ConversionSchema,
+           status=201, params=[IDEMPOTENCY_HEADER])
+def create_conversion(grant_id: int):
+    data = load_json(ConversionCreateSchema())
+    key = request.headers.get("Idempotency-Key", "").strip()
+    scope = f"POST /v1/grants/{grant_id}/conversion"
+    digest = hashlib.sha256(canonical_json(data).encode()).hexdigest()
+    if key:
+        if len(key) > 200:
+            raise ValidationFailed(_l("Some fields are not valid."),
+                                   details={"Idempotency-Key": ["Longer than maximum length 200."]})
+        replay = _replay(scope, key, digest)
+        if replay is not None:
+            return replay
+    # The grant's lock first, then the key again: a concurrent twin with the same key waited
+    # for the lock and now finds the first answer.
+    ops.lock_grant(db.session, grant_id)
+    if key:
+        replay = _replay(scope, key, digest)
+        if replay is not None:
+            db.session.rollback()
+            return replay
+    conversion = ops.convert_grant(db.session, grant_id, actor=_actor(), **data)
+    body = ConversionSchema().dump(conversion)
+    if key:
+        db.session.add(IdempotentRequest(user_id=g.user.id, scope=scope, key=key,
+                                         request_hash=digest, status_code=201,
+                                         response_json=json.dumps(body, ensure_ascii=False)))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise AppError(_l("This grant has already been converted."), status=409,
+                       code="already_converted", details={"rule": "R4"}) from None
+    return body, 201
+
+
+def _replay(scope: str, key: str, digest: str):
+    row = db.session.scalar(select(IdempotentRequest).where(
+        IdempotentRequest.user_id == g.user.id, IdempotentRequest.scope == scope,
+        IdempotentRequest.key == key))
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise AppError(_l("This Idempotency-Key was used with a different request."),
+                       status=409, code="idempotency_key_reused")
+    return json.loads(row.response_json), row.status_code, {"Idempotent-Replayed": "true"}
+
+
+# --------------------------------------------------------------------------- rounds, cap table
+
+
+@api_route(bp, "/v1/companies/<int:company_id>/rounds", "GET",
+           summary="A company's financing rounds with their R3 checks",
+           response=RoundListSchema)
+def list_rounds(company_id: int):
+    ops.get_company(db.session, company_id)
+    return {"items": RoundSchema(many=True).dump(queries.company_rounds(db.session, company_id))}
+
+
+@api_route(bp, "/v1/companies/<int:company_id>/rounds", "POST",
+           summary="Record a financing round; it is checked against R3 for each open grant",
+           body=RoundCreateSchema, response=RoundSchema, status=201)
+def create_round(company_id: int):
+    data = load_json(RoundCreateSchema())
+    company = ops.get_company(db.session, company_id)
+    row = ops.record_round(db.session, company, data, actor=_actor())
+    db.session.commit()
+    return RoundSchema().dump(row), 201
+
+
+@api_route(bp, "/v1/companies/<int:company_id>/rounds/<int:round_id>", "GET",
+           summary="A financing round with its clause-by-clause R3 checks", response=RoundSchema)
+def get_round(company_id: int, round_id: int):
+    return RoundSchema().dump(ops.get_round(db.session, round_id, company_id))
+
+
+@api_route(bp, "/v1/companies/<int:company_id>/rounds/<int:round_id>/documents", "POST",
+           summary="Upload an evidence document (multipart field \"file\"; PDF or image)",
+           response=DocumentSchema, status=201)
+def upload_round_document(company_id: int, round_id: int):
+    row = ops.get_round(db.session, round_id, company_id)
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationFailed(_l("Some fields are not valid."),
+                               details={"file": [str(_l("Choose a file."))]})
+    doc = ops.attach_evidence(db.session, row, filename=upload.filename or "",
+                              content=upload.read(), actor=_actor())
+    db.session.commit()
+    return DocumentSchema().dump(doc), 201
+
+
+@api_route(bp, "/v1/companies/<int:company_id>/cap-table", "GET",
+           summary="The company's cap table and its history of rounds and conversions",
+           response=CapTableSchema)
+def get_cap_table(company_id: int):
+    ops.get_company(db.session, company_id)
+    return CapTableSchema().dump(queries.cap_table_view(db.session, company_id))

@@ -1,7 +1,7 @@
 """Initial schema: users and roles, sessions, API tokens, the fund, the compliance ledger.
 
 The ledger is append-only in the database itself: triggers refuse UPDATE and DELETE (and TRUNCATE
-on PostgreSQL) on ledger_entries, whoever connects.
+on PostgreSQL, INSERT OR REPLACE on SQLite) on ledger_entries, whoever connects.
 
 Revision ID: 0001
 Revises:
@@ -136,6 +136,13 @@ def upgrade():
                 f"CREATE TRIGGER ledger_entries_no_{event.lower()} BEFORE {event} ON ledger_entries "
                 "BEGIN SELECT RAISE(ABORT, 'ledger_entries is append-only'); END"
             )
+        # INSERT OR REPLACE deletes the row it collides with without firing a DELETE trigger
+        # (recursive_triggers is off by default): refuse any insert that would collide.
+        op.execute(
+            "CREATE TRIGGER ledger_entries_no_replace BEFORE INSERT ON ledger_entries "
+            "WHEN EXISTS (SELECT 1 FROM ledger_entries WHERE seq = NEW.seq OR hash = NEW.hash) "
+            "BEGIN SELECT RAISE(ABORT, 'ledger_entries is append-only'); END"
+        )
     else:
         op.execute(
             "CREATE FUNCTION ledger_entries_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
@@ -156,6 +163,7 @@ def downgrade():
     if bind.dialect.name == "sqlite":
         op.execute("DROP TRIGGER IF EXISTS ledger_entries_no_update")
         op.execute("DROP TRIGGER IF EXISTS ledger_entries_no_delete")
+        op.execute("DROP TRIGGER IF EXISTS ledger_entries_no_replace")
     else:
         op.execute("DROP TRIGGER IF EXISTS ledger_entries_no_change ON ledger_entries")
         op.execute("DROP TRIGGER IF EXISTS ledger_entries_no_truncate ON ledger_entries")

@@ -1,0 +1,361 @@
+"""Compliance checks: what needs attention, each item naming the rule-book clause it comes from.
+
+The registry
+------------
+A check is a function that takes a `CheckContext` (the session, today's date in Shanghai, the
+current time) and yields `CheckItem`s. It is registered with a decorator:
+
+    from fundapp.compliance.checks import CheckContext, CheckItem, register_check
+
+    @register_check("portfolio.stale_marks", clause="R10.d", title=_l("Stale marks"),
+                    notify=("fund_manager",))
+    def stale_marks(ctx: CheckContext):
+        for holding in ...:  # read-only queries through ctx.session
+            yield CheckItem(clause="R10.d", severity=WARNING, subject_type="holding",
+                            subject_id=holding.id, subject=holding.company_name,
+                            message=_l("... %(name)s ...", name=...), due_on=...)
+
+Put checks of a domain in `fundapp/<domain>/checks.py` (e.g. fundapp/portfolio/checks.py for
+stale marks, milestone reviews, R6.g registration deadlines, R8 conversion windows ending within
+90 and 30 days, R10.d holdings near the holding limit, KPI reports and R9.a appraisals): every
+such module is imported by `load_checks()`, so nothing else needs changing. Rules for a check:
+- read only; never flush or commit (the page, the API, the export and the reminder job all run it);
+- name the clause on every item, and give a due date where there is a deadline: the daily
+  reminder job (fundapp.compliance.jobs) notifies the check's `notify` roles of items due within
+  REMIND_DAYS, once per item and due date;
+- messages are lazy (`_l`) with named placeholders: they are shown in English and Chinese.
+A check that raises does not break the others: it becomes a critical item saying it could not run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import pkgutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+log = logging.getLogger("fundapp.compliance.checks")
+
+CRITICAL, WARNING, INFO = "critical", "warning", "info"
+SEVERITY_ORDER = {CRITICAL: 0, WARNING: 1, INFO: 2}
+SEVERITY_LABELS = {CRITICAL: _l("Critical"), WARNING: _l("Warning"), INFO: _l("Information")}
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NEAR_LIMIT = Decimal("0.80")  # R10.a: warn from 80% of the single-company limit
+VERIFY_STALE = timedelta(hours=36)  # the nightly verification should have run within this
+RUNNING_STALE = timedelta(hours=2)  # a job still "running" after this has died mid-run
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    session: Session
+    today: date
+    now: datetime
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    clause: str
+    severity: str
+    subject_type: str
+    subject_id: str | int
+    subject: str
+    message: Any  # a lazy string; rendered in both languages by as_dict()
+    due_on: date | None = None
+    check: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        with force_locale("en"):
+            en = str(self.message)
+        with force_locale("zh"):
+            zh = str(self.message)
+        return {"check": self.check, "clause": self.clause, "severity": self.severity,
+                "subject_type": self.subject_type, "subject_id": str(self.subject_id),
+                "subject": self.subject, "message": {"en": en, "zh": zh},
+                "due_on": self.due_on.isoformat() if self.due_on else None}
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    clause: str
+    title: Any
+    func: Callable[[CheckContext], Iterable[CheckItem]]
+    notify: tuple[str, ...] = ("admin",)
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def register_check(check_id: str, *, clause: str, title: Any,
+                   notify: tuple[str, ...] = ("admin",)) -> Callable:
+    """Add a check function to the registry (see the module docstring)."""
+
+    def decorate(func: Callable[[CheckContext], Iterable[CheckItem]]) -> Callable:
+        CHECKS[check_id] = Check(check_id, clause, title, func, notify)
+        return func
+
+    return decorate
+
+
+@cache
+def load_checks() -> tuple[str, ...]:
+    """Import fundapp/<domain>/checks.py of every domain package, so their checks register."""
+    import fundapp
+
+    loaded = []
+    for module in pkgutil.iter_modules(fundapp.__path__):
+        if not module.ispkg:
+            continue
+        name = f"fundapp.{module.name}.checks"
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+            loaded.append(name)
+    return tuple(loaded)
+
+
+@dataclass
+class CheckReport:
+    items: list[CheckItem] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    ran_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def counts(self) -> dict[str, int]:
+        counts = {CRITICAL: 0, WARNING: 0, INFO: 0}
+        for item in self.items:
+            counts[item.severity] = counts.get(item.severity, 0) + 1
+        return counts
+
+
+def shanghai_today(now: datetime) -> date:
+    return now.astimezone(SHANGHAI).date()
+
+
+def run_checks(session: Session, now: datetime | None = None,
+               only: Iterable[str] | None = None) -> CheckReport:
+    """Run every registered check (or those named); items ordered by severity, then due date."""
+    load_checks()
+    now = now or datetime.now(UTC)
+    ctx = CheckContext(session, shanghai_today(now), now)
+    report = CheckReport(ran_at=now)
+    wanted = set(only) if only is not None else None
+    for check in CHECKS.values():
+        if wanted is not None and check.id not in wanted:
+            continue
+        report.checks.append(check)
+        try:
+            for item in check.func(ctx):
+                report.items.append(item if item.check else _with_check(item, check.id))
+        except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
+            session.rollback()
+            log.exception("compliance check %s failed", check.id)
+            report.items.append(CheckItem(
+                clause=check.clause, severity=CRITICAL, subject_type="check",
+                subject_id=check.id, subject=check.id, check=check.id,
+                message=_l("This check could not run: %(error)s", error=str(exc)[:300])))
+    report.items.sort(key=lambda i: (SEVERITY_ORDER.get(i.severity, 9),
+                                     i.due_on or date.max, i.clause, str(i.subject_id)))
+    return report
+
+
+def _with_check(item: CheckItem, check_id: str) -> CheckItem:
+    from dataclasses import replace
+
+    return replace(item, check=check_id)
+
+
+# ---- checks whose data exists now ---------------------------------------------------------------
+
+@register_check("ledger.chain", clause="R12", title=_l("Ledger chain verification"))
+def ledger_chain(ctx: CheckContext) -> Iterable[CheckItem]:
+    """The nightly verification's latest outcome (walking a million entries per page view would
+    be too slow; the verification PDF verifies live)."""
+    from fundapp.compliance.models import JobRun
+
+    run = ctx.session.scalars(
+        select(JobRun).where(JobRun.job_id == "ledger.verify", JobRun.finished_at.is_not(None))
+        .order_by(JobRun.scheduled_for.desc()).limit(1)).first()
+    if run is None:
+        yield CheckItem("R12", WARNING, "ledger", "chain", _l("Ledger"),
+                        _l("The ledger's hash chain has not been verified by the nightly job "
+                           "yet. Is the scheduler process running?"))
+        return
+    when = run.finished_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    if run.outcome != "ok":
+        yield CheckItem("R12", CRITICAL, "ledger", "chain", _l("Ledger"),
+                        _l("The nightly verification on %(when)s found the ledger's hash chain "
+                           "broken: %(problem)s", when=when, problem=run.message))
+    elif ctx.now - run.finished_at > VERIFY_STALE:
+        yield CheckItem("R12", WARNING, "ledger", "chain", _l("Ledger"),
+                        _l("The ledger's hash chain was last verified on %(when)s. Is the "
+                           "scheduler process running?", when=when))
+
+
+@register_check("scheduler.jobs", clause="R12", title=_l("Scheduled jobs"))
+def scheduled_jobs(ctx: CheckContext) -> Iterable[CheckItem]:
+    """Jobs whose last run failed, runs that died mid-way, and occurrences that never ran."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    from fundapp.compliance.models import JobRun
+    from fundapp.scheduler import JOBS, TIMEZONE
+
+    for job in JOBS:
+        last = ctx.session.scalars(select(JobRun).where(JobRun.job_id == job.id)
+                                   .order_by(JobRun.scheduled_for.desc()).limit(1)).first()
+        if last is not None and last.outcome == "running" and \
+                ctx.now - last.started_at > RUNNING_STALE:
+            yield CheckItem(job.clause, WARNING, "job", job.id, job.id,
+                            _l("Job %(job)s has been marked running since %(when)s: the "
+                               "scheduler probably stopped during the run.", job=job.id,
+                               when=_local(last.started_at)))
+        elif last is not None and last.outcome == "failed" and job.id != "ledger.verify":
+            yield CheckItem(job.clause, WARNING, "job", job.id, job.id,
+                            _l("The last run of job %(job)s (%(when)s) failed: %(message)s",
+                               job=job.id, when=_local(last.scheduled_for),
+                               message=last.message[:300]))
+        # An occurrence due more than an hour ago (within the catch-up window) that never ran.
+        trigger = CronTrigger(timezone=TIMEZONE, **job.cron)
+        horizon = ctx.now - timedelta(hours=1)
+        due, fire = None, trigger.get_next_fire_time(None, horizon - job.catch_up)
+        while fire is not None and fire <= horizon:
+            due, fire = fire, trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        if due is not None and (last is None or last.scheduled_for < due):
+            yield CheckItem(job.clause, WARNING, "job", job.id, job.id,
+                            _l("Job %(job)s did not run at %(when)s. Is the scheduler process "
+                               "running?", job=job.id, when=_local(due)))
+
+
+@register_check("users.without_roles", clause="R12", title=_l("Users without roles"))
+def users_without_roles(ctx: CheckContext) -> Iterable[CheckItem]:
+    from fundapp.auth.models import User, UserRole
+
+    stmt = (select(User.id, User.email).outerjoin(UserRole)
+            .where(User.is_active.is_(True)).group_by(User.id, User.email)
+            .having(func.count(UserRole.id) == 0).order_by(User.email))
+    for user_id, email in ctx.session.execute(stmt):
+        yield CheckItem("R12", INFO, "user", user_id, email,
+                        _l("%(email)s can sign in but holds no role: give them a role or "
+                           "deactivate the account.", email=email))
+
+
+def _policy(session: Session) -> Any:
+    from fundapp.deals.policy import pipeline_policy
+
+    return pipeline_policy(session)
+
+
+OPEN_DEAL_EXCLUDED = ("declined", "withdrawn")
+
+
+@register_check("limits.single_company", clause="R10.a", title=_l("Single-company limit"),
+                notify=("fund_manager", "admin"))
+def single_company_exposure(ctx: CheckContext) -> Iterable[CheckItem]:
+    """R10.a: everything a company has asked for and been given, against 10% of commitments.
+
+    Until grants and investments are recorded this counts the grant requested on each deal that
+    is not declined or withdrawn; the grants work adds its awarded amounts here.
+    """
+    from fundapp.deals.models import Company, Deal
+    from fundapp.portfolio.models import Fund
+    from fundapp.ui import format_money
+
+    committed = ctx.session.scalar(select(Fund.committed_amount).order_by(Fund.id).limit(1))
+    if committed is None:
+        return
+    pct = _policy(ctx.session).max_single_company_pct
+    limit = (committed * pct).quantize(Decimal("0.01"))
+    per_company: dict[int, Decimal] = {}
+    names: dict[int, str] = {}
+    for deal in ctx.session.scalars(select(Deal).where(
+            Deal.stage.not_in(OPEN_DEAL_EXCLUDED)).order_by(Deal.id)):
+        per_company[deal.company_id] = (per_company.get(deal.company_id, Decimal(0))
+                                        + deal.requested_grant_amount)
+        names[deal.company_id] = deal.company.legal_name if deal.company else str(deal.company_id)
+    if not per_company:
+        return
+    for company in ctx.session.scalars(select(Company).where(Company.id.in_(per_company))):
+        names[company.id] = company.legal_name
+    for company_id, total in sorted(per_company.items()):
+        if total > limit:
+            severity = CRITICAL
+            message = _l("%(company)s: %(total)s requested in all exceeds the single-company "
+                         "limit of %(limit)s (%(pct)s%% of the fund's commitments); an IC "
+                         "resolution is needed to go ahead.", company=names[company_id],
+                         total=format_money(total), limit=format_money(limit),
+                         pct=format_money(pct * 100, 0))
+        elif limit and total >= limit * NEAR_LIMIT:
+            severity = WARNING
+            message = _l("%(company)s: %(total)s requested in all is %(share)s%% of the "
+                         "single-company limit of %(limit)s.", company=names[company_id],
+                         total=format_money(total), limit=format_money(limit),
+                         share=format_money(total / limit * 100, 0))
+        else:
+            continue
+        yield CheckItem("R10.a", severity, "company", company_id, names[company_id], message)
+
+
+@register_check("deals.grant_cap", clause="R2.a", title=_l("Grant caps"),
+                notify=("fund_manager",))
+def grant_caps(ctx: CheckContext) -> Iterable[CheckItem]:
+    """R2.a: a deal's requested grant above the absolute cap or the share of its budget."""
+    from fundapp.deals.models import Deal
+    from fundapp.ui import format_money
+
+    policy = _policy(ctx.session)
+    for deal in ctx.session.scalars(select(Deal).where(
+            Deal.stage.not_in(OPEN_DEAL_EXCLUDED)).order_by(Deal.id)):
+        label = f"{deal.company.legal_name if deal.company else ''} · {deal.project_name}"
+        requested = deal.requested_grant_amount
+        if requested > policy.grant_cap_abs:
+            yield CheckItem("R2.a", WARNING, "deal", deal.id, label,
+                            _l("Deal %(deal)s requests %(requested)s, above the grant cap of "
+                               "%(cap)s.", deal=deal.project_name,
+                               requested=format_money(requested),
+                               cap=format_money(policy.grant_cap_abs)))
+        budget_cap = (deal.approved_budget_amount * policy.grant_cap_pct_of_budget).quantize(
+            Decimal("0.01"))
+        if requested > budget_cap:
+            yield CheckItem("R2.a", WARNING, "deal", deal.id, label,
+                            _l("Deal %(deal)s requests %(requested)s, more than %(pct)s%% of "
+                               "its approved budget (%(cap)s).", deal=deal.project_name,
+                               requested=format_money(requested),
+                               pct=format_money(policy.grant_cap_pct_of_budget * 100, 0),
+                               cap=format_money(budget_cap)))
+
+
+@register_check("deals.public_notice", clause="R11", title=_l("Public notices"),
+                notify=("fund_manager",))
+def public_notices(ctx: CheckContext) -> Iterable[CheckItem]:
+    """R11: deals in public notice, due on the day the notice has run its working days."""
+    from fundapp.deals.models import Deal, DealStage
+    from fundapp.deals.operations import notice_end
+
+    policy = _policy(ctx.session)
+    for deal in ctx.session.scalars(select(Deal).where(
+            Deal.stage == DealStage.PUBLIC_NOTICE).order_by(Deal.id)):
+        label = f"{deal.company.legal_name if deal.company else ''} · {deal.project_name}"
+        if deal.public_notice_started_on is None:
+            yield CheckItem("R11", WARNING, "deal", deal.id, label,
+                            _l("Deal %(deal)s is in public notice but no start date is "
+                               "recorded.", deal=deal.project_name))
+            continue
+        ends = notice_end(ctx.session, deal.public_notice_started_on, policy)
+        yield CheckItem("R11", INFO, "deal", deal.id, label,
+                        _l("The public notice of deal %(deal)s runs until %(end)s; the "
+                           "agreement can be signed from then.", deal=deal.project_name,
+                           end=ends.isoformat()), due_on=ends)
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,1 @@
+"""In-app notifications for staff (admins first): chain breaks, job failures, reminders."""
