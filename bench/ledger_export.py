@@ -53,6 +53,7 @@ def _measure(count: int, queue) -> None:
             upgrade(revision="heads")
             _generate(db.session, count)
             db.session.remove()
+            db.engine.dispose()  # generation enlarged the SQLite page cache of its connection
             scope = ExportScope(date(2025, 1, 1), date(2027, 1, 1))
             _reset_peak_rss()
             rss_before = _status("VmRSS")

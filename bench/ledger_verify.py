@@ -19,11 +19,15 @@ GOAL = 1.5
 
 
 def _generate(session, count: int) -> None:
-    from sqlalchemy import insert, update
+    from sqlalchemy import insert, text, update
 
     from fundapp.compliance.ledger import GENESIS_HASH, canonical_json, entry_hash
     from fundapp.compliance.models import LedgerEntry, LedgerHead
 
+    if session.get_bind().dialect.name == "sqlite":
+        # The unique index on hash takes random inserts: a larger page cache keeps a million of
+        # them from rewriting the same pages over and over (generation only, not measured).
+        session.execute(text("PRAGMA cache_size = -262144"))
     prev = GENESIS_HASH
     batch = []
     for seq in range(1, count + 1):

@@ -76,12 +76,13 @@ def create_app(config: object | None = None) -> Flask:
     from fundapp.compliance.views import bp as compliance_bp
     from fundapp.deals.views import bp as deals_bp
     from fundapp.health import bp as health_bp
+    from fundapp.ic.views import bp as ic_bp
     from fundapp.main.views import bp as main_bp
     from fundapp.portfolio.views import bp as portfolio_bp
     from fundapp.reference.views import bp as reference_bp
 
     for blueprint in (health_bp, auth_bp, main_bp, admin_bp, compliance_bp, deals_bp,
-                      portfolio_bp, reference_bp):
+                      portfolio_bp, reference_bp, ic_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie
     app.register_blueprint(api_bp)

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
-from flask_babel import force_locale
 
 from fundapp.extensions import db
-
-# The CLI speaks English (its own texts are English); without a fixed locale, translating a
-# message would ask the web's locale selector, which needs a request and fails in a terminal.
-CLI_LOCALE = "en"
 
 
 def _create_app() -> Flask:
@@ -28,14 +20,6 @@ def _create_app() -> Flask:
 def main() -> None:
     FlaskGroup(create_app=_create_app, add_default_commands=True,
                help="fundapp: the grant-plus-investment fund system.")(prog_name="fundapp")
-
-
-def in_cli_locale(command: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with force_locale(CLI_LOCALE):
-            return command(*args, **kwargs)
-    return wrapper
 
 
 users = click.Group("users", help="Manage users.")
@@ -51,7 +35,6 @@ scheduler = click.Group("scheduler", help="The job scheduler (its own process)."
 @click.option("--name", default="")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @with_appcontext
-@in_cli_locale
 def create_user_command(email: str, roles: tuple[str, ...], name: str, password_stdin: bool):
     """Create a user (the password is asked for, or read from stdin)."""
     from fundapp.auth.operations import create_user
@@ -90,7 +73,6 @@ def verify_command():
 @demo.command("load")
 @click.option("--if-empty", is_flag=True, help="Do nothing when a fund already exists.")
 @with_appcontext
-@in_cli_locale
 def demo_load_command(if_empty: bool):
     """Load the demo fund and one user of every role."""
     from fundapp.demo import DEMO_PASSWORD, load_demo

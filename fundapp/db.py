@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, MetaData, String, TypeDecorator, event
+from sqlalchemy import BigInteger, DateTime, Enum, MetaData, String, TypeDecorator, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -121,3 +122,10 @@ class TimestampMixin:
 
 def short_str(length: int = 200) -> String:
     return String(length)
+
+
+def enum_column(cls: type[enum.Enum], length: int = 30) -> Enum:
+    """A Python enum stored as its values in a plain string column (no native database enum), so
+    that adding a member later needs no migration on either database."""
+    return Enum(cls, native_enum=False, length=length,
+                values_callable=lambda members: [m.value for m in members])

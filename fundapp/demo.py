@@ -55,4 +55,10 @@ def load_demo(session: Session, *, if_empty: bool = False) -> list[tuple[str, st
     from fundapp.portfolio.demo import load_grants_demo  # after the pipeline demo, if any
 
     load_grants_demo(session)
+    from fundapp.portfolio.demo import load_portfolio_demo  # marks, exits, index, KPIs
+
+    load_portfolio_demo(session)
+    from fundapp.ic.demo import load_ic_demo  # last: it reads what the other loaders made
+
+    load_ic_demo(session)
     return made

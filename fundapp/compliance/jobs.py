@@ -21,8 +21,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from fundapp.compliance.checks import CRITICAL, load_checks, run_checks, shanghai_today
-from fundapp.compliance.ledger import SYSTEM_ACTOR, record, verify_chain
-from fundapp.compliance.models import LedgerEntry, LedgerExport
+from fundapp.compliance.ledger import SYSTEM_ACTOR, verify_chain
+from fundapp.compliance.models import LedgerExport
 from fundapp.extensions import db
 from fundapp.notifications.operations import notify
 
@@ -78,38 +78,27 @@ def remind_deadlines_job() -> str:
                            clause=item.clause, message=item.message),
                 link="/compliance/checks")
             sent += note is not None
+    from fundapp.portfolio.kpis import remind_overdue_kpis
+
+    overdue = remind_overdue_kpis(db.session, today)
     if not due:
         return (f"no deadlines within {REMIND_DAYS} days among {len(report.items)} open items "
-                f"from {len(report.checks)} checks")
+                f"from {len(report.checks)} checks; {overdue} overdue KPI reports flagged")
     return (f"{sent} reminders sent for {len(due)} items due within {REMIND_DAYS} days "
-            f"({len(report.items)} open items from {len(report.checks)} checks)")
+            f"({len(report.items)} open items from {len(report.checks)} checks); "
+            f"{overdue} overdue KPI reports flagged")
 
 
 def request_kpis_job() -> str:
-    """Quarterly: ask for last quarter's KPI report from every company with a signed agreement."""
-    from fundapp.deals.models import Company, Deal, DealStage
+    """Quarterly: open last quarter's KPI report requests (with due dates) for every portfolio
+    company; fundapp.portfolio.kpis keeps them, so a second run asks nobody twice."""
+    from fundapp.portfolio.kpis import request_quarterly_kpis
 
     quarter, start, end = previous_quarter(shanghai_today(datetime.now(UTC)))
-    done = db.session.scalar(select(LedgerEntry.seq).where(
-        LedgerEntry.action == "kpi.requested", LedgerEntry.subject_id == quarter).limit(1))
-    if done is not None:
-        return f"KPI reports for {quarter} were already requested (ledger entry {done})"
-    companies = db.session.execute(
-        select(Company.id, Company.legal_name).join(Deal, Deal.company_id == Company.id)
-        .where(Deal.stage == DealStage.AGREEMENT_SIGNED).distinct().order_by(Company.id)).all()
-    if not companies:
-        return f"no company has a signed agreement: no KPI reports to request for {quarter}"
-    for company_id, name in companies:
-        notify(db.session, role="fund_manager", kind="kpi.request", clause="R12", once=True,
-               key=f"kpi.request:{quarter}:{company_id}", severity="info",
-               message=_l("Request the %(quarter)s KPI report (%(start)s to %(end)s) from "
-                          "%(company)s.", quarter=quarter, start=start.isoformat(),
-                          end=end.isoformat(), company=name))
-    record(db.session, actor=SYSTEM_ACTOR, action="kpi.requested", subject_type="quarter",
-           subject_id=quarter, payload={"clause": "R12", "quarter": quarter,
-                                        "period": [start, end],
-                                        "company_ids": [cid for cid, _ in companies]})
-    return f"KPI reports for {quarter} requested from {len(companies)} companies"
+    made = request_quarterly_kpis(db.session, quarter, start, end, actor=SYSTEM_ACTOR)
+    if not made:
+        return f"KPI reports for {quarter}: nothing new to request"
+    return f"KPI reports for {quarter} requested from {made} companies"
 
 
 def quarterly_report_job() -> str:
@@ -123,6 +112,11 @@ def quarterly_report_job() -> str:
         LedgerExport.period_to_on == end, LedgerExport.scope_kind == "all").limit(1))
     if existing is not None:
         return f"the {quarter} report exists already (export {existing})"
+    from fundapp.ic.quarterly import generate_quarterly_report, latest_report
+
+    if latest_report(db.session, quarter) is None:
+        # The portfolio report for supervisors (issue 6), once per quarter.
+        generate_quarterly_report(db.session, quarter, actor=SYSTEM_ACTOR)
     report = run_checks(db.session)
     counts = report.counts()
     scope = ExportScope(start, end)

@@ -107,26 +107,38 @@ class VerifyResult:
         return self.problem is None
 
 
+# entry_hash()'s body as one format string: verifying a million entries formats each once instead
+# of concatenating seventeen pieces (tests/compliance/test_verify_rows.py holds the two equal).
+_BODY = ('{"action":%s,"actor":%s,"payload":%s,"prev_hash":%s,"recorded_at":%s,"seq":%d,'
+         '"subject_id":%s,"subject_type":%s}')
+
+
 def verify_rows(rows: Iterable[Any]) -> VerifyResult:
-    """Walk entries in sequence order and name the first one that breaks the chain."""
+    """Walk entries in sequence order and name the first one that breaks the chain.
+
+    Rows are (seq, recorded_at, actor, action, subject_type, subject_id, payload, prev_hash,
+    hash) in that order, as iter_entries() yields them.
+    """
     expected_seq = 1
     prev = GENESIS_HASH
-    count = 0
-    for row in rows:
-        if row.seq != expected_seq:
-            reason = (f"sequence jumps from {expected_seq - 1} to {row.seq} (entries missing)"
-                      if row.seq > expected_seq else f"sequence {row.seq} out of order")
-            return VerifyResult(count, prev, ChainProblem(expected_seq, reason))
-        if row.prev_hash != prev:
-            return VerifyResult(count, prev, ChainProblem(row.seq, "previous hash does not match"))
-        digest = entry_hash(row.seq, row.recorded_at, row.actor, row.action, row.subject_type,
-                            row.subject_id, row.payload, row.prev_hash)
-        if digest != row.hash:
-            return VerifyResult(count, prev, ChainProblem(row.seq, "content does not match its hash"))
-        prev = row.hash
+    sha256, quote, body = hashlib.sha256, _quote, _BODY
+    for (seq, recorded_at, actor, action, subject_type, subject_id, payload, prev_hash,
+         digest) in rows:
+        if seq != expected_seq:
+            reason = (f"sequence jumps from {expected_seq - 1} to {seq} (entries missing)"
+                      if seq > expected_seq else f"sequence {seq} out of order")
+            return VerifyResult(expected_seq - 1, prev, ChainProblem(expected_seq, reason))
+        if prev_hash != prev:
+            return VerifyResult(expected_seq - 1, prev,
+                                ChainProblem(seq, "previous hash does not match"))
+        text = body % (quote(action), quote(actor), quote(payload), quote(prev_hash),
+                       quote(recorded_at), seq, quote(subject_id), quote(subject_type))
+        if sha256(text.encode("utf-8")).hexdigest() != digest:
+            return VerifyResult(expected_seq - 1, prev,
+                                ChainProblem(seq, "content does not match its hash"))
+        prev = digest
         expected_seq += 1
-        count += 1
-    return VerifyResult(count, prev, None)
+    return VerifyResult(expected_seq - 1, prev, None)
 
 
 def iter_entries(session: Session, batch: int = 5000) -> Iterator[Any]:

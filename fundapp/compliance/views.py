@@ -120,7 +120,7 @@ def download_export(export_id: int):
 
 @bp.get("/exports/verify_ledger_export.py")
 def download_verifier():
-    """The offline verifier for auditors (the same file as tools/verify_ledger_export.py)."""
+    """The offline verifier for auditors (tools/verify_ledger_export.py links to this file)."""
     return send_file(VERIFIER, mimetype="text/x-python", as_attachment=True,
                      download_name="verify_ledger_export.py")
 

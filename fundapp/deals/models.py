@@ -9,7 +9,6 @@ from decimal import Decimal
 from sqlalchemy import (
     Boolean,
     Date,
-    Enum,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -19,12 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fundapp.db import Base, Money, ScaledDecimal, TimestampMixin, UTCDateTime
-
-
-def _enum(cls: type[enum.Enum], length: int = 30) -> Enum:
-    return Enum(cls, native_enum=False, length=length,
-                values_callable=lambda members: [m.value for m in members])
+from fundapp.db import Base, Money, ScaledDecimal, TimestampMixin, UTCDateTime, enum_column
 
 
 class LegalForm(enum.StrEnum):
@@ -42,7 +36,7 @@ class Company(TimestampMixin, Base):
     normalised_name: Mapped[str] = mapped_column(String(200), index=True)
     uscc: Mapped[str | None] = mapped_column(String(18), unique=True)
     district: Mapped[str] = mapped_column(String(100), default="")
-    legal_form: Mapped[LegalForm] = mapped_column(_enum(LegalForm, 10), default=LegalForm.LLC)
+    legal_form: Mapped[LegalForm] = mapped_column(enum_column(LegalForm, 10), default=LegalForm.LLC)
     registered_capital_amount: Mapped[Decimal | None] = mapped_column(Money())
     share_count: Mapped[int | None] = mapped_column(Integer)
     par_value_amount: Mapped[Decimal] = mapped_column(ScaledDecimal(4), default=Decimal("1.00"))
@@ -119,10 +113,10 @@ class Deal(TimestampMixin, Base):
     project_summary: Mapped[str] = mapped_column(Text, default="")
     milestone_plan: Mapped[str] = mapped_column(Text, default="")
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    stage: Mapped[DealStage] = mapped_column(_enum(DealStage), default=DealStage.FORMAL_CHECK,
+    stage: Mapped[DealStage] = mapped_column(enum_column(DealStage), default=DealStage.FORMAL_CHECK,
                                              index=True)
     # The pipeline stage a deal on hold returns to.
-    held_from_stage: Mapped[DealStage | None] = mapped_column(_enum(DealStage))
+    held_from_stage: Mapped[DealStage | None] = mapped_column(enum_column(DealStage))
     stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ic_decision_ref: Mapped[str] = mapped_column(String(100), default="")
     public_notice_started_on: Mapped[date | None] = mapped_column(Date)
@@ -142,8 +136,8 @@ class DealStageChange(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
-    from_stage: Mapped[DealStage | None] = mapped_column(_enum(DealStage))
-    to_stage: Mapped[DealStage] = mapped_column(_enum(DealStage))
+    from_stage: Mapped[DealStage | None] = mapped_column(enum_column(DealStage))
+    to_stage: Mapped[DealStage] = mapped_column(enum_column(DealStage))
     actor: Mapped[str] = mapped_column(String(320))
     reason: Mapped[str] = mapped_column(Text, default="")
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -165,7 +159,7 @@ class Roadshow(TimestampMixin, Base):
     held_on: Mapped[date] = mapped_column(Date)
     venue: Mapped[str] = mapped_column(String(200), default="")
     organiser: Mapped[str] = mapped_column(String(200), default="")
-    format: Mapped[RoadshowFormat] = mapped_column(_enum(RoadshowFormat, 10),
+    format: Mapped[RoadshowFormat] = mapped_column(enum_column(RoadshowFormat, 10),
                                                    default=RoadshowFormat.OFFLINE)
 
     criteria: Mapped[list[RoadshowCriterion]] = relationship(

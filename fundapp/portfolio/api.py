@@ -318,3 +318,247 @@ def upload_round_document(company_id: int, round_id: int):
 def get_cap_table(company_id: int):
     ops.get_company(db.session, company_id)
     return CapTableSchema().dump(queries.cap_table_view(db.session, company_id))
+
+
+# --------------------------------------------------------------------------- portfolio (issue 5)
+
+from datetime import date as _date  # noqa: E402
+
+from fundapp.portfolio import kpis as kpi_ops  # noqa: E402
+from fundapp.portfolio.models import (  # noqa: E402
+    CashFlow,
+    Exit,
+    ExitKind,
+    FlowKind,
+    IndexSeries,
+    MarkMethod,
+    ValuationMark,
+)
+from fundapp.portfolio.performance import check_as_of, performance_summary  # noqa: E402
+from fundapp.portfolio.schemas import (  # noqa: E402
+    AppraisalCreateSchema,
+    AppraisalSchema,
+    BalanceCreateSchema,
+    CashFlowCreateSchema,
+    CashFlowSchema,
+    ExitCreateSchema,
+    ExitSchema,
+    IndexSeriesSchema,
+    ItemsSchema,
+    KpiAnswerSchema,
+    MarkCreateSchema,
+    MarkSchema,
+    PerformanceSchema,
+    to_json,
+)
+
+AS_OF_PARAM = {"name": "as_of", "in": "query", "schema": {"type": "string", "format": "date"},
+               "description": "Figures as of this date (default today); not in the future."}
+
+
+def _date_arg(name: str, default: _date | None = None) -> _date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return _date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(_l("Some fields are not valid."), details={
+            name: [str(_l("Not a valid date."))]}) from None
+
+
+def _as_of() -> _date:
+    return check_as_of(_date_arg("as_of"))
+
+
+@api_route(bp, "/v1/performance", "GET", summary="Fund performance as of a date",
+           response=PerformanceSchema,
+           params=[AS_OF_PARAM,
+                   {"name": "period_start", "in": "query", "schema": {"type": "string"},
+                    "description": "Start of a reporting period: its cash flows are listed."},
+                   {"name": "index", "in": "query", "schema": {"type": "string"}},
+                   {"name": "include", "in": "query", "schema": {"type": "string",
+                                                                 "enum": ["cash_flows"]},
+                    "description": "cash_flows: also list every flow since inception (large;"
+                                   " GET /api/v1/cash-flows gives the same list)."}])
+def get_performance():
+    period_start = _date_arg("period_start")
+    # The figures, not every one of the fund's flows: those only for a period or when asked.
+    detail = period_start is not None or request.args.get("include") == "cash_flows"
+    summary = performance_summary(db.session, _as_of(), period_start=period_start,
+                                  index_series=request.args.get("index") or None, detail=detail)
+    return PerformanceSchema().dump(summary)
+
+
+@api_route(bp, "/v1/holdings", "GET", summary="Schedule of investments as of a date",
+           response=ItemsSchema, params=[AS_OF_PARAM])
+def list_holdings():
+    as_of = _as_of()
+    summary = performance_summary(db.session, as_of, detail=False)
+    return {"as_of": as_of.isoformat(), "items": to_json(summary["holdings"])}
+
+
+@api_route(bp, "/v1/holdings/<int:holding_id>/marks", "GET", summary="A holding's marks",
+           response=ItemsSchema)
+def list_marks(holding_id: int):
+    holding = ops.get_holding(db.session, holding_id)
+    marks = db.session.scalars(select(ValuationMark).where(ValuationMark.holding_id == holding.id)
+                               .order_by(ValuationMark.measured_on, ValuationMark.id))
+    return {"items": MarkSchema(many=True).dump(marks)}
+
+
+@api_route(bp, "/v1/holdings/<int:holding_id>/marks", "POST", summary="Draft a valuation mark",
+           body=MarkCreateSchema, response=MarkSchema, status=201)
+def create_mark(holding_id: int):
+    data = load_json(MarkCreateSchema())
+    holding = ops.get_holding(db.session, holding_id)
+    mark = ops.record_mark(db.session, holding, measured_on=data["measured_on"],
+                           method=MarkMethod(data["method"]),
+                           value_per_unit=data["value_per_unit"], inputs=data["inputs"],
+                           note=data["note"], actor=_actor())
+    db.session.commit()
+    return MarkSchema().dump(mark), 201
+
+
+@api_route(bp, "/v1/marks/<int:mark_id>/finalise", "POST",
+           summary="Finalise a mark (not by its author)", response=MarkSchema)
+def finalise_mark(mark_id: int):
+    mark = ops.finalise_mark(db.session, ops.get_mark(db.session, mark_id), actor=_actor())
+    db.session.commit()
+    return MarkSchema().dump(mark)
+
+
+@api_route(bp, "/v1/holdings/<int:holding_id>/appraisals", "POST",
+           summary="Record a filed appraisal", body=AppraisalCreateSchema,
+           response=AppraisalSchema, status=201)
+def create_appraisal(holding_id: int):
+    data = load_json(AppraisalCreateSchema())
+    row = ops.record_appraisal(db.session, ops.get_holding(db.session, holding_id),
+                               actor=_actor(), **data)
+    db.session.commit()
+    return AppraisalSchema().dump(row), 201
+
+
+@api_route(bp, "/v1/exits", "GET", summary="Exits", response=ItemsSchema)
+def list_exits():
+    rows = db.session.scalars(select(Exit).order_by(Exit.transfer_on, Exit.id))
+    return {"items": ExitSchema(many=True).dump(rows)}
+
+
+@api_route(bp, "/v1/holdings/<int:holding_id>/exits", "POST",
+           summary="Record an exit (buy-back R7, exchange R9, trade sale, IPO sale, liquidation)",
+           body=ExitCreateSchema, response=ExitSchema, status=201)
+def create_exit(holding_id: int):
+    data = load_json(ExitCreateSchema())
+    holding = ops.get_holding(db.session, holding_id)
+    kind = ExitKind(data.pop("kind"))
+    row = ops.record_exit(db.session, holding, kind=kind, actor=_actor(), **data)
+    db.session.commit()
+    return ExitSchema().dump(row), 201
+
+
+@api_route(bp, "/v1/exits/<int:exit_id>/balance", "POST",
+           summary="Record the balance payment of an exit (R9.d)", body=BalanceCreateSchema,
+           response=ExitSchema)
+def create_exit_balance(exit_id: int):
+    data = load_json(BalanceCreateSchema())
+    row = db.session.get(Exit, exit_id) if 0 < exit_id < 2**31 else None
+    if row is None:
+        raise AppError(_l("No such exit."), status=404, code="not_found")
+    ops.record_exit_balance(db.session, row, paid_on=data["paid_on"], actor=_actor())
+    db.session.commit()
+    return ExitSchema().dump(row)
+
+
+@api_route(bp, "/v1/cash-flows", "GET", summary="Typed cash flows in a period",
+           response=ItemsSchema,
+           params=[AS_OF_PARAM, {"name": "start", "in": "query", "schema": {"type": "string"}}])
+def list_cash_flows():
+    as_of = _as_of()
+    summary = performance_summary(db.session, as_of, period_start=_date_arg("start"))
+    return {"as_of": as_of.isoformat(), "items": to_json(summary["cash_flows"])}
+
+
+@api_route(bp, "/v1/cash-flows", "POST",
+           summary="Record a follow-on investment, dividend, recovery or fee",
+           body=CashFlowCreateSchema, response=CashFlowSchema, status=201)
+def create_cash_flow():
+    data = load_json(CashFlowCreateSchema())
+    kind = FlowKind(data["kind"])
+    if kind == FlowKind.FOLLOW_ON:
+        if data["units"] is None:
+            raise ValidationFailed(_l("Some fields are not valid."), details={
+                "units": [str(_l("Missing data for required field."))]})
+        flow = ops.record_follow_on(db.session, on=data["on"], amount=data["amount"],
+                                    units=data["units"], holding_id=data["holding_id"],
+                                    company_id=data["company_id"], reference=data["reference"],
+                                    actor=_actor())
+    else:
+        flow = ops.record_income(db.session, kind=kind, on=data["on"], amount=data["amount"],
+                                 holding_id=data["holding_id"], grant_id=data["grant_id"],
+                                 reference=data["reference"], note=data["note"],
+                                 actor=_actor())
+    db.session.commit()
+    return CashFlowSchema().dump(db.session.get(CashFlow, flow.id)), 201
+
+
+@api_route(bp, "/v1/index-series", "GET", summary="Index series for PME", response=ItemsSchema)
+def list_index_series():
+    rows = db.session.scalars(select(IndexSeries).order_by(IndexSeries.name))
+    return {"items": IndexSeriesSchema(many=True).dump(rows)}
+
+
+@api_route(bp, "/v1/index-series", "POST",
+           summary="Upload an index series as CSV (date,level): file field or text/csv body",
+           response=IndexSeriesSchema, status=201,
+           params=[{"name": "name", "in": "query", "schema": {"type": "string"}}])
+def upload_index_series():
+    upload = request.files.get("file")
+    content = upload.read() if upload else request.get_data()
+    name = request.form.get("name") or request.args.get("name", "")
+    series = ops.import_index_series(db.session, name=name, content=content, actor=_actor())
+    db.session.commit()
+    return IndexSeriesSchema().dump(series), 201
+
+
+@api_route(bp, "/v1/kpis", "GET", summary="KPI requests and answers", response=ItemsSchema,
+           params=[{"name": "quarter", "in": "query", "schema": {"type": "string"}}])
+def list_kpis():
+    from fundapp.portfolio.performance import shanghai_today
+
+    rows = kpi_ops.kpi_rows(db.session, quarter=request.args.get("quarter", ""),
+                            today=shanghai_today())
+    return {"items": to_json(rows)}
+
+
+@api_route(bp, "/v1/kpis/summary", "GET", summary="KPI dashboard against the 2026 targets",
+           response=ItemsSchema, params=[AS_OF_PARAM])
+def kpi_summary():
+    as_of = _as_of()
+    return {"as_of": as_of.isoformat(),
+            "items": to_json(kpi_ops.kpi_summary(db.session, as_of))}
+
+
+@api_route(bp, "/v1/kpis/<int:report_id>/answer", "POST", summary="Enter a KPI answer",
+           body=KpiAnswerSchema, response=ItemsSchema)
+def answer_kpi(report_id: int):
+    data = load_json(KpiAnswerSchema())
+    report = kpi_ops.get_report(db.session, report_id)
+    answered_on = data.pop("answered_on")
+    kpi_ops.record_kpi_answer(db.session, report, data, answered_on=answered_on,
+                              actor=_actor(), source="api")
+    db.session.commit()
+    return {"items": to_json({"id": report.id, "answered_on": report.answered_on})}
+
+
+@api_route(bp, "/v1/kpis/import", "POST", summary="Import KPI answers from CSV",
+           response=ItemsSchema, status=201)
+def import_kpis():
+    from fundapp.portfolio.performance import shanghai_today
+
+    upload = request.files.get("file")
+    content = upload.read() if upload else request.get_data()
+    count = kpi_ops.import_kpi_csv(db.session, content, answered_on=shanghai_today(),
+                                   actor=_actor())
+    db.session.commit()
+    return {"items": {"imported": count}}, 201

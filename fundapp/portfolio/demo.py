@@ -1,4 +1,5 @@
-"""Demo grants in every state: disbursing, R&D accepted, converted (R5.a-d), closed, in breach.
+"""Demo grants in every state: disbursing, R&D accepted, converted (R5.a-d), closed, in breach;
+and the portfolio: marks, a buy-back, an exchange sale, an index series, KPI answers.
 
 Runs through the same operations as the pages and the API, so every figure and ledger entry in
 the demo is one the app itself produced.
@@ -6,8 +7,8 @@ the demo is one the app itself produced.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from fundapp.deals.models import Company, Deal, DealStage, LegalForm
 from fundapp.portfolio import operations as ops
-from fundapp.portfolio.models import Grant
+from fundapp.portfolio.models import Conversion, FlowKind, Grant
 from fundapp.reference.models import LprRate
 
 ACTOR = "demo"
@@ -152,3 +153,193 @@ def load_grants_demo(session: Session, today: date | None = None) -> int:
                               "district inside the window",
                        repaid_on=date(2026, 12, 31), actor=ACTOR)
     return 8
+
+
+# --------------------------------------------------------------------------- portfolio (issue 5)
+
+MANAGER = "manager@demo.fundapp.cn"
+MANAGER2 = "manager2@demo.fundapp.cn"
+INDEX_NAME = "沪深300 CSI 300 (demo)"
+# Direct investments made before the grant-plus-investment fund converted anything, so the
+# performance pages have years of history: (legal name, English name, sector, investments
+# (date, amount, units), final marks (date, method, value per unit, author, approver)).
+DIRECT = [
+    ("砺芯微电子有限公司", "Lixin Microelectronics", "semiconductors",
+     [(date(2022, 3, 15), "3000000.00", "300000.00"), (date(2023, 9, 20), "2000000.00",
+                                                        "150000.00")],
+     [(date(2022, 12, 31), "multiples", "11.000000"), (date(2023, 12, 31), "recent_round",
+                                                       "14.500000"),
+      (date(2024, 12, 31), "dcf", "16.200000"), (date(2025, 12, 31), "multiples", "18.000000"),
+      (date(2026, 6, 30), "multiples", "19.500000")]),
+    # Its last final mark is from 2025-03-31: older than two quarters, flagged as stale.
+    ("瑞康医疗科技有限公司", "Ruikang Medtech", "life_health",
+     [(date(2023, 5, 10), "2500000.00", "500000.00")],
+     [(date(2023, 12, 31), "net_assets", "5.000000"), (date(2024, 12, 31), "multiples",
+                                                       "4.200000"),
+      (date(2025, 3, 31), "multiples", "3.800000")]),
+]
+
+
+def _marked(session: Session, holding: Any, measured_on: date, method: str, value: str,
+            *, author: str, approver: str | None, inputs: dict | None = None) -> None:
+    from fundapp.portfolio.models import MarkMethod
+
+    mark = ops.record_mark(session, holding, measured_on=measured_on, method=MarkMethod(method),
+                           value_per_unit=D(value), inputs=inputs or {"source": "demo"},
+                           actor=author)
+    if approver:
+        ops.finalise_mark(session, mark, actor=approver)
+
+
+def _index_csv(today: date) -> bytes:
+    """A CSI-300-like month-end series from 2021 on: a drift, a cycle and a drawdown, generated
+    by a formula (no randomness), levels to 2 places."""
+    import math
+
+    rows, year, month = ["date,level"], 2021, 1
+    while True:
+        end = date(year + (month == 12), month % 12 + 1, 1).toordinal() - 1
+        day = date.fromordinal(end)
+        if day > today:
+            break
+        t = (year - 2021) * 12 + month - 1
+        level = 5200 * math.exp(-0.004 * t + 0.12 * math.sin(t / 7.0) + 0.03 * math.cos(t / 2.0))
+        rows.append(f"{day.isoformat()},{level:.2f}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return "\n".join(rows).encode()
+
+
+def _kpi_answers(session: Session, today: date) -> int:
+    """Quarterly KPI requests for the last two full years and the companies' answers; the
+    latest quarter of one company is left unanswered (it shows as overdue)."""
+    from fundapp.portfolio import kpis
+    from fundapp.portfolio.models import KpiReport
+
+    last = (today.month - 1) // 3  # quarters of this year already ended
+    year, quarter = (today.year, last) if last else (today.year - 1, 4)
+    labels = []
+    for _ in range(8):
+        labels.append(f"{year}Q{quarter}")
+        year, quarter = (year - 1, 4) if quarter == 1 else (year, quarter - 1)
+    labels.reverse()
+    answered = 0
+    for step, label in enumerate(labels):
+        start, end = kpis.quarter_bounds(label)
+        kpis.request_quarterly_kpis(session, label, start, end, actor=ACTOR)
+        reports = session.scalars(select(KpiReport).where(KpiReport.quarter == label)
+                                  .order_by(KpiReport.company_id)).all()
+        for n, report in enumerate(reports):
+            if step == len(labels) - 1 and n == 0:
+                continue  # overdue: the company has not answered yet
+            heads = 18 + 3 * n + step * (2 + n % 3)
+            revenue = D(1_200_000 + 250_000 * n) * (D("1.09") ** step)
+            rd_share = D("0.30") + D("0.015") * step + D("0.01") * (n % 4)
+            value_added = D(heads) * D(165_000 + 9_000 * step + 4_000 * (n % 5))
+            kpis.record_kpi_answer(session, report, {
+                "revenue_amount": revenue.quantize(D("0.01")),
+                "rd_spend_amount": (revenue * rd_share).quantize(D("0.01")),
+                "headcount": heads,
+                "pct_applications": (step + n) % 4 + (1 if step >= 4 else 0),
+                "value_added_amount": value_added.quantize(D("0.01")),
+            }, answered_on=min(end + timedelta(days=20), today), actor=MANAGER, source="form")
+            answered += 1
+    return answered
+
+
+def load_portfolio_demo(session: Session, today: date | None = None) -> dict[str, int]:
+    """Marks, a buy-back (R7), an exchange sale (R9), an index series and two years of KPI
+    answers, through the app's own operations (once); returns what was made."""
+    from fundapp.portfolio.models import (
+        ExitKind,
+        Holding,
+        HoldingOrigin,
+        IndexSeries,
+        ValuationMark,
+    )
+
+    if session.scalar(select(ValuationMark.id).limit(1)) is not None:
+        return {}
+    today = today or date.today()
+    made = {"marks": 0, "exits": 0, "direct_holdings": 0}
+    converted = list(session.scalars(select(Holding).where(
+        Holding.origin == HoldingOrigin.CONVERSION).order_by(Holding.id)))
+    if len(converted) < 4:
+        return {}
+
+    # Direct investments with years of marks, a dividend and an exchange sale.
+    direct: list[Holding] = []
+    for legal_name, name_en, sector, investments, marks in DIRECT:
+        company = session.scalar(select(Company).where(Company.legal_name == legal_name))
+        if company is None:
+            company = Company(legal_name=legal_name, name_en=name_en, normalised_name=legal_name,
+                              district="张江", legal_form=LegalForm.LLC, sector=sector,
+                              registered_capital_amount=D("10000000.00"))
+            session.add(company)
+            session.flush()
+        holding_id = None
+        for n, (on, amount, units) in enumerate(investments):
+            flow = ops.record_follow_on(session, on=on, amount=D(amount), units=D(units),
+                                        holding_id=holding_id,
+                                        company_id=None if holding_id else company.id,
+                                        holder_entity=PLATFORM, actor=MANAGER,
+                                        reference=f"直投 direct investment {n + 1}")
+            holding_id = flow.holding_id
+        holding = session.get(Holding, holding_id)
+        for k, (on, method, value) in enumerate(marks):
+            # Authors and approvers alternate: four eyes, two people.
+            author, approver = (MANAGER, MANAGER2) if k % 2 == 0 else (MANAGER2, MANAGER)
+            _marked(session, holding, on, method, value, author=author, approver=approver)
+            made["marks"] += 1
+        direct.append(holding)
+        made["direct_holdings"] += 1
+    lixin, ruikang = direct
+    ops.record_income(session, kind=FlowKind.DIVIDEND, on=date(2025, 6, 30),
+                      amount=D("150000.00"), holding_id=lixin.id, actor=MANAGER,
+                      reference="2024 年度分红 dividend for 2024")
+    # A draft nobody has finalised yet: it does not count until a second person does.
+    _marked(session, lixin, date(2026, 9, 30), "multiples", "21.000000", author=MANAGER,
+            approver=None, inputs={"ev_revenue": "6.5x", "peers": "STAR market analog chips"})
+    made["marks"] += 1
+
+    # R9: part of the direct holding sold through the exchange: filed appraisal, 20 working
+    # days' disclosure, reserve at the appraisal, 30%+ down and the balance within a year.
+    appraisal = ops.record_appraisal(session, lixin, base_on=date(2026, 6, 30),
+                                     units=D("150000.00"), value_amount=D("2850000.00"),
+                                     filing_no="沪国资评备〔2026〕118号",
+                                     filed_on=date(2026, 8, 10), appraiser="上海立信资产评估有限公司",
+                                     actor=MANAGER)
+    ops.record_exit(session, lixin, kind=ExitKind.EXCHANGE, transfer_on=date(2026, 10, 20),
+                    units=D("150000.00"), price_amount=D("3100000.00"),
+                    buyer="张江科技产业集团 (上海联合产权交易所 SUAEE)", actor=MANAGER,
+                    appraisal_id=appraisal.id, disclosure_start_on=date(2026, 8, 31),
+                    disclosure_end_on=date(2026, 9, 30), reserve_price_amount=D("2900000.00"),
+                    down_payment_amount=D("1000000.00"), balance_due_on=date(2027, 4, 20))
+    made["exits"] += 1
+
+    # Converted holdings (rule book cases A-D): the round price as the first mark of A and C,
+    # a draft on B, D still at cost.
+    case_a, case_b, case_c, _case_d = converted[:4]
+    _marked(session, case_a, date(2026, 11, 5), "recent_round", "10.000000", author=MANAGER,
+            approver=MANAGER2, inputs={"round": "A 轮 Series A", "price": "10.000000"})
+    _marked(session, case_b, date(2026, 11, 5), "recent_round", "9.500000", author=MANAGER2,
+            approver=None, inputs={"round": "A 轮 Series A", "price": "9.500000"})
+    _marked(session, case_c, date(2026, 11, 5), "recent_round", "10.000000", author=MANAGER2,
+            approver=MANAGER, inputs={"round": "A 轮 Series A", "price": "10.000000"})
+    made["marks"] += 3
+
+    # R7: the founders buy back half of case A's units before the 3rd anniversary (R7.b: the
+    # floor is the principal, pro rata), at the floor.
+    conversion = case_a.conversion_id and session.get(Conversion, case_a.conversion_id)
+    half = (case_a.units / 2).quantize(D("0.01"))
+    principal = (conversion.converted_amount * half / conversion.fund_units).quantize(
+        D("0.01"), rounding=ROUND_HALF_UP)
+    ops.record_exit(session, case_a, kind=ExitKind.BUYBACK, transfer_on=date(2026, 11, 20),
+                    units=half, price_amount=principal, buyer="创始人 Founder A", actor=MANAGER)
+    made["exits"] += 1
+
+    if session.scalar(select(IndexSeries.id).limit(1)) is None:
+        ops.import_index_series(session, name=INDEX_NAME, content=_index_csv(today),
+                                actor="admin@demo.fundapp.cn")
+    made["kpi_answers"] = _kpi_answers(session, today)
+    session.flush()
+    return made

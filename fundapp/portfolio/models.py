@@ -8,10 +8,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fundapp.db import Base, Money, ScaledDecimal, TimestampMixin
+from fundapp.db import Base, Money, ScaledDecimal, TimestampMixin, enum_column
 from fundapp.deals.models import Company, Deal
 
 
@@ -48,12 +48,10 @@ class PolicyVersion(TimestampMixin, Base):
 
     @property
     def values(self) -> dict[str, Any]:
-        return json.loads(self.values_json)
+        from fundapp.portfolio.policies import ADDED_LATER  # a version stored before them
 
+        return {**ADDED_LATER, **json.loads(self.values_json)}
 
-def _enum(cls: type[enum.Enum], length: int = 30) -> Enum:
-    return Enum(cls, native_enum=False, length=length,
-                values_callable=lambda members: [m.value for m in members])
 
 
 class GrantStatus(enum.StrEnum):
@@ -89,7 +87,7 @@ class Grant(TimestampMixin, Base):
     # Per-agreement override (JSON of changed parameters) and the IC resolution allowing it.
     policy_override_json: Mapped[str] = mapped_column(Text, default="{}")
     override_ic_ref: Mapped[str] = mapped_column(String(100), default="")
-    status: Mapped[GrantStatus] = mapped_column(_enum(GrantStatus), default=GrantStatus.DISBURSING,
+    status: Mapped[GrantStatus] = mapped_column(enum_column(GrantStatus), default=GrantStatus.DISBURSING,
                                                 index=True)
     rd_due_on: Mapped[date] = mapped_column(Date)  # R2.c
     rd_accepted_on: Mapped[date | None] = mapped_column(Date)
@@ -153,7 +151,7 @@ class Tranche(Base):
     position: Mapped[int] = mapped_column(Integer)  # 1 = released on signing
     amount: Mapped[Decimal] = mapped_column(Money())
     milestone: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[TrancheStatus] = mapped_column(_enum(TrancheStatus, 20),
+    status: Mapped[TrancheStatus] = mapped_column(enum_column(TrancheStatus, 20),
                                                   default=TrancheStatus.PENDING)
     grant: Mapped[Grant] = relationship(back_populates="tranches")
     reviews: Mapped[list[MilestoneReview]] = relationship(
@@ -216,7 +214,7 @@ class FinancingRound(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    kind: Mapped[RoundKind] = mapped_column(_enum(RoundKind, 20))
+    kind: Mapped[RoundKind] = mapped_column(enum_column(RoundKind, 20))
     closed_on: Mapped[date] = mapped_column(Date)
     definitive_agreement_signed_on: Mapped[date | None] = mapped_column(Date)
     pre_money_valuation_amount: Mapped[Decimal] = mapped_column(Money())
@@ -320,6 +318,17 @@ class Conversion(TimestampMixin, Base):
         return json.loads(self.sheet_json)
 
 
+class HoldingOrigin(enum.StrEnum):
+    CONVERSION = "conversion"  # R4-R6
+    DIRECT = "direct"          # a direct (follow-on) investment without a grant
+
+
+class HoldingStatus(enum.StrEnum):
+    ACTIVE = "active"
+    EXITED = "exited"              # every unit sold
+    WRITTEN_OFF = "written_off"    # liquidated
+
+
 class Holding(TimestampMixin, Base):
     """The platform's equity in a company from a conversion (state enterprise asset by default)."""
 
@@ -327,13 +336,26 @@ class Holding(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
-    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id"), unique=True)
-    conversion_id: Mapped[int] = mapped_column(ForeignKey("conversions.id"), unique=True)
+    # Both None for a direct investment (issue 5).
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id"), unique=True)
+    conversion_id: Mapped[int | None] = mapped_column(ForeignKey("conversions.id"), unique=True)
     holder_entity: Mapped[str] = mapped_column(String(200))
+    # Units and cost basis held now; as of a past date they are these minus the changes of the
+    # cash flows dated after it (fundapp/portfolio/flows.py).
     units: Mapped[Decimal] = mapped_column(ScaledDecimal(2))
     cost_amount: Mapped[Decimal] = mapped_column(Money())
     acquired_on: Mapped[date] = mapped_column(Date)
     is_state_asset: Mapped[bool] = mapped_column(Boolean, default=True)  # R7.d
+    origin: Mapped[HoldingOrigin] = mapped_column(enum_column(HoldingOrigin, 20),
+                                                  default=HoldingOrigin.CONVERSION)
+    status: Mapped[HoldingStatus] = mapped_column(enum_column(HoldingStatus, 20),
+                                                  default=HoldingStatus.ACTIVE, index=True)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    # The converted amount or the first direct investment: cost before any follow-on or sale.
+    initial_units: Mapped[Decimal | None] = mapped_column(ScaledDecimal(2))
+    initial_cost_amount: Mapped[Decimal | None] = mapped_column(Money())
+
+    company: Mapped[Company] = relationship(lazy="joined")
 
 
 class CapTable(TimestampMixin, Base):
@@ -378,3 +400,185 @@ class IdempotentRequest(TimestampMixin, Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     response_json: Mapped[str] = mapped_column(Text)
+
+
+# --------------------------------------------------------------------------- portfolio (issue 5)
+#
+# Cash flows: grant disbursements and refunds already live in grant_disbursements and
+# grant_refunds (issue 4); they are read from there, never copied. Every other money movement
+# (follow-on investments, buy-back and exit proceeds, dividends, recoveries, fees) is one row of
+# cash_flows, linked to the holding, exit or grant it comes from. See fundapp/portfolio/flows.py.
+
+
+class FlowKind(enum.StrEnum):
+    # Derived from issue 4's rows (never stored in cash_flows):
+    GRANT_DISBURSEMENT = "grant_disbursement"
+    REFUND = "refund"
+    # Stored in cash_flows:
+    FOLLOW_ON = "follow_on"
+    BUYBACK_PROCEEDS = "buyback_proceeds"
+    EXIT_PROCEEDS = "exit_proceeds"
+    DIVIDEND = "dividend"
+    RECOVERY = "recovery"
+    FEE = "fee"
+
+
+# Fund's side: outflows negative (metrics.md).
+OUTFLOW_KINDS = frozenset({FlowKind.GRANT_DISBURSEMENT, FlowKind.FOLLOW_ON, FlowKind.FEE})
+STORED_KINDS = (FlowKind.FOLLOW_ON, FlowKind.BUYBACK_PROCEEDS, FlowKind.EXIT_PROCEEDS,
+                FlowKind.DIVIDEND, FlowKind.RECOVERY, FlowKind.FEE)
+
+
+class CashFlow(TimestampMixin, Base):
+    """A dated money movement other than a grant disbursement or refund; amount > 0, the kind
+    gives the sign. units / cost_amount: the change this flow makes to the holding (a follow-on
+    adds units and cost, a sale removes them)."""
+
+    __tablename__ = "cash_flows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[FlowKind] = mapped_column(enum_column(FlowKind, 30), index=True)
+    on: Mapped[date] = mapped_column(Date, index=True)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    holding_id: Mapped[int | None] = mapped_column(ForeignKey("holdings.id"), index=True)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id"), index=True)
+    exit_id: Mapped[int | None] = mapped_column(ForeignKey("exits.id"), index=True)
+    units_delta: Mapped[Decimal] = mapped_column(ScaledDecimal(2), default=Decimal("0.00"))
+    cost_delta_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
+    reference: Mapped[str] = mapped_column(String(200), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(320), default="")
+
+
+class MarkMethod(enum.StrEnum):
+    RECENT_ROUND = "recent_round"
+    MULTIPLES = "multiples"
+    DCF = "dcf"
+    NET_ASSETS = "net_assets"
+    QUOTED = "quoted"
+    WRITE_OFF = "write_off"
+
+
+class MarkStatus(enum.StrEnum):
+    DRAFT = "draft"
+    FINAL = "final"
+
+
+class ValuationMark(TimestampMixin, Base):
+    """A valuation of one holding's units on a measurement date; never edited once final."""
+
+    __tablename__ = "valuation_marks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holding_id: Mapped[int] = mapped_column(ForeignKey("holdings.id"), index=True)
+    measured_on: Mapped[date] = mapped_column(Date, index=True)
+    method: Mapped[MarkMethod] = mapped_column(enum_column(MarkMethod, 20))
+    inputs_json: Mapped[str] = mapped_column(Text, default="{}")
+    value_per_unit: Mapped[Decimal] = mapped_column(ScaledDecimal(6))
+    status: Mapped[MarkStatus] = mapped_column(enum_column(MarkStatus, 10), default=MarkStatus.DRAFT,
+                                               index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(320))
+    approver: Mapped[str] = mapped_column(String(320), default="")
+    finalised_on: Mapped[date | None] = mapped_column(Date)
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return json.loads(self.inputs_json or "{}")
+
+
+class Appraisal(TimestampMixin, Base):
+    """A filed appraisal (评估备案) of a holding's units (R7.d, R9.a)."""
+
+    __tablename__ = "appraisals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holding_id: Mapped[int] = mapped_column(ForeignKey("holdings.id"), index=True)
+    base_on: Mapped[date] = mapped_column(Date)
+    units: Mapped[Decimal] = mapped_column(ScaledDecimal(2))
+    value_amount: Mapped[Decimal] = mapped_column(Money())
+    filing_no: Mapped[str] = mapped_column(String(100))
+    filed_on: Mapped[date] = mapped_column(Date)
+    appraiser: Mapped[str] = mapped_column(String(200), default="")
+    recorded_by: Mapped[str] = mapped_column(String(320), default="")
+
+
+class ExitKind(enum.StrEnum):
+    BUYBACK = "buyback"            # R7
+    EXCHANGE = "exchange"          # R9
+    TRADE_SALE = "trade_sale"
+    IPO_SALE = "ipo_sale"
+    LIQUIDATION = "liquidation"
+
+
+class Exit(TimestampMixin, Base):
+    """A sale (or liquidation) of some or all of a holding's units and its terms."""
+
+    __tablename__ = "exits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holding_id: Mapped[int] = mapped_column(ForeignKey("holdings.id"), index=True)
+    kind: Mapped[ExitKind] = mapped_column(enum_column(ExitKind, 20), index=True)
+    transfer_on: Mapped[date] = mapped_column(Date, index=True)
+    units: Mapped[Decimal] = mapped_column(ScaledDecimal(2))
+    price_amount: Mapped[Decimal] = mapped_column(Money())  # total consideration
+    cost_amount: Mapped[Decimal] = mapped_column(Money())  # cost basis of the units sold
+    buyer: Mapped[str] = mapped_column(String(200), default="")
+    balance_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
+    balance_due_on: Mapped[date | None] = mapped_column(Date)
+    balance_paid_on: Mapped[date | None] = mapped_column(Date)
+    is_closing: Mapped[bool] = mapped_column(Boolean, default=False)
+    details_json: Mapped[str] = mapped_column(Text, default="{}")  # floor sheet, R9 checks
+    recorded_by: Mapped[str] = mapped_column(String(320), default="")
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return json.loads(self.details_json or "{}")
+
+
+class IndexSeries(TimestampMixin, Base):
+    """A public-market index uploaded as CSV (date, level), for PME."""
+
+    __tablename__ = "index_series"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    uploaded_by: Mapped[str] = mapped_column(String(320), default="")
+    levels: Mapped[list[IndexLevel]] = relationship(
+        back_populates="series", order_by="IndexLevel.on", cascade="all, delete-orphan")
+
+
+class IndexLevel(Base):
+    __tablename__ = "index_levels"
+    __table_args__ = (UniqueConstraint("series_id", "on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("index_series.id", ondelete="CASCADE"),
+                                           index=True)
+    on: Mapped[date] = mapped_column(Date)
+    level: Mapped[Decimal] = mapped_column(ScaledDecimal(6))
+    series: Mapped[IndexSeries] = relationship(back_populates="levels")
+
+
+class KpiReport(TimestampMixin, Base):
+    """A quarterly KPI request to a portfolio company and, once answered, its figures."""
+
+    __tablename__ = "kpi_reports"
+    __table_args__ = (UniqueConstraint("company_id", "quarter"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    quarter: Mapped[str] = mapped_column(String(10), index=True)  # "2026Q3"
+    period_start_on: Mapped[date] = mapped_column(Date)
+    period_end_on: Mapped[date] = mapped_column(Date)
+    requested_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    answered_on: Mapped[date | None] = mapped_column(Date)
+    revenue_amount: Mapped[Decimal | None] = mapped_column(Money())
+    rd_spend_amount: Mapped[Decimal | None] = mapped_column(Money())
+    headcount: Mapped[int | None] = mapped_column(Integer)
+    pct_applications: Mapped[int | None] = mapped_column(Integer)
+    value_added_amount: Mapped[Decimal | None] = mapped_column(Money())
+    entered_by: Mapped[str] = mapped_column(String(320), default="")
+    source: Mapped[str] = mapped_column(String(20), default="")  # form | csv | api

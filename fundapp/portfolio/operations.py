@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
@@ -27,19 +27,31 @@ from fundapp.config import instance_dir
 from fundapp.deals.models import Company, Deal, DealStage
 from fundapp.errors import AppError, NotFound, RuleRefused, ValidationFailed
 from fundapp.portfolio import conversion as calc
+from fundapp.portfolio import valuation
 from fundapp.portfolio.models import (
     OPEN_STATUSES,
+    Appraisal,
     CapTable,
     CapTableRow,
+    CashFlow,
     Conversion,
     EvidenceDocument,
+    Exit,
+    ExitKind,
     FinancingRound,
+    FlowKind,
     Fund,
     Grant,
     GrantDisbursement,
     GrantRefund,
     GrantStatus,
     Holding,
+    HoldingOrigin,
+    HoldingStatus,
+    IndexLevel,
+    IndexSeries,
+    MarkMethod,
+    MarkStatus,
     MilestoneReview,
     PolicyVersion,
     RoundCheck,
@@ -47,6 +59,7 @@ from fundapp.portfolio.models import (
     RoundKind,
     Tranche,
     TrancheStatus,
+    ValuationMark,
 )
 from fundapp.portfolio.policies import (
     clean_values,
@@ -888,6 +901,8 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int, ic_resoluti
     session.add(Holding(company_id=grant.company_id, grant_id=grant.id,
                         conversion_id=conversion.id, holder_entity=grant.holder_entity,
                         units=result.fund_units, cost_amount=result.converted_amount,
+                        initial_units=result.fund_units,
+                        initial_cost_amount=result.converted_amount,
                         acquired_on=row.closed_on,
                         is_state_asset=bool(values.get("state_asset_holding", True))))
     session.add(CapTable(company_id=grant.company_id, as_of=row.closed_on, source="conversion",
@@ -942,3 +957,407 @@ def registration_overdue(grant: Grant, today: date) -> bool:
     conversion = grant.conversion
     return bool(conversion and conversion.registered_on is None
                 and today > conversion.registration_due_on)
+
+
+# --------------------------------------------------------------------------- portfolio (issue 5)
+#
+# Cash flows (design): grant disbursements and refunds are the rows of grant_disbursements and
+# grant_refunds (issue 4) and are read from there as typed flows of kind grant_disbursement and
+# refund; they are never copied, so a flow cannot disagree with the payment it describes. Every
+# other money movement is one cash_flows row (follow_on, buyback_proceeds, exit_proceeds,
+# dividend, recovery, fee) with a positive amount (the kind gives the sign), its date, and a link
+# to its source: the holding, the exit, the grant (a recovery) or nothing (a fund-level fee).
+# Each row is written with its ledger entry in the same transaction. A flow that changes the
+# holding carries that change (units_delta, cost_delta_amount), so the units and cost held on
+# any past date are the holding's initial ones plus the changes dated on or before it.
+
+
+def _today() -> date:
+    from fundapp.portfolio.performance import shanghai_today
+
+    return shanghai_today()
+
+
+def _not_future(day: date, field: str) -> None:
+    if day > _today():
+        raise _field_error(field, _l("The date %(day)s is in the future.", day=day.isoformat()))
+
+
+def get_holding(session: Session, holding_id: int) -> Holding:
+    holding = session.get(Holding, holding_id) if 0 < holding_id <= MAX_ID else None
+    if holding is None:
+        raise NotFound(_l("No such holding."))
+    return holding
+
+
+def _flow(session: Session, *, kind: FlowKind, on: date, amount: Decimal, actor: str,
+          holding: Holding | None = None, grant_id: int | None = None,
+          company_id: int | None = None, exit_row: Exit | None = None,
+          units_delta: Decimal = ZERO, cost_delta: Decimal = ZERO, reference: str = "",
+          note: str = "") -> CashFlow:
+    if amount < 0 or (amount == 0 and kind != FlowKind.EXIT_PROCEEDS):
+        raise _field_error("amount", _l("Must be more than 0."))
+    flow = CashFlow(
+        kind=kind, on=on, amount=amount, holding_id=holding.id if holding else None,
+        company_id=company_id if company_id is not None else (holding.company_id if holding
+                                                              else None),
+        grant_id=grant_id, exit_id=exit_row.id if exit_row else None, units_delta=units_delta,
+        cost_delta_amount=cost_delta, reference=reference, note=note, recorded_by=actor)
+    session.add(flow)
+    session.flush()
+    record(session, actor=actor, action=f"cash_flow.{kind.value}", subject_type="cash_flow",
+           subject_id=flow.id, payload={"kind": kind.value, "on": on, "amount": amount,
+                                        "holding_id": flow.holding_id, "grant_id": grant_id,
+                                        "company_id": flow.company_id,
+                                        "exit_id": flow.exit_id, "units_delta": units_delta,
+                                        "cost_delta_amount": cost_delta, "reference": reference,
+                                        "note": note})
+    return flow
+
+
+def record_follow_on(session: Session, *, on: date, amount: Decimal, units: Decimal,
+                     actor: str, holding_id: int | None = None, company_id: int | None = None,
+                     holder_entity: str = "", reference: str = "") -> CashFlow:
+    """A direct investment: into an existing holding, or a new direct holding in a company."""
+    _not_future(on, "on")
+    if units <= 0:
+        raise _field_error("units", _l("Must be more than 0."))
+    if holding_id is not None:
+        holding = get_holding(session, holding_id)
+        if on < holding.acquired_on:
+            raise _field_error("on", _l("The holding was acquired on %(day)s.",
+                                        day=holding.acquired_on.isoformat()))
+        if holding.status != HoldingStatus.ACTIVE:
+            raise _refuse("R12", _l("The holding is closed."), field="holding_id")
+        holding.units += units
+        holding.cost_amount += amount
+        return _flow(session, kind=FlowKind.FOLLOW_ON, on=on, amount=amount, actor=actor,
+                     holding=holding, units_delta=units, cost_delta=amount, reference=reference)
+    if company_id is None:
+        raise _field_error("holding_id", _l("Name the holding or the company."))
+    company = get_company(session, company_id)
+    holding = Holding(company_id=company.id, holder_entity=holder_entity or "platform",
+                      units=units, cost_amount=amount, initial_units=ZERO,
+                      initial_cost_amount=ZERO, acquired_on=on, origin=HoldingOrigin.DIRECT,
+                      status=HoldingStatus.ACTIVE)
+    session.add(holding)
+    session.flush()
+    return _flow(session, kind=FlowKind.FOLLOW_ON, on=on, amount=amount, actor=actor,
+                 holding=holding, units_delta=units, cost_delta=amount, reference=reference)
+
+
+def record_income(session: Session, *, kind: FlowKind, on: date, amount: Decimal, actor: str,
+                  holding_id: int | None = None, grant_id: int | None = None,
+                  reference: str = "", note: str = "") -> CashFlow:
+    """A dividend (holding), a recovery (grant in breach, R8.c) or a fee (fund)."""
+    _not_future(on, "on")
+    if kind == FlowKind.DIVIDEND:
+        if holding_id is None:
+            raise _field_error("holding_id", _l("A dividend belongs to a holding."))
+        holding = get_holding(session, holding_id)
+        if on < holding.acquired_on:
+            raise _field_error("on", _l("The holding was acquired on %(day)s.",
+                                        day=holding.acquired_on.isoformat()))
+        return _flow(session, kind=kind, on=on, amount=amount, actor=actor, holding=holding,
+                     reference=reference, note=note)
+    if kind == FlowKind.RECOVERY:
+        if grant_id is None:
+            raise _field_error("grant_id", _l("A recovery belongs to a grant agreement."))
+        grant = get_grant(session, grant_id)
+        if on < grant.signed_on:
+            raise _field_error("on", _l("A recovery cannot precede the signing date."))
+        return _flow(session, kind=kind, on=on, amount=amount, actor=actor, grant_id=grant.id,
+                     company_id=grant.company_id, reference=reference, note=note)
+    if kind == FlowKind.FEE:
+        return _flow(session, kind=kind, on=on, amount=amount, actor=actor,
+                     reference=reference, note=note)
+    raise _field_error("kind", _l("Record this kind through its own operation."))
+
+
+# ---- valuation marks
+
+
+def record_mark(session: Session, holding: Holding, *, measured_on: date, method: MarkMethod,
+                value_per_unit: Decimal, inputs: Mapping[str, Any] | None = None,
+                note: str = "", actor: str) -> ValuationMark:
+    """A draft mark; it counts only once another person finalises it."""
+    if measured_on < holding.acquired_on:
+        raise _field_error("measured_on", _l(
+            "The holding did not exist before %(day)s.", day=holding.acquired_on.isoformat()))
+    _not_future(measured_on, "measured_on")
+    if value_per_unit < 0:
+        raise _field_error("value_per_unit", _l("Must not be negative."))
+    if method == MarkMethod.WRITE_OFF and value_per_unit != 0:
+        raise _field_error("value_per_unit", _l("A write-off values the units at 0."))
+    mark = ValuationMark(holding_id=holding.id, measured_on=measured_on, method=method,
+                         inputs_json=json.dumps(dict(inputs or {}), ensure_ascii=False,
+                                                default=str, sort_keys=True),
+                         value_per_unit=value_per_unit, status=MarkStatus.DRAFT, note=note,
+                         author=actor)
+    session.add(mark)
+    session.flush()
+    record(session, actor=actor, action="mark.drafted", subject_type="valuation_mark",
+           subject_id=mark.id, payload={"holding_id": holding.id, "measured_on": measured_on,
+                                        "method": method.value, "inputs": mark.inputs,
+                                        "value_per_unit": value_per_unit, "note": note})
+    return mark
+
+
+def get_mark(session: Session, mark_id: int) -> ValuationMark:
+    mark = session.get(ValuationMark, mark_id) if 0 < mark_id <= MAX_ID else None
+    if mark is None:
+        raise NotFound(_l("No such valuation mark."))
+    return mark
+
+
+def finalise_mark(session: Session, mark: ValuationMark, *, actor: str) -> ValuationMark:
+    """Four eyes: the author cannot finalise their own mark; a final mark is never changed."""
+    if mark.status == MarkStatus.FINAL:
+        raise AppError(_l("This mark is already final."), status=409, code="already_final")
+    if mark.author == actor:
+        raise _refuse("four_eyes", _l("A mark is finalised by someone other than its author."),
+                      field="approver")
+    mark.status = MarkStatus.FINAL
+    mark.approver = actor
+    mark.finalised_on = _today()
+    record(session, actor=actor, action="mark.finalised", subject_type="valuation_mark",
+           subject_id=mark.id, payload={"holding_id": mark.holding_id, "author": mark.author,
+                                        "measured_on": mark.measured_on,
+                                        "value_per_unit": mark.value_per_unit})
+    return mark
+
+
+# ---- appraisals and exits
+
+
+def record_appraisal(session: Session, holding: Holding, *, base_on: date, units: Decimal,
+                     value_amount: Decimal, filing_no: str, filed_on: date, appraiser: str = "",
+                     actor: str) -> Appraisal:
+    """A filed appraisal (评估备案) of (some of) the holding's units (R7.d, R9.a)."""
+    if not filing_no.strip():
+        raise _field_error("filing_no", _l("An appraisal needs its filing number."))
+    if units <= 0 or units > holding.units:
+        raise _field_error("units", _l("The holding has %(units)s units.", units=holding.units))
+    if filed_on < base_on:
+        raise _field_error("filed_on", _l("Filing cannot precede the base date."))
+    row = Appraisal(holding_id=holding.id, base_on=base_on, units=units,
+                    value_amount=value_amount, filing_no=filing_no.strip(), filed_on=filed_on,
+                    appraiser=appraiser, recorded_by=actor)
+    session.add(row)
+    session.flush()
+    record(session, actor=actor, action="appraisal.filed", subject_type="appraisal",
+           subject_id=row.id, payload={"holding_id": holding.id, "base_on": base_on,
+                                       "units": units, "value_amount": value_amount,
+                                       "filing_no": row.filing_no, "filed_on": filed_on,
+                                       "appraiser": appraiser, "clause": "R9.a"})
+    return row
+
+
+def _latest_appraisal(session: Session, holding: Holding, on: date) -> Appraisal | None:
+    return session.scalar(select(Appraisal).where(Appraisal.holding_id == holding.id,
+                                                  Appraisal.filed_on <= on)
+                          .order_by(Appraisal.filed_on.desc(), Appraisal.id.desc()).limit(1))
+
+
+def _check_units(holding: Holding, units: Decimal) -> None:
+    if units <= 0:
+        raise _field_error("units", _l("Must be more than 0."))
+    if units > holding.units:
+        raise _field_error("units", _l("The exit is of %(units)s units but only %(held)s are "
+                                       "held.", units=units, held=holding.units))
+
+
+def _close_exit(session: Session, holding: Holding, exit_row: Exit, *, received: Decimal,
+                received_on: date, actor: str, kind: FlowKind) -> None:
+    holding.units -= exit_row.units
+    holding.cost_amount -= exit_row.cost_amount
+    if holding.units == 0:
+        holding.status = (HoldingStatus.WRITTEN_OFF if exit_row.kind == ExitKind.LIQUIDATION
+                          else HoldingStatus.EXITED)
+        holding.closed_on = exit_row.transfer_on
+        exit_row.is_closing = True
+    _flow(session, kind=kind, on=received_on, amount=received, actor=actor, holding=holding,
+          exit_row=exit_row, units_delta=-exit_row.units, cost_delta=-exit_row.cost_amount,
+          reference=f"exit {exit_row.id}")
+
+
+def record_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_on: date,
+                units: Decimal, price_amount: Decimal, buyer: str = "", actor: str,
+                **terms: Any) -> Exit:
+    """Sell (part of) a holding: R7 for a buy-back, R9 for an exchange sale; trade sale, IPO
+    sale and liquidation record the price. The proceeds become a cash flow; the holding shrinks
+    or closes. The whole check sheet goes to the ledger."""
+    _check_units(holding, units)
+    if holding.status != HoldingStatus.ACTIVE:
+        raise _refuse("R12", _l("The holding is closed."), field="holding_id")
+    if transfer_on < holding.acquired_on:
+        raise _field_error("transfer_on", _l("The holding did not exist before %(day)s.",
+                                             day=holding.acquired_on.isoformat()))
+    _not_future(transfer_on, "transfer_on")
+    if price_amount < 0:
+        raise _field_error("price_amount", _l("Must not be negative."))
+    cost = valuation.pro_rata(holding.cost_amount, units, holding.units)
+    details: dict[str, Any] = {"units_before": holding.units, "cost_before": holding.cost_amount}
+    down_payment = price_amount
+    balance_due_on = None
+    flow_kind = FlowKind.EXIT_PROCEEDS
+    if kind == ExitKind.BUYBACK:
+        details.update(_check_buyback(session, holding, transfer_on=transfer_on, units=units,
+                                      price=price_amount,
+                                      is_company=bool(terms.get("is_company_buyer"))))
+        flow_kind = FlowKind.BUYBACK_PROCEEDS
+    elif kind == ExitKind.EXCHANGE:
+        check = _check_exchange(session, holding, transfer_on=transfer_on, units=units,
+                                price=price_amount, terms=terms)
+        details["r9"] = check.to_dict()
+        down_payment = check.down_payment_amount
+        balance_due_on = check.balance_due_on
+    elif kind == ExitKind.LIQUIDATION and units != holding.units:
+        raise _field_error("units", _l("A liquidation disposes of every unit held."))
+    if kind in (ExitKind.TRADE_SALE, ExitKind.IPO_SALE) and price_amount == 0:
+        raise _field_error("price_amount", _l("Must be more than 0."))
+    exit_row = Exit(holding_id=holding.id, kind=kind, transfer_on=transfer_on, units=units,
+                    price_amount=price_amount, cost_amount=cost, buyer=buyer,
+                    balance_amount=price_amount - down_payment, balance_due_on=balance_due_on,
+                    details_json=json.dumps(_jsonable(details), ensure_ascii=False),
+                    recorded_by=actor)
+    session.add(exit_row)
+    session.flush()
+    record(session, actor=actor, action=f"exit.{kind.value}", subject_type="exit",
+           subject_id=exit_row.id, payload={"holding_id": holding.id, "transfer_on": transfer_on,
+                                            "units": units, "price_amount": price_amount,
+                                            "cost_amount": cost, "buyer": buyer,
+                                            "details": details})
+    if down_payment > 0 or kind == ExitKind.LIQUIDATION or price_amount == 0:
+        _close_exit(session, holding, exit_row, received=down_payment, received_on=transfer_on,
+                    actor=actor, kind=flow_kind)
+    return exit_row
+
+
+def record_exit_balance(session: Session, exit_row: Exit, *, paid_on: date, actor: str) -> None:
+    """R9.d: the balance of an exchange sale arrives (within a year of the transfer)."""
+    if not exit_row.balance_amount or exit_row.balance_paid_on is not None:
+        raise AppError(_l("Nothing is outstanding on this exit."), status=409, code="settled")
+    if paid_on < exit_row.transfer_on:
+        raise _field_error("paid_on", _l("The balance cannot precede the transfer."))
+    _not_future(paid_on, "paid_on")
+    exit_row.balance_paid_on = paid_on
+    _flow(session, kind=FlowKind.EXIT_PROCEEDS, on=paid_on, amount=exit_row.balance_amount,
+          actor=actor, holding=session.get(Holding, exit_row.holding_id), exit_row=exit_row,
+          reference=f"exit {exit_row.id} balance (R9.d)")
+
+
+def _check_buyback(session: Session, holding: Holding, *, transfer_on: date, units: Decimal,
+                   price: Decimal, is_company: bool) -> dict[str, Any]:
+    grant = session.get(Grant, holding.grant_id) if holding.grant_id else None
+    if grant is None or grant.conversion is None:
+        raise _refuse("R7.a", _l("A team buy-back applies to units from a converted grant."),
+                      field="holding_id")
+    values = grant_policy_values(grant)
+    conversion = grant.conversion
+    window_end = calc.add_months(conversion.converted_on, 12 * int(values["buyback_window_years"]))
+    if transfer_on > window_end:
+        raise _refuse("R7.a", _l("The buy-back window ended on %(day)s.",
+                                 day=window_end.isoformat()), field="transfer_on")
+    rate = lpr_rate_on(session, transfer_on)
+    if rate is None:
+        raise _refuse("R7.b", _l("No 1-year LPR is published on or before %(day)s; an admin "
+                                 "must enter it first.", day=transfer_on.isoformat()),
+                      field="transfer_on")
+    # Principal pro rata: the converted amount of the units sold (R7.b).
+    initial_units = holding.initial_units or conversion.fund_units
+    principal = valuation.pro_rata(conversion.converted_amount, units, initial_units)
+    cap = values.get("return_cap")
+    floor = calc.floor_price_buyback(principal, conversion.converted_on, transfer_on, rate,
+                                     int(values["t1_years"]),
+                                     None if cap is None else Decimal(str(cap)))
+    if price < floor.amount:
+        raise _refuse("R7.b", _l("The price %(price)s is below the floor price %(floor)s.",
+                                 price=_money(price), floor=_money(floor.amount)),
+                      field="price_amount", floor_amount=str(floor.amount))
+    if floor.cap_amount is not None and price > floor.cap_amount:
+        raise _refuse("R7.c", _l("The price %(price)s exceeds the return cap %(cap)s.",
+                                 price=_money(price), cap=_money(floor.cap_amount)),
+                      field="price_amount")
+    gate: dict[str, Any] = {"state_asset": holding.is_state_asset}
+    if holding.is_state_asset:
+        appraisal = _latest_appraisal(session, holding, transfer_on)
+        if appraisal is not None:
+            appraised = valuation.pro_rata(appraisal.value_amount, units, appraisal.units)
+            gate.update(appraisal_id=appraisal.id, appraised_amount=appraised)
+            if price < appraised:
+                if not (grant.exit_filing_no and grant.exit_filed_on
+                        and grant.exit_filed_on <= conversion.converted_on):
+                    raise _refuse("R7.d", _l(
+                        "The price is below the filed appraisal %(value)s and the exit terms "
+                        "were not filed before investing: sell through the exchange (R9).",
+                        value=_money(appraised)), field="price_amount")
+                gate.update(below_appraisal=True, exit_filing_no=grant.exit_filing_no,
+                            exit_filed_on=grant.exit_filed_on)
+    return {"r7": floor.to_dict(), "r7d": gate, "is_company_buyer": is_company}
+
+
+def _check_exchange(session: Session, holding: Holding, *, transfer_on: date, units: Decimal,
+                    price: Decimal, terms: Mapping[str, Any]) -> valuation.ExchangeCheck:
+    from fundapp.reference.calendar import working_days_between
+    from fundapp.reference.queries import calendar_overrides
+
+    values = (grant_policy_values(session.get(Grant, holding.grant_id)) if holding.grant_id
+              else policy_in_force(session, transfer_on).values)
+    appraisal = None
+    if terms.get("appraisal_id"):
+        appraisal = session.get(Appraisal, int(terms["appraisal_id"]))
+        if appraisal is None or appraisal.holding_id != holding.id:
+            raise _field_error("appraisal_id", _l("No such appraisal of this holding."))
+    start, end = terms.get("disclosure_start_on"), terms.get("disclosure_end_on")
+    if start is None or end is None:
+        raise _field_error("disclosure_end_on", _l("Give the disclosure period."))
+    if end < start:
+        raise _field_error("disclosure_end_on", _l("The disclosure cannot end before it starts."))
+    days = working_days_between(start - timedelta(days=1), end,
+                                calendar_overrides(session, start, end))
+    try:
+        return valuation.check_exchange(
+            transfer_on=transfer_on, price=price,
+            appraisal_value=None if appraisal is None else valuation.pro_rata(
+                appraisal.value_amount, units, appraisal.units),
+            appraisal_base_on=None if appraisal is None else appraisal.base_on,
+            validity_months=int(values["appraisal_validity_months"]),
+            reserve_price=Decimal(terms.get("reserve_price_amount") or 0),
+            disclosure_working_days=days,
+            required_working_days=int(values["disclosure_working_days"]),
+            is_relisting=bool(terms.get("is_relisting")),
+            relisting_approval_ref=str(terms.get("relisting_approval_ref") or ""),
+            down_payment=Decimal(terms.get("down_payment_amount") or price),
+            balance_due_on=terms.get("balance_due_on"))
+    except valuation.RuleProblem as exc:
+        raise _refuse(exc.rule, exc.message, field=exc.field) from None
+
+
+# ---- index series
+
+
+def import_index_series(session: Session, *, name: str, content: bytes, actor: str) -> IndexSeries:
+    """Upload (or replace) an index series from CSV; gaps and non-positive levels are refused."""
+    if not name.strip():
+        raise _field_error("name", _l("Name the index."))
+    try:
+        points = valuation.parse_index_csv(content)
+    except valuation.InputProblem as exc:
+        raise ValidationFailed(_l("The index file is not valid."),
+                               details={exc.field: [exc.message]}) from None
+    series = session.scalar(select(IndexSeries).where(IndexSeries.name == name.strip()))
+    if series is None:
+        series = IndexSeries(name=name.strip(), uploaded_by=actor)
+        session.add(series)
+    else:
+        series.levels.clear()
+        session.flush()
+    series.levels.extend(IndexLevel(on=on, level=level) for on, level in points)
+    series.uploaded_by = actor
+    session.flush()
+    record(session, actor=actor, action="index_series.imported", subject_type="index_series",
+           subject_id=series.id, payload={"name": series.name, "levels": len(points),
+                                          "first_on": points[0][0], "last_on": points[-1][0],
+                                          "sha256": hashlib.sha256(content).hexdigest()})
+    return series

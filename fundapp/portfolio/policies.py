@@ -24,7 +24,7 @@ FEN = Decimal("0.01")
 # name -> (kind, clause). Kinds: money (>= 0, fen), money_or_null (> 0 or null), fraction_lt1
 # (0 <= x < 1), fraction_le1 (0 <= x <= 1), positive_fraction_lt1 (0 < x < 1), decimal (>= 0),
 # decimal_or_null (>= 0 or null), months/days/years (integer >= 0), bool, convert_base, split
-# (fractions summing to 1), quorum ("2/3").
+# (fractions summing to 1), quorum ("2/3"), carrying ("zero" | "cost").
 PARAMETERS: dict[str, tuple[str, str]] = {
     "grant_cap_abs": ("money", "R2.a"),
     "grant_cap_pct_of_budget": ("fraction_le1", "R2.a"),
@@ -55,7 +55,17 @@ PARAMETERS: dict[str, tuple[str, str]] = {
     "max_holding_years": ("int", "R10.d"),
     "expert_quorum": ("quorum", "R11"),
     "public_notice_working_days": ("int", "R11"),
+    # metrics.md "How a grant counts": an open grant that has not converted is carried at zero
+    # (the default) or at cost (disbursed less refunded) in NAV.
+    "unconverted_grant_carrying": ("carrying", "metrics"),
 }
+
+# Parameters added after versions were stored: a stored version without one has this value, so
+# an old version stays valid and keeps meaning what it meant when it was approved.
+ADDED_LATER: dict[str, Any] = {
+    "unconverted_grant_carrying": "zero",
+}
+CARRYING_CHOICES = ("zero", "cost")
 
 
 def _as_decimal(value: Any) -> Decimal:
@@ -79,6 +89,10 @@ def _check(kind: str, value: Any) -> Any:
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9999:
             raise ValueError(str(_l("Must be a whole number from 0 to 9999.")))
+        return value
+    if kind == "carrying":
+        if value not in CARRYING_CHOICES:
+            raise ValueError(str(_l("Must be one of: zero, cost.")))
         return value
     if kind == "convert_base":
         if value not in ("disbursed", "awarded"):
@@ -129,6 +143,9 @@ def clean_values(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, l
         if name not in PARAMETERS:
             errors[name] = [str(_l("Unknown policy parameter."))]
     for name, (kind, _clause) in PARAMETERS.items():
+        if name not in values and name in ADDED_LATER:
+            clean[name] = ADDED_LATER[name]
+            continue
         if name not in values:
             errors[name] = [str(_l("Missing data for required field."))]
             continue

@@ -78,3 +78,19 @@ def cap_table_view(session: Session, company_id: int) -> dict[str, Any]:
     history.sort(key=lambda h: (h["on"], h["kind"] == "conversion"))
     return {"company_id": company_id, "as_of": current.as_of if current else None,
             "rows": rows, "history": history}
+
+
+def index_levels_for(session: Session, name: str | None = None
+                     ) -> tuple[str, list[tuple[Any, Any]]] | None:
+    """(name, [(date, level)]) of the named index series, or of the latest uploaded one."""
+    from fundapp.portfolio.models import IndexLevel, IndexSeries
+
+    stmt = select(IndexSeries.id, IndexSeries.name)
+    stmt = stmt.where(IndexSeries.name == name) if name else stmt.order_by(IndexSeries.id.desc())
+    row = session.execute(stmt.limit(1)).first()
+    if row is None:
+        return None
+    points = session.execute(select(IndexLevel.on, IndexLevel.level)
+                             .where(IndexLevel.series_id == row.id)
+                             .order_by(IndexLevel.on)).all()
+    return row.name, [(p.on, p.level) for p in points]

@@ -392,3 +392,193 @@ class CapTableSchema(Schema):
     as_of = fields.Date(allow_none=True)
     rows = fields.List(fields.Nested(CapTableRowSchema))
     history = fields.List(fields.Dict())
+
+
+# --------------------------------------------------------------------------- portfolio (issue 5)
+
+
+class Plain(fields.Field):
+    """Plain data (Decimal, date, tuples) as JSON: decimals as exact strings, dates ISO."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return to_json(value)
+
+
+def to_json(value):
+    # Dispatch on the exact type first: a performance summary has tens of thousands of values.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None or kind is float:
+        return value
+    if kind is Decimal:
+        return format(value, "f")
+    if kind is dict:
+        return {str(k): to_json(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [to_json(v) for v in value]
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    return value
+
+
+class PerformanceSchema(Schema):
+    as_of = fields.Date()
+    period_start = fields.Date(allow_none=True)
+    conventions = fields.String()
+    fund = Plain()
+    views = Plain()
+    by_vintage = Plain()
+    by_sector = Plain()
+    holdings = Plain()
+    cash_flows = Plain()
+    valuation_changes = Plain()
+    conversions = Plain()
+    exits = Plain()
+    policy_figures = Plain()
+    kpis = Plain()
+    stale_marks = Plain()
+    pme = Plain()
+    series = Plain()
+
+
+class ItemsSchema(Schema):
+    as_of = fields.Date()
+    items = Plain()
+
+
+class MarkCreateSchema(Schema):
+    measured_on = Day(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(
+        ["recent_round", "multiples", "dcf", "net_assets", "quoted", "write_off"]))
+    value_per_unit = fields.Decimal(required=True, as_string=True, allow_nan=False,
+                                    places=None)
+    inputs = fields.Dict(keys=fields.String(), load_default=dict)
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+
+    @validates_schema
+    def _places(self, data, **kwargs):
+        value = data.get("value_per_unit")
+        if value is not None and value != value.quantize(Decimal("0.000001")):
+            raise ValidationError({"value_per_unit": [str(_l("At most 6 decimal places."))]})
+        if value is not None and abs(value) >= MAX_AMOUNT:
+            raise ValidationError({"value_per_unit": [str(_l("This amount is too large."))]})
+
+
+class MarkSchema(Schema):
+    id = fields.Integer()
+    holding_id = fields.Integer()
+    measured_on = fields.Date()
+    method = fields.Function(lambda m: m.method.value)
+    value_per_unit = fields.Decimal(as_string=True)
+    inputs = fields.Function(lambda m: m.inputs)
+    status = fields.Function(lambda m: m.status.value)
+    author = fields.String()
+    approver = fields.String()
+    finalised_on = fields.Date(allow_none=True)
+    note = fields.String()
+
+
+class AppraisalCreateSchema(Schema):
+    base_on = Day(required=True)
+    units = UnitsField(required=True)
+    value_amount = MoneyField(required=True)
+    filing_no = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    filed_on = Day(required=True)
+    appraiser = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class AppraisalSchema(Schema):
+    id = fields.Integer()
+    holding_id = fields.Integer()
+    base_on = fields.Date()
+    units = fields.Decimal(as_string=True)
+    value_amount = fields.Decimal(as_string=True)
+    filing_no = fields.String()
+    filed_on = fields.Date()
+
+
+class ExitCreateSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ["buyback", "exchange", "trade_sale", "ipo_sale", "liquidation"]))
+    transfer_on = Day(required=True)
+    units = UnitsField(required=True)
+    price_amount = MoneyField(required=True)
+    buyer = fields.String(load_default="", validate=validate.Length(max=200))
+    is_company_buyer = fields.Boolean(load_default=False)
+    # R9 (exchange)
+    appraisal_id = Id(load_default=None)
+    reserve_price_amount = MoneyField(load_default=None)
+    disclosure_start_on = Day(load_default=None)
+    disclosure_end_on = Day(load_default=None)
+    is_relisting = fields.Boolean(load_default=False)
+    relisting_approval_ref = fields.String(load_default="", validate=validate.Length(max=100))
+    down_payment_amount = MoneyField(load_default=None)
+    balance_due_on = Day(load_default=None)
+
+
+class ExitSchema(Schema):
+    id = fields.Integer()
+    holding_id = fields.Integer()
+    kind = fields.Function(lambda e: e.kind.value)
+    transfer_on = fields.Date()
+    units = fields.Decimal(as_string=True)
+    price_amount = fields.Decimal(as_string=True)
+    cost_amount = fields.Decimal(as_string=True)
+    balance_amount = fields.Decimal(as_string=True)
+    balance_due_on = fields.Date(allow_none=True)
+    balance_paid_on = fields.Date(allow_none=True)
+    buyer = fields.String()
+    is_closing = fields.Boolean()
+    details = fields.Function(lambda e: e.details)
+
+
+class BalanceCreateSchema(Schema):
+    paid_on = Day(required=True)
+
+
+class CashFlowCreateSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ["follow_on", "dividend", "recovery", "fee"]))
+    on = Day(required=True)
+    amount = MoneyField(required=True, positive=True)
+    units = UnitsField(load_default=None)
+    holding_id = Id(load_default=None)
+    company_id = Id(load_default=None)
+    grant_id = Id(load_default=None)
+    reference = fields.String(load_default="", validate=validate.Length(max=200))
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class CashFlowSchema(Schema):
+    id = fields.Integer()
+    kind = fields.Function(lambda f: f.kind.value)
+    on = fields.Date()
+    amount = fields.Decimal(as_string=True)
+    holding_id = fields.Integer(allow_none=True)
+    company_id = fields.Integer(allow_none=True)
+    grant_id = fields.Integer(allow_none=True)
+    exit_id = fields.Integer(allow_none=True)
+    units_delta = fields.Decimal(as_string=True)
+    reference = fields.String()
+
+
+class IndexSeriesSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    levels = fields.Function(lambda s: len(s.levels))
+    first_on = fields.Function(lambda s: s.levels[0].on.isoformat() if s.levels else None)
+    last_on = fields.Function(lambda s: s.levels[-1].on.isoformat() if s.levels else None)
+
+
+class KpiAnswerSchema(Schema):
+    answered_on = Day(required=True)
+    revenue_amount = fields.Raw(required=True)
+    rd_spend_amount = fields.Raw(required=True)
+    headcount = fields.Raw(required=True)
+    pct_applications = fields.Raw(required=True)
+    value_added_amount = fields.Raw(required=True)

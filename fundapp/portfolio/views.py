@@ -7,6 +7,7 @@ page and the API refuse the same input with the same field messages.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from flask import (
@@ -23,6 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
+from sqlalchemy import select
 
 from fundapp.api.core import translate_messages
 from fundapp.errors import AppError, RuleRefused, ValidationFailed
@@ -433,3 +435,246 @@ def _from_text(kind: str, text: str) -> Any:
     if kind.endswith("_or_null") and not text:
         return None
     return text
+
+
+# --------------------------------------------------------------------------- portfolio (issue 5)
+
+from fundapp.portfolio import kpis as kpi_ops  # noqa: E402
+from fundapp.portfolio.charts import bar_chart_svg, line_chart_svg, performance_charts  # noqa: E402
+from fundapp.portfolio.models import (  # noqa: E402
+    Appraisal,
+    CashFlow,
+    Exit,
+    ExitKind,
+    FlowKind,
+    IndexSeries,
+    MarkMethod,
+    ValuationMark,
+)
+from fundapp.portfolio.performance import (  # noqa: E402
+    check_as_of,
+    performance_summary,
+    shanghai_today,
+)
+from fundapp.portfolio.schemas import (  # noqa: E402
+    AppraisalCreateSchema,
+    BalanceCreateSchema,
+    CashFlowCreateSchema,
+    ExitCreateSchema,
+    MarkCreateSchema,
+)
+
+MARK_METHODS = {
+    MarkMethod.RECENT_ROUND: _l("Price of a recent round"),
+    MarkMethod.MULTIPLES: _l("Multiples"),
+    MarkMethod.DCF: _l("Discounted cash flow"),
+    MarkMethod.NET_ASSETS: _l("Net assets"),
+    MarkMethod.QUOTED: _l("Quoted price"),
+    MarkMethod.WRITE_OFF: _l("Write-off"),
+}
+EXIT_KINDS = {
+    ExitKind.BUYBACK: _l("Team buy-back (R7)"),
+    ExitKind.EXCHANGE: _l("Property-rights exchange (R9)"),
+    ExitKind.TRADE_SALE: _l("Trade sale"),
+    ExitKind.IPO_SALE: _l("IPO sale"),
+    ExitKind.LIQUIDATION: _l("Liquidation"),
+}
+FLOW_KINDS = {
+    FlowKind.GRANT_DISBURSEMENT: _l("Grant disbursement"),
+    FlowKind.REFUND: _l("Refund"),
+    FlowKind.FOLLOW_ON: _l("Follow-on investment"),
+    FlowKind.BUYBACK_PROCEEDS: _l("Buy-back proceeds"),
+    FlowKind.EXIT_PROCEEDS: _l("Exit proceeds"),
+    FlowKind.DIVIDEND: _l("Dividend"),
+    FlowKind.RECOVERY: _l("Recovery"),
+    FlowKind.FEE: _l("Fee"),
+}
+
+
+def _page_date(name: str) -> date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(_l("Some fields are not valid."), details={
+            name: [str(_l("Not a valid date."))]}) from None
+
+
+@bp.get("/portfolio/performance")
+def performance():
+    as_of = check_as_of(_page_date("as_of"))
+    summary = performance_summary(db.session, as_of, period_start=_page_date("period_start"),
+                                  index_series=request.args.get("index") or None)
+    return render_template("portfolio/performance.html", s=summary,
+                           charts=performance_charts(summary), flow_kinds=FLOW_KINDS,
+                           exit_kinds=EXIT_KINDS,
+                           series=db.session.scalars(select(IndexSeries.name)
+                                                     .order_by(IndexSeries.name)).all())
+
+
+def _holding_page(holding_id: int, errors: dict[str, Any] | None = None,
+                  form: dict | None = None, action: str = "", status: int = 200):
+    holding = ops.get_holding(db.session, holding_id)
+    as_of = shanghai_today()
+    summary = performance_summary(db.session, as_of, detail=False)
+    row = next((h for h in summary["holdings"] if h["holding_id"] == holding.id), None)
+    marks = db.session.scalars(select(ValuationMark).where(ValuationMark.holding_id == holding.id)
+                               .order_by(ValuationMark.measured_on.desc(),
+                                         ValuationMark.id.desc())).all()
+    flows = db.session.scalars(select(CashFlow).where(CashFlow.holding_id == holding.id)
+                               .order_by(CashFlow.on, CashFlow.id)).all()
+    exits = db.session.scalars(select(Exit).where(Exit.holding_id == holding.id)
+                               .order_by(Exit.transfer_on, Exit.id)).all()
+    appraisals = db.session.scalars(select(Appraisal).where(Appraisal.holding_id == holding.id)
+                                    .order_by(Appraisal.filed_on.desc())).all()
+    return render_template("portfolio/holding.html", holding=holding, row=row, marks=marks,
+                           flows=flows, exits=exits, appraisals=appraisals,
+                           mark_methods=MARK_METHODS, exit_kinds=EXIT_KINDS,
+                           flow_kinds=FLOW_KINDS, errors=errors or {}, form=form or {},
+                           action=action, as_of=as_of), status
+
+
+@bp.get("/portfolio/holdings/<int:holding_id>")
+def holding(holding_id: int):
+    return _holding_page(holding_id)
+
+
+HOLDING_ACTIONS = {
+    "mark": (MarkCreateSchema, _l("Draft mark saved; another person must finalise it.")),
+    "finalise": (None, _l("Mark finalised.")),
+    "appraisal": (AppraisalCreateSchema, _l("Appraisal recorded.")),
+    "exit": (ExitCreateSchema, _l("Exit recorded.")),
+    "balance": (BalanceCreateSchema, _l("Balance recorded.")),
+    "flow": (CashFlowCreateSchema, _l("Cash flow recorded.")),
+}
+
+
+@bp.post("/portfolio/holdings/<int:holding_id>/<any(mark, finalise, appraisal, exit, balance, "
+         "flow):action>")
+def holding_action(holding_id: int, action: str):
+    schema_cls, done = HOLDING_ACTIONS[action]
+    form = request.form.to_dict()
+    raw = _blank_to_none({k: v.strip() for k, v in form.items() if k != "csrf_token"})
+    holding_row = ops.get_holding(db.session, holding_id)
+    data, errors = ({}, {}) if schema_cls is None else _load(
+        schema_cls(), {k: v for k, v in raw.items() if k not in ("mark_id", "exit_id")})
+    if data is not None and not errors:
+        try:
+            actor = g.user.email
+            if action == "mark":
+                ops.record_mark(db.session, holding_row, measured_on=data["measured_on"],
+                                method=MarkMethod(data["method"]),
+                                value_per_unit=data["value_per_unit"], inputs=data["inputs"],
+                                note=data["note"], actor=actor)
+            elif action == "finalise":
+                mark = ops.get_mark(db.session, int(raw.get("mark_id", "0") or 0))
+                if mark.holding_id != holding_row.id:
+                    abort(404)
+                ops.finalise_mark(db.session, mark, actor=actor)
+            elif action == "appraisal":
+                ops.record_appraisal(db.session, holding_row, actor=actor, **data)
+            elif action == "exit":
+                kind = ExitKind(data.pop("kind"))
+                ops.record_exit(db.session, holding_row, kind=kind, actor=actor, **data)
+            elif action == "balance":
+                row = db.session.get(Exit, int(raw.get("exit_id", "0") or 0))
+                if row is None or row.holding_id != holding_row.id:
+                    abort(404)
+                ops.record_exit_balance(db.session, row, paid_on=data["paid_on"], actor=actor)
+            else:
+                kind = FlowKind(data["kind"])
+                if kind == FlowKind.FOLLOW_ON:
+                    ops.record_follow_on(db.session, on=data["on"], amount=data["amount"],
+                                         units=data["units"] or Decimal("0"),
+                                         holding_id=holding_row.id,
+                                         reference=data["reference"], actor=actor)
+                else:
+                    ops.record_income(db.session, kind=kind, on=data["on"],
+                                      amount=data["amount"], holding_id=holding_row.id,
+                                      reference=data["reference"], note=data["note"],
+                                      actor=actor)
+        except AppError as exc:
+            db.session.rollback()
+            errors = _errors_of(exc)
+        else:
+            db.session.commit()
+            flash(str(done), "success")
+            return redirect(url_for("portfolio.holding", holding_id=holding_id))
+    return _holding_page(holding_id, errors, form, action, 422 if errors else 200)
+
+
+@bp.get("/portfolio/kpis")
+def kpis(errors: dict[str, Any] | None = None, status: int = 200):
+    today = shanghai_today()
+    quarter = request.args.get("quarter", "")
+    rows = kpi_ops.kpi_rows(db.session, quarter=quarter, today=today)
+    summary = kpi_ops.kpi_summary(db.session, today)
+    years = summary["years"]
+    charts = {
+        "va": bar_chart_svg([(y["year"], y["value_added_per_employee"]) for y in years],
+                            title=_("Value added per employee (CNY/year)"),
+                            reference=summary["target_value_added_per_employee"],
+                            reference_label=_("2026 target"), value_format="{:,.0f}"),
+        "rd": bar_chart_svg([(y["year"], y["rd_to_revenue"]) for y in years],
+                            title=_("R&D spend / revenue"), value_format="{:.1%}"),
+        "pct": bar_chart_svg([(y["year"], y["pct_applications"]) for y in years],
+                             title=_("PCT applications"), value_format="{:.0f}"),
+    }
+    return render_template("portfolio/kpis.html", rows=rows, summary=summary, charts=charts,
+                           quarter=quarter, errors=errors or {}, fields=kpi_ops.FIELDS), status
+
+
+@bp.post("/portfolio/kpis/<int:report_id>/answer")
+def kpi_answer(report_id: int):
+    form = request.form.to_dict()
+    try:
+        answered = date.fromisoformat(form.get("answered_on", "") or shanghai_today().isoformat())
+        kpi_ops.record_kpi_answer(db.session, kpi_ops.get_report(db.session, report_id), form,
+                                  answered_on=answered, actor=g.user.email)
+    except ValueError:
+        return kpis({"answered_on": [_("Not a valid date.")]}, 422)
+    except AppError as exc:
+        db.session.rollback()
+        return kpis(_errors_of(exc), 422)
+    db.session.commit()
+    flash(_("KPI answer saved."), "success")
+    return redirect(url_for("portfolio.kpis"))
+
+
+@bp.post("/portfolio/kpis/import")
+def kpi_import():
+    upload = request.files.get("file")
+    try:
+        count = kpi_ops.import_kpi_csv(db.session, upload.read() if upload else b"",
+                                       answered_on=shanghai_today(), actor=g.user.email)
+    except AppError as exc:
+        db.session.rollback()
+        return kpis(_errors_of(exc), 422)
+    db.session.commit()
+    flash(_("%(n)s KPI answers imported.", n=count), "success")
+    return redirect(url_for("portfolio.kpis"))
+
+
+@bp.get("/portfolio/index-series")
+def index_series(errors: dict[str, Any] | None = None, status: int = 200):
+    rows = db.session.scalars(select(IndexSeries).order_by(IndexSeries.name)).all()
+    charts = {s.name: line_chart_svg([(lv.on, lv.level) for lv in s.levels], title=s.name,
+                                     height=180) for s in rows}
+    return render_template("portfolio/index_series.html", rows=rows, charts=charts,
+                           errors=errors or {}), status
+
+
+@bp.post("/portfolio/index-series")
+def index_upload():
+    upload = request.files.get("file")
+    try:
+        ops.import_index_series(db.session, name=request.form.get("name", ""),
+                                content=upload.read() if upload else b"", actor=g.user.email)
+    except AppError as exc:
+        db.session.rollback()
+        return index_series(_errors_of(exc), 422)
+    db.session.commit()
+    flash(_("Index series imported."), "success")
+    return redirect(url_for("portfolio.index_series"))

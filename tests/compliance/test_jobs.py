@@ -93,12 +93,13 @@ def test_a_chain_break_alerts_admins_in_app_and_by_mail(app, client, monkeypatch
     assert len(FakeSMTP.sent) == 1 and FakeSMTP.sent[0]["To"] == "admin@example.cn"
 
     login(client, "admin@example.cn")
-    page = client.get("/compliance/notifications/").get_data(as_text=True)
+    page = client.get("/compliance/notifications/",
+                      headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "hash chain is broken at entry 2" in page
     manager = app.test_client()
     login(manager, "manager@example.cn")
-    assert "chain is broken" not in manager.get("/compliance/notifications/").get_data(
-        as_text=True)
+    assert "chain is broken" not in manager.get(
+        "/compliance/notifications/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert manager.post(f"/compliance/notifications/{alert.id}/read").status_code in (400, 404)
 
 
@@ -144,12 +145,6 @@ def test_reminders_kpi_requests_and_quarterly_report_act_once(app):
     db.session.commit()
     assert jobs.remind_deadlines_job().startswith("0 reminders sent")
 
-    assert jobs.request_kpis_job() == f"KPI reports for {quarter} requested from 1 companies"
-    db.session.commit()
-    [kpi] = notes("kpi.request")
-    assert "甲科技有限公司" in kpi.message_en and quarter in kpi.message_en
-    assert "already requested" in jobs.request_kpis_job()
-
     outcome = jobs.quarterly_report_job()
     db.session.commit()
     assert outcome.startswith(f"{quarter}: export ") and "with 4 entries" in outcome
@@ -157,7 +152,26 @@ def test_reminders_kpi_requests_and_quarterly_report_act_once(app):
     assert (export.period_from_on, export.period_to_on, export.created_by) == (start, end,
                                                                                "system")
     assert {n.role for n in notes("report.quarterly")} == {"admin", "auditor"}
+    from fundapp.ic.quarterly import latest_report
+
+    assert latest_report(db.session, quarter).pdf.startswith(b"%PDF-")  # the supervisors' PDF
     assert "exists already" in jobs.quarterly_report_job()
+
+
+def test_kpi_job_asks_each_portfolio_company_once(app):
+    """Companies with a signed grant are asked for last quarter's KPIs; a second run asks no one."""
+    from tests.portfolio.helpers import make_deal, make_fund, manager_headers, signed_and_paid
+
+    make_fund()
+    client = app.test_client()
+    headers = manager_headers(client)
+    signed_and_paid(client, headers, make_deal("甲科技有限公司").id)
+    quarter, _, _ = jobs.previous_quarter(today_shanghai())
+    assert jobs.request_kpis_job() == f"KPI reports for {quarter} requested from 1 companies"
+    db.session.commit()
+    [kpi] = notes("kpi.request")
+    assert "甲科技有限公司" in kpi.message_en and quarter in kpi.message_en
+    assert "nothing new to request" in jobs.request_kpis_job()
 
 
 def test_jobs_with_nothing_to_act_on_say_so():
@@ -168,7 +182,7 @@ def test_jobs_with_nothing_to_act_on_say_so():
 
 def test_empty_fund_job_messages(app):
     assert "no deadlines within 30 days" in jobs.remind_deadlines_job()
-    assert "no company has a signed agreement" in jobs.request_kpis_job()
+    assert "nothing new to request" in jobs.request_kpis_job()
     assert "nothing to export" in jobs.quarterly_report_job()
 
 

@@ -1,0 +1,153 @@
+"""API routes of the investment committee and the quarterly report, on the shared blueprint."""
+
+from __future__ import annotations
+
+from flask import Response, g, request
+from flask_babel import lazy_gettext as _l
+
+from fundapp.api import bp
+from fundapp.api.core import api_route, load_json
+from fundapp.errors import NotFound, ValidationFailed
+from fundapp.extensions import db
+from fundapp.ic import operations as ops
+from fundapp.ic import queries
+from fundapp.ic.schemas import (
+    AgendaItemSchema,
+    DecisionCreateSchema,
+    MeetingCreateSchema,
+    MeetingListSchema,
+    MeetingSchema,
+    MinutesSchema,
+    PackCreateSchema,
+    PackSchema,
+    VoteCreateSchema,
+    VoteListSchema,
+    VoteSchema,
+)
+
+PDF_VERSION = [{"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1},
+                "description": "pack version; the latest when left out"}]
+
+
+def pdf_response(pdf: bytes, filename: str) -> Response:
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f"inline; filename={filename}"})
+
+
+@api_route(bp, "/v1/ic/meetings", "GET", summary="IC meetings, latest first",
+           response=MeetingListSchema)
+def list_ic_meetings():
+    return {"items": MeetingSchema().dump(queries.meetings(db.session), many=True)}
+
+
+@api_route(bp, "/v1/ic/meetings", "POST", summary="Prepare an IC meeting: members, agenda of "
+           "deals at IC decision, quorum and decision rule", body=MeetingCreateSchema,
+           response=MeetingSchema, status=201)
+def create_ic_meeting():
+    data = load_json(MeetingCreateSchema())
+    meeting = ops.create_meeting(db.session, actor=g.user.email, **data)
+    db.session.commit()
+    return MeetingSchema().dump(meeting), 201
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>", "GET", summary="An IC meeting",
+           response=MeetingSchema)
+def get_ic_meeting(meeting_id: int):
+    return MeetingSchema().dump(ops.get_meeting(db.session, meeting_id))
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>/votes", "GET",
+           summary="The votes cast at a meeting, with the pack version each was cast on",
+           response=VoteListSchema)
+def list_ic_votes(meeting_id: int):
+    meeting = ops.get_meeting(db.session, meeting_id)
+    return {"items": VoteSchema().dump([v for i in meeting.items for v in i.votes], many=True)}
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>/votes", "POST",
+           summary="Cast (or change) the caller's own vote on a deal of the agenda",
+           body=VoteCreateSchema, response=VoteSchema, status=201)
+def cast_ic_vote(meeting_id: int):
+    meeting = ops.get_meeting(db.session, meeting_id)
+    data = load_json(VoteCreateSchema())
+    item = ops.get_item(meeting, data["deal_id"])
+    vote = ops.cast_vote(db.session, item, voter=g.user, choice=data["choice"],
+                         conditions=data["conditions"])
+    db.session.commit()
+    return VoteSchema().dump(vote), 201
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>/decisions", "POST",
+           summary="Apply the decision rule to a deal: records the decision reference and "
+           "moves the deal (R11)", body=DecisionCreateSchema, response=AgendaItemSchema,
+           status=201)
+def decide_ic_item(meeting_id: int):
+    meeting = ops.get_meeting(db.session, meeting_id)
+    data = load_json(DecisionCreateSchema())
+    item = ops.decide(db.session, ops.get_item(meeting, data["deal_id"]), actor=g.user.email)
+    db.session.commit()
+    return AgendaItemSchema().dump(item), 201
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>/pack", "GET",
+           summary="The meeting's pack as application/pdf", params=PDF_VERSION)
+def get_ic_pack(meeting_id: int):
+    meeting = ops.get_meeting(db.session, meeting_id)
+    version = request.args.get("version", type=int)
+    pack = ops.get_pack(meeting, version)
+    return pdf_response(pack.pdf, f"ic-pack-{meeting.id}-v{pack.version}.pdf")
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>/pack", "POST",
+           summary="Generate the next version of the meeting's pack", body=PackCreateSchema,
+           response=PackSchema, status=201)
+def generate_ic_pack(meeting_id: int):
+    meeting = ops.get_meeting(db.session, meeting_id)
+    data = load_json(PackCreateSchema())
+    pack = ops.generate_pack(db.session, meeting, actor=g.user.email, **data)
+    db.session.commit()
+    return PackSchema().dump(pack), 201
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>/minutes", "GET",
+           summary="The latest signed minutes as application/pdf")
+def get_ic_minutes(meeting_id: int):
+    minutes = ops.latest_signed_minutes(ops.get_meeting(db.session, meeting_id))
+    return pdf_response(minutes.pdf, f"ic-minutes-{meeting_id}-v{minutes.version}.pdf")
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>/minutes", "POST",
+           summary="The chair signs the minutes; their SHA-256 is ledgered and they lock",
+           response=MinutesSchema, status=201)
+def sign_ic_minutes(meeting_id: int):
+    minutes = ops.sign_minutes(db.session, ops.get_meeting(db.session, meeting_id), user=g.user)
+    db.session.commit()
+    return MinutesSchema().dump(minutes), 201
+
+
+@api_route(bp, "/v1/reports/quarterly", "GET",
+           summary="The quarterly portfolio report for supervisors as application/pdf",
+           params=[{"name": "quarter", "in": "query", "required": True,
+                    "schema": {"type": "string", "pattern": r"^\d{4}Q[1-4]$"},
+                    "example": "2026Q3"}])
+def quarterly_report_pdf():
+    from fundapp.ic.quarterly import generate_quarterly_report, latest_report, parse_quarter
+
+    quarter = request.args.get("quarter", "")
+    try:
+        parse_quarter(quarter)
+    except ValueError:
+        raise ValidationFailed(_l("Some fields are not valid."), details={
+            "quarter": [str(_l("Enter a quarter such as 2026Q3."))]}) from None
+    report = latest_report(db.session, quarter)
+    if report is None:
+        # Generated on first demand by those who may generate it (the access table's rule for
+        # the page's POST); auditors read what exists and change nothing.
+        from fundapp.access import can
+
+        if not can("ic.generate_quarterly", "POST"):
+            raise NotFound(_l("The report for %(quarter)s has not been generated yet.",
+                              quarter=quarter))
+        _pdf, report = generate_quarterly_report(db.session, quarter, actor=g.user.email)
+        db.session.commit()
+    return pdf_response(report.pdf, f"quarterly-{report.quarter}-v{report.version}.pdf")

@@ -1,0 +1,478 @@
+"""The investment committee's operations: prepare a meeting, generate packs, vote, decide, sign.
+
+Each takes validated data and only flushes; the boundary (page, API, CLI, demo) commits once.
+Every change is ledgered in the same transaction (R12). Once the chair has signed the minutes
+the meeting's record is locked: changing it needs a new version of the minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from fractions import Fraction
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fundapp.auth.models import Role, User
+from fundapp.compliance.ledger import record
+from fundapp.deals import operations as deal_ops
+from fundapp.deals.models import Deal, DealStage
+from fundapp.errors import AppError, Forbidden, NotFound, RuleRefused, ValidationFailed
+from fundapp.ic import queries
+from fundapp.ic.models import (
+    IcAgendaItem,
+    IcMeeting,
+    IcMember,
+    IcMinutes,
+    IcPack,
+    IcRecusal,
+    IcVote,
+    Outcome,
+    RecusalReason,
+    VoteChoice,
+)
+
+PACK_LANGUAGES = ("zh", "en", "both")
+APPROVING = (VoteChoice.APPROVE, VoteChoice.APPROVE_WITH_CONDITIONS)
+
+
+def _invalid(field: str, message: Any) -> ValidationFailed:
+    return ValidationFailed(_l("Some fields are not valid."), details={field: [str(message)]})
+
+
+def parse_fraction(text: str, field: str) -> Fraction:
+    try:
+        value = Fraction(str(text).strip())
+    except (ValueError, ZeroDivisionError):
+        raise _invalid(field, _l("Enter a fraction such as 2/3.")) from None
+    if not 0 < value <= 1:
+        raise _invalid(field, _l("Must be more than 0 and at most 1."))
+    return value
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def get_meeting(session: Session, meeting_id: int) -> IcMeeting:
+    meeting = session.get(IcMeeting, meeting_id)
+    if meeting is None:
+        raise NotFound(_l("No such meeting."))
+    return meeting
+
+
+def get_item(meeting: IcMeeting, deal_id: int) -> IcAgendaItem:
+    item = next((i for i in meeting.items if i.deal_id == deal_id), None)
+    if item is None:
+        raise NotFound(_l("This deal is not on the meeting's agenda."))
+    return item
+
+
+def is_locked(meeting: IcMeeting) -> bool:
+    """The chair signed the latest minutes: the record stands until a new version is opened."""
+    return bool(meeting.minutes) and meeting.minutes[-1].is_signed
+
+
+def _require_open(meeting: IcMeeting) -> None:
+    if is_locked(meeting):
+        raise AppError(_l("The minutes of this meeting are signed and locked; open a new "
+                          "version of the minutes to change the record."), status=409,
+                       code="minutes_locked")
+
+
+def create_meeting(session: Session, *, actor: str, title: str, held_on: date, chair_id: int,
+                   member_ids: Iterable[int], deal_ids: Iterable[int], location: str = "",
+                   quorum: str = "2/3", decision_rule: str = "1/2") -> IcMeeting:
+    """Prepare a meeting: members, the agenda of deals at "IC decision", and its rules."""
+    title = (title or "").strip()
+    if not title or len(title) > 200:
+        raise _invalid("title", _l("Enter a title of at most 200 characters."))
+    parse_fraction(quorum, "quorum")
+    parse_fraction(decision_rule, "decision_rule")
+    member_ids = list(dict.fromkeys(int(m) for m in member_ids))
+    if chair_id not in member_ids:
+        member_ids.insert(0, chair_id)
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(member_ids)))}
+    for user_id in member_ids:
+        user = users.get(user_id)
+        if user is None or not user.is_active or not user.has_role(Role.IC_MEMBER):
+            raise _invalid("member_ids", _l("Every member must be an active IC member."))
+    deal_ids = list(dict.fromkeys(int(d) for d in deal_ids))
+    if not deal_ids:
+        raise _invalid("deal_ids", _l("Put at least one deal on the agenda."))
+    deals = []
+    for deal_id in deal_ids:
+        deal = session.get(Deal, deal_id)
+        if deal is None:
+            raise _invalid("deal_ids", _l("No such deal."))
+        if deal.stage is not DealStage.IC_DECISION:
+            raise RuleRefused("R11", _l("%(project)s is at %(stage)s; only deals at the IC "
+                                        "decision stage go on the agenda.",
+                                        project=deal.project_name,
+                                        stage=deal_ops.stage_label(deal.stage)),
+                              deal_id=deal.id)
+        deals.append(deal)
+    meeting = IcMeeting(title=title, held_on=held_on, location=(location or "").strip()[:200],
+                        chair_id=chair_id, quorum=str(quorum).strip(),
+                        decision_rule=str(decision_rule).strip(), created_by=actor)
+    session.add(meeting)
+    meeting.members = [IcMember(user_id=user_id) for user_id in member_ids]
+    for position, deal in enumerate(deals, start=1):
+        item = IcAgendaItem(deal_id=deal.id, position=position)
+        # R11: a member who manages the deal is recused from its vote.
+        if deal.manager_id in member_ids:
+            item.recusals.append(IcRecusal(user_id=deal.manager_id,
+                                           reason=RecusalReason.MANAGER))
+        meeting.items.append(item)
+    session.flush()
+    record(session, actor=actor, action="ic.meeting_created", subject_type="ic_meeting",
+           subject_id=meeting.id,
+           payload={"title": title, "held_on": held_on, "chair_id": chair_id,
+                    "member_ids": member_ids, "deal_ids": deal_ids, "quorum": meeting.quorum,
+                    "decision_rule": meeting.decision_rule,
+                    "recusals": [{"deal_id": i.deal_id, "user_id": r.user_id,
+                                  "reason": r.reason} for i in meeting.items
+                                 for r in i.recusals], "rule": "R11"})
+    return meeting
+
+
+def set_item_notes(session: Session, item: IcAgendaItem, *, actor: str, dd_summary: str,
+                   risks: str) -> None:
+    """The due-diligence summary and the risks the pack shows for one deal."""
+    _require_open(item.meeting)
+    for field, value in (("dd_summary", dd_summary), ("risks", risks)):
+        if len(value or "") > 20000:
+            raise _invalid(field, _l("At most %(n)s characters.", n=20000))
+    item.dd_summary = (dd_summary or "").strip()
+    item.risks = (risks or "").strip()
+    record(session, actor=actor, action="ic.agenda_notes_set", subject_type="ic_meeting",
+           subject_id=item.meeting_id, payload={"deal_id": item.deal_id,
+                                                "dd_summary": item.dd_summary,
+                                                "risks": item.risks})
+
+
+def declare_conflict(session: Session, item: IcAgendaItem, *, user_id: int, note: str,
+                     actor: str) -> IcRecusal:
+    """A member declares a conflict for a deal and is recused from its vote (R11)."""
+    meeting = item.meeting
+    _require_open(meeting)
+    if user_id not in {m.user_id for m in meeting.members}:
+        raise _invalid("user_id", _l("Only a member of this meeting declares a conflict here."))
+    if item.outcome is not Outcome.PENDING:
+        raise AppError(_l("This deal is decided already."), status=409, code="decided")
+    if any(v.user_id == user_id for v in item.votes):
+        raise AppError(_l("A member who has voted cannot declare a conflict afterwards; the "
+                          "vote stands in the record."), status=409, code="already_voted")
+    existing = next((r for r in item.recusals if r.user_id == user_id), None)
+    if existing is not None:
+        return existing
+    recusal = IcRecusal(user_id=user_id, reason=RecusalReason.CONFLICT,
+                        note=(note or "").strip()[:2000])
+    item.recusals.append(recusal)
+    session.flush()
+    record(session, actor=actor, action="ic.conflict_declared", subject_type="ic_meeting",
+           subject_id=meeting.id, payload={"deal_id": item.deal_id, "user_id": user_id,
+                                           "note": recusal.note, "rule": "R11"})
+    return recusal
+
+
+def record_attendance(session: Session, meeting: IcMeeting, present_ids: Iterable[int], *,
+                      actor: str) -> None:
+    _require_open(meeting)
+    present = {int(i) for i in present_ids}
+    unknown = present - {m.user_id for m in meeting.members}
+    if unknown:
+        raise _invalid("present_ids", _l("Only members of this meeting can be present."))
+    for member in meeting.members:
+        voted = any(v.user_id == member.user_id for i in meeting.items for v in i.votes)
+        member.is_present = member.user_id in present or voted
+    record(session, actor=actor, action="ic.attendance_recorded", subject_type="ic_meeting",
+           subject_id=meeting.id,
+           payload={"present_ids": sorted(m.user_id for m in meeting.members if m.is_present)})
+
+
+# ------------------------------------------------------------------------------ packs
+
+
+def _render(name: str, data: dict[str, Any], language: str) -> bytes:
+    from reports.render import render_pdf
+
+    return render_pdf(name, data, language)
+
+
+def canonical(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def render_pack(pack: IcPack) -> bytes:
+    """The PDF of a stored pack version, from its stored data (the same bytes every time)."""
+    return _render("ic_pack", json.loads(pack.data_json), pack.language)
+
+
+def generate_pack(session: Session, meeting: IcMeeting, *, actor: str, language: str = "both",
+                  is_final: bool = False, now: datetime | None = None) -> IcPack:
+    """Make the next version of the meeting's pack; a final pack has no DRAFT watermark."""
+    _require_open(meeting)
+    if language not in PACK_LANGUAGES:
+        raise _invalid("language", _l("Must be one of: zh, en, both."))
+    moment = _now(now).replace(microsecond=0)
+    version = (meeting.packs[-1].version + 1) if meeting.packs else 1
+    data = queries.pack_data(session, meeting, version=version, generated_at=moment,
+                             is_final=is_final)
+    text = canonical(data)
+    pdf = _render("ic_pack", json.loads(text), language)
+    pack = IcPack(meeting_id=meeting.id, version=version, language=language,
+                  is_final=is_final, generated_at=moment, generated_by=actor, data_json=text,
+                  sha256=hashlib.sha256(pdf).hexdigest(), size_bytes=len(pdf), pdf=pdf)
+    session.add(pack)
+    meeting.packs.append(pack)
+    session.flush()
+    record(session, actor=actor, action="ic.pack_generated", subject_type="ic_meeting",
+           subject_id=meeting.id, at=moment,
+           payload={"version": version, "language": language, "is_final": is_final,
+                    "sha256": pack.sha256, "size_bytes": pack.size_bytes,
+                    "deal_ids": [i.deal_id for i in meeting.items]})
+    return pack
+
+
+def get_pack(meeting: IcMeeting, version: int | None = None) -> IcPack:
+    packs = meeting.packs
+    pack = packs[-1] if packs and version is None else next(
+        (p for p in packs if p.version == version), None)
+    if pack is None:
+        raise NotFound(_l("No pack has been generated for this meeting yet."))
+    return pack
+
+
+# ------------------------------------------------------------------------------ votes
+
+
+def cast_vote(session: Session, item: IcAgendaItem, *, voter: User, choice: str,
+              conditions: str = "", now: datetime | None = None) -> IcVote:
+    """A member's own vote, on the meeting's latest pack version; it can change until decided."""
+    meeting = item.meeting
+    _require_open(meeting)
+    try:
+        choice_value = VoteChoice(choice)
+    except ValueError:
+        raise _invalid("choice", _l("Must be one of: %(choices)s.", choices=", ".join(
+            c.value for c in VoteChoice))) from None
+    conditions = (conditions or "").strip()
+    if choice_value is VoteChoice.APPROVE_WITH_CONDITIONS and not conditions:
+        raise _invalid("conditions", _l("State the conditions of the approval."))
+    if choice_value is not VoteChoice.APPROVE_WITH_CONDITIONS:
+        conditions = ""
+    if len(conditions) > 5000:
+        raise _invalid("conditions", _l("At most %(n)s characters.", n=5000))
+    member = next((m for m in meeting.members if m.user_id == voter.id), None)
+    if member is None:
+        raise Forbidden(_l("Only members of this meeting vote."))
+    if voter.id in queries.recused_ids(item):
+        raise RuleRefused("R11", _l("You are recused from the vote on this deal."))
+    if item.outcome is not Outcome.PENDING:
+        raise AppError(_l("This deal is decided already."), status=409, code="decided")
+    if not meeting.packs:
+        raise AppError(_l("Votes are cast on a pack: generate the meeting's pack first."),
+                       status=409, code="no_pack")
+    moment = _now(now)
+    version = meeting.packs[-1].version
+    vote = next((v for v in item.votes if v.user_id == voter.id), None)
+    before = vote.choice.value if vote else None
+    if vote is None:
+        vote = IcVote(user_id=voter.id, choice=choice_value, pack_version=version,
+                      cast_at=moment, conditions=conditions)
+        item.votes.append(vote)
+    vote.choice, vote.conditions = choice_value, conditions
+    vote.pack_version, vote.cast_at = version, moment
+    member.is_present = True  # a member who votes is present
+    session.flush()
+    record(session, actor=voter.email, action="ic.vote_cast", subject_type="ic_meeting",
+           subject_id=meeting.id, at=moment,
+           payload={"deal_id": item.deal_id, "user_id": voter.id, "choice": choice_value,
+                    "conditions": conditions, "pack_version": version, "before": before})
+    return vote
+
+
+@dataclass(frozen=True)
+class Tally:
+    members: int
+    present: int
+    quorum_needed: int
+    eligible: int  # present and not recused
+    approvals: int
+    rejections: int
+    abstentions: int
+    not_voted: int
+    rule: Fraction
+
+    @property
+    def has_quorum(self) -> bool:
+        return self.present >= self.quorum_needed
+
+    @property
+    def is_approved(self) -> bool:
+        # "a majority of the non-recused members present": strictly more than the rule's share.
+        return self.eligible > 0 and Fraction(self.approvals, self.eligible) > self.rule
+
+
+def tally(item: IcAgendaItem) -> Tally:
+    meeting = item.meeting
+    quorum = parse_fraction(meeting.quorum, "quorum")
+    present = {m.user_id for m in meeting.members if m.is_present}
+    eligible = present - queries.recused_ids(item)
+    votes = {v.user_id: v.choice for v in item.votes if v.user_id in eligible}
+    return Tally(members=len(meeting.members), present=len(present),
+                 quorum_needed=math.ceil(quorum * len(meeting.members)),
+                 eligible=len(eligible),
+                 approvals=sum(1 for c in votes.values() if c in APPROVING),
+                 rejections=sum(1 for c in votes.values() if c is VoteChoice.REJECT),
+                 abstentions=sum(1 for c in votes.values() if c is VoteChoice.ABSTAIN),
+                 not_voted=len(eligible - set(votes)),
+                 rule=parse_fraction(meeting.decision_rule, "decision_rule"))
+
+
+def decision_reference(item: IcAgendaItem) -> str:
+    meeting = item.meeting
+    return f"IC-{meeting.held_on:%Y%m%d}-M{meeting.id}-{item.position}"
+
+
+def decide(session: Session, item: IcAgendaItem, *, actor: str,
+           now: datetime | None = None) -> IcAgendaItem:
+    """Apply the decision rule to one deal: record the outcome and its reference on the deal,
+    and move the deal (approved: to public notice; rejected: declined). R11."""
+    meeting = item.meeting
+    _require_open(meeting)
+    if item.outcome is not Outcome.PENDING:
+        raise AppError(_l("This deal is decided already."), status=409, code="decided")
+    result = tally(item)
+    if not result.has_quorum:
+        raise RuleRefused("R11", _l("No quorum: %(present)s of %(members)s members are present; "
+                                    "%(needed)s are needed.", present=result.present,
+                                    members=result.members, needed=result.quorum_needed),
+                          missing="quorum", present=result.present, needed=result.quorum_needed)
+    if result.eligible == 0:
+        raise RuleRefused("R11", _l("Every member present is recused from this deal."),
+                          missing="eligible_members")
+    if result.not_voted:
+        raise AppError(_l("%(n)s members present and not recused have not voted yet.",
+                          n=result.not_voted), status=409, code="votes_missing",
+                       details={"not_voted": result.not_voted})
+    moment = _now(now)
+    deal = item.deal
+    reference = decision_reference(item)
+    if result.is_approved:
+        conditions = [f"{v.user.display_name}: {v.conditions}" for v in item.votes
+                      if v.choice is VoteChoice.APPROVE_WITH_CONDITIONS
+                      and v.user_id not in queries.recused_ids(item)]
+        item.outcome = (Outcome.APPROVED_WITH_CONDITIONS if conditions else Outcome.APPROVED)
+        item.conditions = "\n".join(conditions)
+    else:
+        item.outcome = Outcome.REJECTED
+    item.decision_ref, item.decided_at, item.decided_by = reference, moment, actor
+    reason = f"IC {meeting.title} ({meeting.held_on.isoformat()}): {item.outcome.value}, " \
+             f"{result.approvals}/{result.eligible} approving; {reference}"
+    deal_ops.record_ic_decision(session, deal, reference, actor=actor)
+    target = DealStage.PUBLIC_NOTICE if result.is_approved else DealStage.DECLINED
+    deal_ops.advance_deal(session, deal, target, actor=actor, reason=reason, now=moment,
+                          expected_stage=DealStage.IC_DECISION)
+    record(session, actor=actor, action="ic.decision_recorded", subject_type="ic_meeting",
+           subject_id=meeting.id, at=moment,
+           payload={"deal_id": deal.id, "outcome": item.outcome, "decision_ref": reference,
+                    "conditions": item.conditions, "members": result.members,
+                    "present": result.present, "eligible": result.eligible,
+                    "approvals": result.approvals, "rejections": result.rejections,
+                    "abstentions": result.abstentions, "quorum": meeting.quorum,
+                    "decision_rule": meeting.decision_rule,
+                    "votes": [{"user_id": v.user_id, "choice": v.choice,
+                               "pack_version": v.pack_version} for v in item.votes],
+                    "rule": "R11"})
+    return item
+
+
+# ------------------------------------------------------------------------------ minutes
+
+
+def render_minutes(meeting: IcMeeting, *, version: int, signed_by: str = "",
+                   signed_at: datetime | None = None, language: str = "both") -> bytes:
+    data = queries.minutes_data(meeting, version=version, signed_by=signed_by,
+                                signed_at=signed_at)
+    return _render("ic_minutes", json.loads(canonical(data)), language)
+
+
+def next_minutes_version(meeting: IcMeeting) -> int:
+    if meeting.minutes and not meeting.minutes[-1].is_signed:
+        return meeting.minutes[-1].version
+    return (meeting.minutes[-1].version + 1) if meeting.minutes else 1
+
+
+def sign_minutes(session: Session, meeting: IcMeeting, *, user: User,
+                 now: datetime | None = None) -> IcMinutes:
+    """The chair signs the minutes generated from the record; their SHA-256 is ledgered."""
+    if user.id != meeting.chair_id:
+        raise Forbidden(_l("Only the chair of the meeting signs its minutes."))
+    _require_open(meeting)
+    pending = [i for i in meeting.items if i.outcome is Outcome.PENDING]
+    if pending:
+        raise AppError(_l("Every deal on the agenda needs a decision before the minutes are "
+                          "signed; %(n)s have none.", n=len(pending)), status=409,
+                       code="decisions_missing")
+    moment = _now(now).replace(microsecond=0)
+    minutes = meeting.minutes[-1] if meeting.minutes else None
+    if minutes is None:
+        minutes = IcMinutes(meeting_id=meeting.id, version=1, opened_at=moment,
+                            opened_by=user.email)
+        session.add(minutes)
+        meeting.minutes.append(minutes)
+    pdf = render_minutes(meeting, version=minutes.version, signed_by=user.display_name,
+                         signed_at=moment)
+    minutes.signed_at, minutes.signed_by = moment, user.email
+    minutes.sha256, minutes.size_bytes, minutes.pdf = (hashlib.sha256(pdf).hexdigest(),
+                                                       len(pdf), pdf)
+    session.flush()
+    record(session, actor=user.email, action="ic.minutes_signed", subject_type="ic_meeting",
+           subject_id=meeting.id, at=moment,
+           payload={"version": minutes.version, "sha256": minutes.sha256,
+                    "size_bytes": minutes.size_bytes, "reason": minutes.reason})
+    return minutes
+
+
+def open_minutes_version(session: Session, meeting: IcMeeting, *, actor: str, reason: str,
+                         now: datetime | None = None) -> IcMinutes:
+    """Unlock a signed record for a correction: a new version of the minutes, signed again."""
+    if not is_locked(meeting):
+        raise AppError(_l("The minutes are not signed yet; there is nothing to reopen."),
+                       status=409, code="not_signed")
+    reason = (reason or "").strip()
+    if not reason:
+        raise _invalid("reason", _l("Give the reason for the new version."))
+    moment = _now(now)
+    minutes = IcMinutes(meeting_id=meeting.id, version=meeting.minutes[-1].version + 1,
+                        reason=reason[:5000], opened_at=moment, opened_by=actor)
+    session.add(minutes)
+    meeting.minutes.append(minutes)
+    session.flush()
+    record(session, actor=actor, action="ic.minutes_reopened", subject_type="ic_meeting",
+           subject_id=meeting.id, at=moment,
+           payload={"version": minutes.version, "reason": minutes.reason,
+                    "previous_sha256": meeting.minutes[-2].sha256})
+    return minutes
+
+
+def latest_signed_minutes(meeting: IcMeeting) -> IcMinutes:
+    signed = [m for m in meeting.minutes if m.is_signed]
+    if not signed:
+        raise NotFound(_l("The minutes of this meeting are not signed yet."))
+    return signed[-1]
+
+
+def members_of(session: Session) -> list[User]:
+    """Active users who hold the IC member role, for the prepare-a-meeting form."""
+    users = session.scalars(select(User).where(User.is_active.is_(True)).order_by(User.id))
+    return [u for u in users if u.has_role(Role.IC_MEMBER)]

@@ -1,0 +1,79 @@
+"""The IC API and pages: who may prepare, vote and sign; the pack served as a PDF."""
+
+from __future__ import annotations
+
+from tests.conftest import api_token, csrf_from, login
+from tests.ic.conftest import MEETING_DAY
+
+
+def test_api_prepare_pack_vote_decide_and_sign(app, client, committee, fake_pdf):
+    c = committee
+    deal_a, deal_b = c["deals"]
+    admin = {"Authorization": f"Bearer {api_token(client, 'admin@x.cn')}"}
+    chair = {"Authorization": f"Bearer {api_token(client, 'chair@x.cn')}"}
+    member = {"Authorization": f"Bearer {api_token(client, 'ic2@x.cn')}"}
+    created = client.post("/api/v1/ic/meetings", headers=admin, json={
+        "title": "投决会", "held_on": MEETING_DAY.isoformat(), "chair_id": c["chair"].id,
+        "member_ids": [c["member"].id], "deal_ids": [deal_b.id]})
+    assert created.status_code == 201, created.get_json()
+    meeting_id = created.get_json()["id"]
+    assert client.get(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=admin).status_code == 404
+    pack = client.post(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=admin,
+                       json={"language": "zh"})
+    assert pack.status_code == 201 and pack.get_json()["version"] == 1
+    pdf = client.get(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=member)
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.data.startswith(b"%PDF")
+    # an admin does not vote; a bad choice is a 422 naming the field
+    assert client.post(f"/api/v1/ic/meetings/{meeting_id}/votes", headers=admin,
+                       json={"deal_id": deal_b.id, "choice": "approve"}).status_code == 403
+    bad = client.post(f"/api/v1/ic/meetings/{meeting_id}/votes", headers=member,
+                      json={"deal_id": deal_b.id, "choice": "maybe"})
+    assert bad.status_code == 422 and "choice" in bad.get_json()["error"]["details"]
+    for headers in (chair, member):
+        vote = client.post(f"/api/v1/ic/meetings/{meeting_id}/votes", headers=headers,
+                           json={"deal_id": deal_b.id, "choice": "approve"})
+        assert vote.status_code == 201 and vote.get_json()["pack_version"] == 1
+    votes = client.get(f"/api/v1/ic/meetings/{meeting_id}/votes", headers=admin).get_json()
+    assert len(votes["items"]) == 2
+    decided = client.post(f"/api/v1/ic/meetings/{meeting_id}/decisions", headers=chair,
+                          json={"deal_id": deal_b.id})
+    assert decided.status_code == 201, decided.get_json()
+    assert decided.get_json()["outcome"] == "approved"
+    assert decided.get_json()["stage"] == "public_notice"
+    assert client.post(f"/api/v1/ic/meetings/{meeting_id}/minutes",
+                       headers=member).status_code == 403  # not the chair
+    signed = client.post(f"/api/v1/ic/meetings/{meeting_id}/minutes", headers=chair)
+    assert signed.status_code == 201 and len(signed.get_json()["sha256"]) == 64
+    assert client.get(f"/api/v1/ic/meetings/{meeting_id}/minutes",
+                      headers=admin).mimetype == "application/pdf"
+
+
+def test_pages_prepare_vote_and_read(app, client, committee, fake_pdf):
+    c = committee
+    deal_b = c["deals"][1]
+    login(client, "admin@x.cn")
+    page = client.get("/ic/meetings/new")
+    assert "曦和机器人有限公司" in page.get_data(as_text=True)
+    made = client.post("/ic/meetings/new", data={
+        "csrf_token": csrf_from(page.get_data(as_text=True)), "title": "第二次投决会",
+        "held_on": "2026-03-20", "location": "张江", "quorum": "2/3", "decision_rule": "1/2",
+        "chair_id": str(c["chair"].id), "member_ids": [str(c["member"].id)],
+        "deal_ids": [str(deal_b.id)]})
+    assert made.status_code == 302
+    url = made.headers["Location"]
+    html = client.get(url).get_data(as_text=True)
+    client.post(url + "/pack", data={"csrf_token": csrf_from(html), "language": "both"})
+    html = client.get(url).get_data(as_text=True)
+    assert "pack.pdf?version=1" in html
+    pdf = client.get(url + "/pack.pdf?version=1")
+    assert pdf.mimetype == "application/pdf" and "frame-ancestors 'self'" in pdf.headers[
+        "Content-Security-Policy"]
+    client.post("/logout", data={"csrf_token": csrf_from(html)})
+    login(client, "ic2@x.cn")
+    html = client.get(url).get_data(as_text=True)
+    assert f'data-testid="vote-form-{deal_b.id}"' in html
+    client.post(f"{url}/deals/{deal_b.id}/vote", data={"csrf_token": csrf_from(html),
+                                                      "choice": "reject"})
+    html = client.get(url).get_data(as_text=True)
+    assert "reject" in html and "pack v1" in html

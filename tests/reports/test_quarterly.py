@@ -1,0 +1,61 @@
+"""The quarterly portfolio report: generated on demand, stored, ledgered, served as a PDF."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlalchemy import select
+
+from fundapp.compliance.models import LedgerEntry
+from fundapp.extensions import db
+from fundapp.ic.quarterly import generate_quarterly_report, parse_quarter
+from tests.conftest import api_token, make_user
+from tests.reports.test_render import pdf_text
+
+
+def test_quarters_parse():
+    assert [d.isoformat() for d in parse_quarter("2026Q3")] == ["2026-07-01", "2026-09-30"]
+    assert parse_quarter("2025Q4")[1].isoformat() == "2025-12-31"
+
+
+def test_report_is_stored_ledgered_and_served(app, tmp_path):
+    from tests.deals.factories import make_fund
+
+    with app.test_request_context():
+        make_fund()
+        pdf, report = generate_quarterly_report(db.session, "2026Q1", actor="scheduler")
+        db.session.commit()
+    text = pdf_text(pdf, tmp_path)
+    assert "Quarterly portfolio report" in text and "季度投资组合报告" in text
+    assert "2026Q1" in text and "2026-03-31" in text and "\ufffd" not in text
+    entry = db.session.scalars(select(LedgerEntry).where(
+        LedgerEntry.action == "report.quarterly_generated")).one()
+    assert json.loads(entry.payload)["sha256"] == report.sha256 == hashlib.sha256(pdf).hexdigest()
+    make_user("auditor@x.cn", roles=("auditor",))
+    client = app.test_client()
+    token = {"Authorization": f"Bearer {api_token(client, 'auditor@x.cn')}"}
+    served = client.get("/api/v1/reports/quarterly?quarter=2026Q1", headers=token)
+    assert served.mimetype == "application/pdf" and served.data == pdf
+    bad = client.get("/api/v1/reports/quarterly?quarter=2026Q5", headers=token)
+    assert bad.status_code == 422 and "quarter" in bad.get_json()["error"]["details"]
+
+
+def test_auditor_reads_reports_but_never_creates_one(app):
+    from sqlalchemy import func
+
+    make_user("audit@example.cn", roles=["auditor"])
+    make_user("fm@example.cn", roles=["fund_manager"])
+    client = app.test_client()
+    auditor = {"Authorization": f"Bearer {api_token(client, 'audit@example.cn')}",
+               "Accept-Language": "en"}
+    before = db.session.scalar(select(func.count()).select_from(LedgerEntry))
+    missing = client.get("/api/v1/reports/quarterly?quarter=2026Q2", headers=auditor)
+    assert missing.status_code == 404
+    assert "2026Q2" in missing.get_json()["error"]["message"]
+    assert db.session.scalar(select(func.count()).select_from(LedgerEntry)) == before
+    manager = {"Authorization": f"Bearer {api_token(client, 'fm@example.cn')}"}
+    assert client.get("/api/v1/reports/quarterly?quarter=2026Q2",
+                      headers=manager).mimetype == "application/pdf"
+    served = client.get("/api/v1/reports/quarterly?quarter=2026Q2", headers=auditor)
+    assert served.status_code == 200 and served.data.startswith(b"%PDF-")
