@@ -14,6 +14,8 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from bench import upgrade_quietly
+
 GOAL = 1.3
 DEALS = 20
 
@@ -63,7 +65,6 @@ def _setup(session):
 
 def run() -> dict:
     os.environ.setdefault("FUNDAPP_SECRET_KEY", "bench")
-    from flask_migrate import upgrade
     from weasyprint import CSS, HTML
 
     from fundapp.app import create_app
@@ -75,7 +76,7 @@ def run() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(TestConfig(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"))
         with app.app_context(), app.test_request_context():
-            upgrade(revision="heads")
+            upgrade_quietly()
             users, deals = _setup(db.session)
             meeting = ops.create_meeting(db.session, actor="bench", title="基准投决会",
                                          held_on=date(2026, 3, 20), chair_id=users[0].id,

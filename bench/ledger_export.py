@@ -16,6 +16,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from bench import upgrade_quietly
+
 FLAT = 1.25  # peak at the largest size ≤ 1.25 × peak at the smallest, + 4 MiB of slack
 
 
@@ -38,8 +40,6 @@ def _reset_peak_rss() -> None:
 def _measure(count: int, queue) -> None:
     import tracemalloc
 
-    from flask_migrate import upgrade
-
     from bench.ledger_verify import _generate
     from fundapp.app import create_app
     from fundapp.compliance.exports import ExportScope, create_export
@@ -50,7 +50,7 @@ def _measure(count: int, queue) -> None:
         os.environ["FUNDAPP_INSTANCE_DIR"] = tmp
         app = create_app(TestConfig(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"))
         with app.app_context():
-            upgrade(revision="heads")
+            upgrade_quietly()
             _generate(db.session, count)
             db.session.remove()
             db.engine.dispose()  # generation enlarged the SQLite page cache of its connection

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bench import upgrade_quietly
+
 GOAL = 1.5
 
 
@@ -60,7 +62,6 @@ def _bare(session) -> float:
 
 
 def run() -> dict:
-    from flask_migrate import upgrade
 
     from fundapp.app import create_app
     from fundapp.compliance.ledger import verify_chain
@@ -72,7 +73,7 @@ def run() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(TestConfig(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"))
         with app.app_context():
-            upgrade(revision="heads")
+            upgrade_quietly()
             _generate(db.session, count)
             db.session.execute(select(1))
             bare = min(_bare(db.session) for _ in range(2))

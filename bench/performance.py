@@ -21,6 +21,8 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from bench import upgrade_quietly
+
 GOAL = 1.5
 AS_OF = date(2026, 9, 30)
 
@@ -85,7 +87,6 @@ def _timed(fn, repeat: int = 3) -> float:
 def run() -> dict:
     import numpy_financial as npf
     import pyxirr
-    from flask_migrate import upgrade
     from sqlalchemy import select
 
     from fundapp.app import create_app
@@ -101,7 +102,7 @@ def run() -> dict:
         config.ARGON2_FAST = True
         app = create_app(config)
         with app.app_context():
-            upgrade(revision="heads")
+            upgrade_quietly()
             started = time.perf_counter()
             _generate(db.session, holdings, flows)
             generated = time.perf_counter() - started

@@ -15,6 +15,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench import upgrade_quietly
+
 GOAL = 3.0
 
 
@@ -75,7 +77,6 @@ def _sheet(rows: int) -> bytes:
 
 
 def run() -> dict:
-    from flask_migrate import upgrade
     from sqlalchemy import select
 
     from fundapp.app import create_app
@@ -95,7 +96,7 @@ def run() -> dict:
         config.ARGON2_FAST = True
         app = create_app(config)
         with app.app_context():
-            upgrade(revision="heads")
+            upgrade_quietly()
             started = time.perf_counter()
             _generate(db.session, deals, open_deals)
             generated = time.perf_counter() - started
