@@ -24,6 +24,7 @@ from fundapp.portfolio import queries
 from fundapp.portfolio.models import IdempotentRequest
 from fundapp.portfolio.schemas import (
     AcceptanceCreateSchema,
+    AlternativeConditionCreateSchema,
     BreachCreateSchema,
     CapTableSchema,
     ConversionCreateSchema,
@@ -191,6 +192,18 @@ def override_policy(grant_id: int):
     return GrantSchema().dump(grant)
 
 
+@api_route(bp, "/v1/grants/<int:grant_id>/alternative-condition", "POST",
+           summary="Record an agreed alternative condition as met, with the filed appraisal "
+                   "that prices the conversion (R3.f)", body=AlternativeConditionCreateSchema,
+           response=GrantSchema, status=201)
+def record_alternative_condition(grant_id: int):
+    data = load_json(AlternativeConditionCreateSchema())
+    grant = ops.get_grant(db.session, grant_id)
+    ops.record_alternative_condition_met(db.session, grant, actor=_actor(), **data)
+    db.session.commit()
+    return GrantSchema().dump(grant), 201
+
+
 # --------------------------------------------------------------------------- conversion
 
 
@@ -202,7 +215,8 @@ def conversion_preview(grant_id: int):
     grant = ops.get_grant(db.session, grant_id)
     holders = (data.get("round") or {}).get("holders_before")
     preview = ops.preview_conversion(db.session, grant, round_id=data.get("round_id"),
-                                     round_data=data.get("round"), holders_before=holders)
+                                     round_data=data.get("round"), holders_before=holders,
+                                     basis=data["basis"])
     db.session.rollback()  # a preview never writes
     return PreviewSchema().dump({"grant_id": grant_id, "round_id": preview.round_id,
                                  "cap_table_before_known": preview.has_cap_table,
@@ -219,7 +233,8 @@ def get_conversion(grant_id: int):
 
 
 @api_route(bp, "/v1/grants/<int:grant_id>/conversion", "POST",
-           summary="Convert the grant at a qualifying round (R3-R6); idempotent with "
+           summary="Convert the grant at a qualifying round (R3-R6) or, with basis \"appraisal\", "
+                   "at the filed appraisal of a met alternative condition (R3.f); idempotent with "
                    "Idempotency-Key", body=ConversionCreateSchema, response=ConversionSchema,
            status=201, params=[IDEMPOTENCY_HEADER])
 def create_conversion(grant_id: int):

@@ -54,8 +54,10 @@ __all__ = [
     "QualifyingResult",
     "Refund",
     "Step",
+    "Appraisal",
     "add_months",
     "check_qualifying",
+    "compute_appraisal_conversion",
     "compute_conversion",
     "converting_amount",
     "floor_price_buyback",
@@ -430,6 +432,38 @@ class CapTableEntry:
         _set(self, "units", units)
 
 
+@dataclass(frozen=True)
+class Appraisal:
+    """R3.f: a filed independent appraisal (评估备案) of the company's equity, pre-money."""
+
+    appraised_value: Decimal  # the company's equity value before the conversion, CNY
+    base_date: date
+    filing_number: str
+    units_outstanding: Decimal  # U_pre
+    filed_on: date | None = None
+    legal_form: LegalForm = "llc"
+    par_value: Decimal | None = None  # JSC only
+
+    def __post_init__(self) -> None:
+        value = _money("appraised_value", self.appraised_value)
+        if value == 0:
+            raise ValueError("appraised_value must be positive")
+        _set(self, "appraised_value", value)
+        _set(self, "base_date", _day("base_date", self.base_date))
+        if self.filed_on is not None:
+            _set(self, "filed_on", _day("filed_on", self.filed_on))
+        if not str(self.filing_number).strip():
+            raise ValueError("R3.f: the appraisal must be filed (a filing number is required)")
+        if self.legal_form not in ("llc", "jsc"):
+            raise ValueError(f"legal_form must be 'llc' or 'jsc': {self.legal_form!r}")
+        units = _decimal("units_outstanding", self.units_outstanding)
+        if units <= 0 or not _is_multiple(units, unit_quantum(self.legal_form)):
+            raise ValueError(
+                f"R1: units_outstanding must be positive {_unit_name(self.legal_form)}"
+            )
+        _set(self, "units_outstanding", units)
+
+
 def _coerce(cls: type, value: object) -> Any:
     if isinstance(value, cls):
         return value
@@ -541,6 +575,8 @@ class ConversionResult:
     registration_due_on: date  # R6.g
     cap_table: tuple[CapTableRow, ...]
     steps: tuple[Step, ...]
+    basis: Literal["round", "appraisal"] = "round"  # R3.f: "appraisal"
+    appraisal: Appraisal | None = None  # R3.f: the filed appraisal that priced the conversion
 
     def to_dict(self) -> dict[str, Any]:
         return {**_jsonable(self), "qualifying": self.qualifying.to_dict()}
@@ -844,6 +880,88 @@ def compute_conversion(
         )
 
 
+def compute_appraisal_conversion(
+    grant: Grant,
+    appraisal: Appraisal,
+    policy: ConversionPolicy = DEFAULT_POLICY,
+    cap_table: Sequence[CapTableEntry | tuple[str, Decimal]] | None = None,
+    *,
+    met_on: date,
+    condition: str = "",
+    validity_months: int = 12,
+    fund_holder: str = "fund",
+) -> ConversionResult:
+    """R3.f: conversion after an agreed condition is met, priced by a filed appraisal.
+
+    ``P = appraised value / units outstanding`` (R5.a), then R5.c/R5.d, R4 at ``met_on``, and
+    R6.a-R6.e with no new investors; the R6.g deadline runs from ``met_on``. The appraisal
+    may not be older than ``validity_months`` from its base date on ``met_on`` (as R9.a).
+    """
+    _day("met_on", met_on)
+    _non_negative_int("validity_months", validity_months)
+    if met_on < grant.signed_on:
+        raise ConversionError(
+            "R3.f", f"the condition was met on {met_on}, before the grant was signed on "
+            f"{grant.signed_on}"
+        )
+    valid_until = add_months(appraisal.base_date, validity_months)
+    if met_on > valid_until:
+        raise ConversionError(
+            "R9.a",
+            f"the appraisal's base date {appraisal.base_date} is older than {validity_months} "
+            f"months on {met_on} (valid until {valid_until})",
+        )
+    with localcontext(_EXACT):
+        # The appraisal stands in for the round: its value is V_pre, its units U_pre, the
+        # condition-met date the closing date, and nobody else invests.
+        spec = FinancingRound(
+            kind="priced_equity",
+            closed_on=met_on,
+            pre_money_valuation=appraisal.appraised_value,
+            units_before=appraisal.units_outstanding,
+            investors=(),
+            legal_form=appraisal.legal_form,
+            par_value=appraisal.par_value,
+        )
+        g = converting_amount(grant, spec, policy)
+        window_end = add_months(grant.signed_on, policy.conversion_window_months)
+        qualifying = QualifyingResult(
+            clauses=(
+                ClauseResult(
+                    "R3.f",
+                    True,
+                    f"R3.f: agreed condition met on {met_on}; priced by the filed appraisal "
+                    f"{appraisal.filing_number}",
+                    f"R3.f：约定条件于 {met_on} 达成；按备案评估 {appraisal.filing_number} 定价",
+                ),
+            ),
+            converting_amount=g,
+            new_money_amount=Decimal("0.00"),
+            threshold_amount=Decimal("0.00"),
+            window_end_on=window_end,
+            grace_end_on=window_end + timedelta(days=policy.grace_days),
+        )
+        existing = _existing_holdings(spec, cap_table, fund_holder)
+        conversion = _Conversion(grant, spec, policy, qualifying, appraisal=appraisal)
+        conversion._step(  # noqa: SLF001 - the sheet's first line
+            "R3.f",
+            "Alternative trigger: agreed condition met, price from a filed appraisal",
+            "约定条件达成，按备案评估值定价",
+            "condition met; appraisal base date + appraisal_validity_months >= met_on",
+            {
+                "condition": condition,
+                "met_on": met_on.isoformat(),
+                "appraised_value": appraisal.appraised_value,
+                "base_date": appraisal.base_date.isoformat(),
+                "filing_number": appraisal.filing_number,
+                "filed_on": appraisal.filed_on.isoformat() if appraisal.filed_on else "",
+                "appraisal_validity_months": str(validity_months),
+            },
+            {"basis": "appraisal", "appraisal_valid_until": valid_until.isoformat()},
+        )
+        return conversion.run(existing, cap_table is not None, fund_holder)
+
+
 def _existing_holdings(
     financing_round: FinancingRound,
     cap_table: Sequence[CapTableEntry | tuple[str, Decimal]] | None,
@@ -888,8 +1006,10 @@ class _Conversion:
         financing_round: FinancingRound,
         policy: ConversionPolicy,
         qualifying: QualifyingResult,
+        appraisal: Appraisal | None = None,
     ) -> None:
         self.grant = grant
+        self.appraisal = appraisal  # R3.f: the round is the appraisal standing in for one
         self.round = financing_round
         self.policy = policy
         self.qualifying = qualifying
@@ -937,16 +1057,19 @@ class _Conversion:
         r, policy = self.round, self.policy
         u_pre = r.units_before
         g = self.qualifying.converting_amount
+        by_appraisal = self.appraisal is not None
+        on = "met_on" if by_appraisal else "closed_on"
         self._step(
             "R4.a",
             "Converting amount",
             "转股金额",
-            "G = disbursed on or before closing - refunds"
+            f"G = disbursed on or before {'the condition-met date' if by_appraisal else 'closing'}"
+            " - refunds"
             if policy.convert_base == "disbursed"
             else "G = awarded amount",
             {
                 "convert_base": policy.convert_base,
-                "closed_on": r.closed_on.isoformat(),
+                on: r.closed_on.isoformat(),
                 "awarded_amount": self.grant.awarded_amount,
                 "disbursed_by_closing": sum(
                     (d.amount for d in self.grant.disbursements if d.paid_on <= r.closed_on),
@@ -961,7 +1084,18 @@ class _Conversion:
         )
 
         # R5.a / R5.b: every price is (a valuation) / U_pre; we keep the valuation exact.
-        if policy.pre_money_includes_conversion:
+        if by_appraisal:
+            # R3.f: the filed appraisal is the valuation; R5.b concerns a negotiated round only.
+            round_valuation = r.pre_money_valuation
+            self._step(
+                "R5.a",
+                "Price from the filed appraisal (same share, same price)",
+                "评估价格（同股同价）",
+                "P = appraised value / U_pre",
+                {"appraised_value": r.pre_money_valuation, "U_pre": u_pre},
+                {"P": self._price_display(round_valuation)},
+            )
+        elif policy.pre_money_includes_conversion:
             round_valuation = r.pre_money_valuation - g
             if round_valuation <= 0:
                 raise ConversionError(
@@ -1134,9 +1268,9 @@ class _Conversion:
             "R6.g",
             "Registration deadline",
             "工商变更登记期限",
-            "closed_on + registration_days",
+            f"{on} + registration_days",
             {
-                "closed_on": r.closed_on.isoformat(),
+                on: r.closed_on.isoformat(),
                 "registration_days": str(policy.registration_days),
             },
             {"registration_due_on": registration_due.isoformat()},
@@ -1173,6 +1307,8 @@ class _Conversion:
             registration_due_on=registration_due,
             cap_table=rows,
             steps=tuple(self.steps),
+            basis="appraisal" if by_appraisal else "round",
+            appraisal=self.appraisal,
         )
 
     def _apply_stake_cap(self, uncapped: Decimal, others: Decimal) -> tuple[Decimal, bool]:

@@ -119,6 +119,8 @@ class Grant(TimestampMixin, Base):
         back_populates="grant", order_by="GrantRefund.refunded_on, GrantRefund.id",
         cascade="all, delete-orphan")
     conversion: Mapped[Conversion | None] = relationship(back_populates="grant", uselist=False)
+    alternative_trigger: Mapped[AlternativeTrigger | None] = relationship(
+        back_populates="grant", uselist=False)
 
     @property
     def policy_override(self) -> dict[str, Any]:
@@ -291,7 +293,9 @@ class Conversion(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id"), unique=True)
-    round_id: Mapped[int] = mapped_column(ForeignKey("financing_rounds.id"), index=True)
+    # R3.f: a conversion priced by a filed appraisal has no round ("appraisal" basis).
+    basis: Mapped[str] = mapped_column(String(20), default="round", server_default="round")
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("financing_rounds.id"), index=True)
     converted_on: Mapped[date] = mapped_column(Date)
     converting_amount: Mapped[Decimal] = mapped_column(Money())
     converted_amount: Mapped[Decimal] = mapped_column(Money())
@@ -311,11 +315,32 @@ class Conversion(TimestampMixin, Base):
     converted_by: Mapped[str] = mapped_column(String(320), default="")
 
     grant: Mapped[Grant] = relationship(back_populates="conversion")
-    round: Mapped[FinancingRound] = relationship(lazy="joined")
+    round: Mapped[FinancingRound | None] = relationship(lazy="joined")
 
     @property
     def sheet(self) -> dict[str, Any]:
         return json.loads(self.sheet_json)
+
+
+class AlternativeTrigger(TimestampMixin, Base):
+    """R3.f: an agreed alternative condition recorded as met, with the filed appraisal that
+    prices the conversion instead of a round. At most one per grant."""
+
+    __tablename__ = "grant_alternative_triggers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id"), unique=True)
+    condition: Mapped[str] = mapped_column(Text)
+    met_on: Mapped[date] = mapped_column(Date)
+    reference: Mapped[str] = mapped_column(String(200))  # the evidence that it was met
+    appraised_value_amount: Mapped[Decimal] = mapped_column(Money())  # pre-money equity value
+    base_on: Mapped[date] = mapped_column(Date)
+    units_outstanding: Mapped[Decimal] = mapped_column(ScaledDecimal(2))
+    filing_no: Mapped[str] = mapped_column(String(100))
+    filed_on: Mapped[date] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(String(320), default="")
+
+    grant: Mapped[Grant] = relationship(back_populates="alternative_trigger")
 
 
 class HoldingOrigin(enum.StrEnum):

@@ -30,6 +30,7 @@ from fundapp.portfolio import conversion as calc
 from fundapp.portfolio import valuation
 from fundapp.portfolio.models import (
     OPEN_STATUSES,
+    AlternativeTrigger,
     Appraisal,
     CapTable,
     CapTableRow,
@@ -754,6 +755,95 @@ class Preview:
     has_cap_table: bool
 
 
+def _appraisal_validity(grant: Grant) -> int:
+    return int(grant_policy_values(grant).get("appraisal_validity_months", 12))
+
+
+def record_alternative_condition_met(session: Session, grant: Grant, *, condition: str,
+                                     met_on: date, reference: str,
+                                     appraised_value_amount: Decimal, base_on: date,
+                                     filing_no: str, filed_on: date,
+                                     units_outstanding: Decimal | None = None,
+                                     actor: str) -> AlternativeTrigger:
+    """R3.f: an agreed alternative condition is met; the filed appraisal will price the
+    conversion instead of a round (see ``convert_grant(basis="appraisal")``)."""
+    _require_open(grant, "R3.f")
+    if not (grant.alternative_conditions or "").strip():
+        raise _refuse("R3.f", _l("The agreement has no agreed alternative conversion "
+                                 "conditions."))
+    if grant.alternative_trigger is not None:
+        raise _refuse("R3.f", _l("An alternative condition has already been recorded as met."))
+    if not condition.strip():
+        raise _field_error("condition", _l("Name the agreed condition that was met."))
+    if not reference.strip():
+        raise _field_error("reference", _l("Give the evidence that the condition was met."))
+    if not filing_no.strip():
+        raise _field_error("filing_no", _l("An appraisal needs its filing number."))
+    if met_on < grant.signed_on:
+        raise _field_error("met_on", _l("The condition cannot be met before the signing date."))
+    if filed_on < base_on:
+        raise _field_error("filed_on", _l("Filing cannot precede the base date."))
+    if appraised_value_amount <= 0:
+        raise _field_error("appraised_value_amount", _l("Must be more than 0."))
+    if units_outstanding is None:
+        table = current_cap_table(session, grant.company_id)
+        if table is None:
+            raise _field_error("units_outstanding", _l("Give the units outstanding: the company "
+                                                       "has no cap table."))
+        units_outstanding = sum((r.units for r in table.rows), ZERO)
+    if units_outstanding <= 0:
+        raise _field_error("units_outstanding", _l("Must be more than 0."))
+    months = _appraisal_validity(grant)
+    valid_until = calc.add_months(base_on, months)
+    if met_on > valid_until:
+        raise _refuse("R9.a", _l("The appraisal is older than %(months)s months from its base "
+                                 "date (valid until %(day)s).", months=months,
+                                 day=valid_until.isoformat()), field="base_on")
+    row = AlternativeTrigger(grant=grant, condition=condition.strip(), met_on=met_on,
+                             reference=reference.strip(),
+                             appraised_value_amount=appraised_value_amount, base_on=base_on,
+                             units_outstanding=units_outstanding, filing_no=filing_no.strip(),
+                             filed_on=filed_on, recorded_by=actor)
+    session.add(row)
+    session.flush()
+    record(session, actor=actor, action="grant.alternative_condition_met", subject_type="grant",
+           subject_id=grant.id, payload={
+               "clause": "R3.f", "condition": row.condition, "met_on": met_on,
+               "reference": row.reference, "appraised_value_amount": appraised_value_amount,
+               "base_on": base_on, "units_outstanding": units_outstanding,
+               "filing_no": row.filing_no, "filed_on": filed_on,
+               "appraisal_validity_months": months})
+    return row
+
+
+def _pure_appraisal(grant: Grant, trigger: AlternativeTrigger) -> calc.Appraisal:
+    form = grant.company.legal_form
+    legal_form = "jsc" if getattr(form, "value", form) == "jsc" else "llc"
+    return calc.Appraisal(appraised_value=trigger.appraised_value_amount,
+                          base_date=trigger.base_on, filing_number=trigger.filing_no,
+                          units_outstanding=trigger.units_outstanding, filed_on=trigger.filed_on,
+                          legal_form=legal_form)
+
+
+def _appraisal_preview(session: Session, grant: Grant) -> Preview:
+    trigger = grant.alternative_trigger
+    if trigger is None:
+        raise _refuse("R3.f", _l("No agreed alternative condition has been recorded as met."),
+                      field="basis")
+    table = current_cap_table(session, grant.company_id)
+    rows = [(r.holder, r.units) for r in table.rows] if table is not None else None
+    if rows is not None and sum((u for _, u in rows), ZERO) != trigger.units_outstanding:
+        rows = None  # another moment's table: the pre-conversion holders are unknown
+    try:
+        result = calc.compute_appraisal_conversion(
+            pure_grant(grant), _pure_appraisal(grant, trigger), grant_policy(grant), rows,
+            met_on=trigger.met_on, condition=trigger.condition,
+            validity_months=_appraisal_validity(grant), fund_holder=grant.holder_entity)
+    except (calc.ConversionError, ValueError) as exc:
+        raise _refuse(getattr(exc, "clause", "R3.f"), str(exc)) from None
+    return Preview(grant, result, None, rows is not None)
+
+
 def current_cap_table(session: Session, company_id: int) -> CapTable | None:
     return session.scalar(select(CapTable).where(CapTable.company_id == company_id)
                           .order_by(CapTable.as_of.desc(), CapTable.id.desc()).limit(1))
@@ -782,8 +872,12 @@ def _pre_round_table(session: Session, grant: Grant, spec: calc.FinancingRound,
 
 def preview_conversion(session: Session, grant: Grant, *, round_id: int | None = None,
                        round_data: Mapping[str, Any] | None = None,
-                       holders_before: Sequence[Mapping[str, Any]] | None = None) -> Preview:
-    """R4-R6 for a recorded or a hypothetical round; changes nothing."""
+                       holders_before: Sequence[Mapping[str, Any]] | None = None,
+                       basis: str = "round") -> Preview:
+    """R4-R6 for a recorded or a hypothetical round, or (R3.f) the filed appraisal; changes
+    nothing."""
+    if basis == "appraisal":
+        return _appraisal_preview(session, grant)
     if round_id is not None:
         row = get_round(session, round_id)
         if row.company_id != grant.company_id:
@@ -837,23 +931,35 @@ def _earlier_qualifying_round(session: Session, grant: Grant, row: FinancingRoun
     return None
 
 
-def convert_grant(session: Session, grant_id: int, *, round_id: int, ic_resolution_ref: str = "",
+def convert_grant(session: Session, grant_id: int, *, round_id: int | None = None,
+                  basis: str = "round", ic_resolution_ref: str = "",
                   keep_undisbursed_ref: str = "", actor: str) -> Conversion:
-    """Convert a grant at a qualifying round (R3-R6), in the caller's one transaction."""
+    """Convert a grant at a qualifying round (R3-R6), or (R3.f, ``basis="appraisal"``) at the
+    filed appraisal of a met alternative condition, in the caller's one transaction."""
     grant = lock_grant(session, grant_id)
     if grant.status == GrantStatus.CONVERTED or grant.conversion is not None:
         raise AppError(_l("This grant has already been converted."), status=409,
                        code="already_converted", details={"rule": "R4"})
     _require_open(grant, "R3")
-    row = get_round(session, round_id)
-    if row.company_id != grant.company_id:
-        raise _field_error("round_id", _l("The round is not of this grant's company."))
-    earlier = _earlier_qualifying_round(session, grant, row)
-    if earlier is not None:
-        raise _refuse("R3", _l("An earlier round (closed %(day)s) is the qualifying financing.",
-                               day=earlier.closed_on.isoformat()), round_id=earlier.id)
-    preview = preview_conversion(session, grant, round_id=row.id)
+    row: FinancingRound | None = None
+    if basis == "appraisal":
+        preview = _appraisal_preview(session, grant)
+    else:
+        if round_id is None:
+            raise _field_error("round_id", _l("Choose a round."))
+        row = get_round(session, round_id)
+        if row.company_id != grant.company_id:
+            raise _field_error("round_id", _l("The round is not of this grant's company."))
+        earlier = _earlier_qualifying_round(session, grant, row)
+        if earlier is not None:
+            raise _refuse("R3", _l("An earlier round (closed %(day)s) is the qualifying "
+                                   "financing.", day=earlier.closed_on.isoformat()),
+                          round_id=earlier.id)
+        preview = preview_conversion(session, grant, round_id=row.id)
     result = preview.result
+    # The closing date, or (R3.f) the date the agreed condition was met.
+    converted_on = result.financing_round.closed_on
+    row_id = row.id if row is not None else None
     if result.needs_ic_resolution and not ic_resolution_ref.strip():
         why = (_l("The fund would become the largest holder") if result.becomes_largest_holder
                else _l("Without the cap table before the round the fund may become the largest "
@@ -869,7 +975,7 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int, ic_resoluti
             if tranche.status == TrancheStatus.PENDING and paid < tranche.amount:
                 payment = GrantDisbursement(grant=grant, tranche=tranche,
                                             amount=tranche.amount - paid,
-                                            paid_on=row.closed_on, recorded_by=actor)
+                                            paid_on=converted_on, recorded_by=actor)
                 session.add(payment)
                 tranche.status = TrancheStatus.RELEASED
                 added_payments.append({"tranche": tranche.position, "amount": payment.amount})
@@ -878,7 +984,7 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int, ic_resoluti
     sheet = result.to_dict()
     stake_percent = Decimal(result.fund_stake_display.rstrip("%"))
     conversion = Conversion(
-        grant=grant, round_id=row.id, converted_on=row.closed_on,
+        grant=grant, basis=result.basis, round_id=row_id, converted_on=converted_on,
         converting_amount=result.converting_amount, converted_amount=result.converted_amount,
         remaining_grant_amount=result.remaining_grant_amount,
         round_price=Decimal(result.round_price_display),
@@ -903,10 +1009,10 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int, ic_resoluti
                         units=result.fund_units, cost_amount=result.converted_amount,
                         initial_units=result.fund_units,
                         initial_cost_amount=result.converted_amount,
-                        acquired_on=row.closed_on,
+                        acquired_on=converted_on,
                         is_state_asset=bool(values.get("state_asset_holding", True))))
-    session.add(CapTable(company_id=grant.company_id, as_of=row.closed_on, source="conversion",
-                         round_id=row.id, conversion_id=conversion.id,
+    session.add(CapTable(company_id=grant.company_id, as_of=converted_on, source="conversion",
+                         round_id=row_id, conversion_id=conversion.id,
                          rows=[CapTableRow(position=n, holder=r.holder, units=r.units,
                                            percent=r.percent, is_fund=r.is_fund)
                                for n, r in enumerate(result.cap_table, start=1)]))
@@ -914,10 +1020,12 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int, ic_resoluti
     session.flush()
     record(session, actor=actor, action="grant.converted", subject_type="grant",
            subject_id=grant.id, payload={
-               "conversion_id": conversion.id, "round_id": row.id,
+               "conversion_id": conversion.id, "round_id": row_id, "basis": result.basis,
                "policy_version": grant.policy_version.version,
                "policy_override": grant.policy_override,
-               "inputs": {"grant": _jsonable(pure_grant(grant)), "round": round_input(row),
+               "inputs": {"grant": _jsonable(pure_grant(grant)),
+                          "round": round_input(row) if row is not None else None,
+                          "appraisal": _jsonable(result.appraisal),
                           "policy": policy.to_dict(),
                           "cap_table_before_known": preview.has_cap_table},
                "clauses": sheet["qualifying"]["clauses"], "steps": sheet["steps"],

@@ -753,7 +753,8 @@ def policy_figures(session: Session, as_of: date) -> dict[str, Any]:
         .join(Grant, Grant.id == Conversion.grant_id)
         .where(Conversion.converted_on <= as_of)).all()
     converted_amount = sum((c.converted_amount for c in conversions), ZERO)
-    round_ids = {c.round_id for c in conversions}
+    # A conversion priced by a filed appraisal (R3.f) has no round and mobilised no private money.
+    round_ids = {c.round_id for c in conversions if c.round_id is not None}
     new_money = ZERO
     if round_ids:
         new_money = sum(session.scalars(select(RoundInvestor.cash_amount).join(FinancingRound)

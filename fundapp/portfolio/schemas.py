@@ -162,6 +162,31 @@ class RefundSchema(Schema):
     reason = fields.String()
 
 
+class AlternativeConditionCreateSchema(Schema):
+    """R3.f: the agreed condition met, and the filed appraisal that prices the conversion."""
+
+    condition = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    met_on = Day(required=True)
+    reference = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    appraised_value_amount = MoneyField(required=True, positive=True)
+    base_on = Day(required=True)
+    units_outstanding = UnitsField(load_default=None)
+    filing_no = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    filed_on = Day(required=True)
+
+
+class AlternativeTriggerSchema(Schema):
+    condition = fields.String()
+    met_on = fields.Date()
+    reference = fields.String()
+    appraised_value_amount = MoneyField()
+    base_on = fields.Date()
+    units_outstanding = fields.Decimal(as_string=True)
+    filing_no = fields.String()
+    filed_on = fields.Date()
+    recorded_by = fields.String()
+
+
 class GrantSchema(Schema):
     id = fields.Integer()
     deal_id = fields.Integer()
@@ -179,6 +204,7 @@ class GrantSchema(Schema):
     exit_filing_no = fields.String()
     exit_filed_on = fields.Date()
     alternative_conditions = fields.String()
+    alternative_trigger = fields.Nested(AlternativeTriggerSchema, allow_none=True)
     policy_version = fields.Function(lambda g: g.policy_version.version)
     policy_override = fields.Function(lambda g: g.policy_override)
     override_ic_ref = fields.String()
@@ -329,18 +355,33 @@ class RoundSchema(Schema):
 # --------------------------------------------------------------------------- conversion
 
 
+BASES = ("round", "appraisal")  # R3.f: "appraisal" prices by the filed appraisal
+
+
 class PreviewRequestSchema(Schema):
+    basis = fields.String(load_default="round", validate=validate.OneOf(BASES))
     round_id = Id(load_default=None)
     round = fields.Nested(RoundCreateSchema, load_default=None)
 
     @validates_schema
     def _one(self, data, **kwargs):
-        if (data.get("round_id") is None) == (data.get("round") is None):
+        if data.get("basis") == "appraisal":
+            if data.get("round_id") is not None or data.get("round") is not None:
+                raise ValidationError(str(_l("The appraisal basis takes no round.")), "basis")
+        elif (data.get("round_id") is None) == (data.get("round") is None):
             raise ValidationError(str(_l("Give either round_id or round, not both.")), "round_id")
 
 
 class ConversionCreateSchema(Schema):
-    round_id = Id(required=True)
+    basis = fields.String(load_default="round", validate=validate.OneOf(BASES))
+    round_id = Id(load_default=None)
+
+    @validates_schema
+    def _round(self, data, **kwargs):
+        if (data.get("basis") == "appraisal") != (data.get("round_id") is None):
+            raise ValidationError(str(_l("Give a round_id, or the appraisal basis without one.")),
+                                  "round_id")
+
     ic_resolution_ref = fields.String(load_default="", validate=validate.Length(max=100))
     keep_undisbursed_ref = fields.String(load_default="", validate=validate.Length(max=100))
 
@@ -348,7 +389,8 @@ class ConversionCreateSchema(Schema):
 class ConversionSchema(Schema):
     id = fields.Integer()
     grant_id = fields.Integer()
-    round_id = fields.Integer()
+    basis = fields.String()
+    round_id = fields.Integer(allow_none=True)
     converted_on = fields.Date()
     converting_amount = MoneyField()
     converted_amount = MoneyField()

@@ -36,6 +36,7 @@ from fundapp.portfolio.models import EvidenceDocument, GrantStatus, RoundKind, T
 from fundapp.portfolio.policies import PARAMETERS
 from fundapp.portfolio.schemas import (
     AcceptanceCreateSchema,
+    AlternativeConditionCreateSchema,
     BreachCreateSchema,
     DisbursementCreateSchema,
     GrantCreateSchema,
@@ -172,11 +173,13 @@ ACTIONS = {
                   _l("Closed with tolerance.")),
     "override": (OverrideCreateSchema, ops.override_grant_policy, _l("Policy override saved.")),
     "registration": (None, ops.record_registration, _l("Registration recorded.")),
+    "alternative": (AlternativeConditionCreateSchema, ops.record_alternative_condition_met,
+                    _l("Alternative condition recorded as met (R3.f).")),
 }
 
 
 @bp.post("/grants/<int:grant_id>/<any(review, disburse, refund, accept, breach, tolerance, "
-         "override, registration):action>")
+         "override, registration, alternative):action>")
 def grant_action(grant_id: int, action: str):
     schema_cls, operation, done = ACTIONS[action]
     form = request.form.to_dict()
@@ -275,11 +278,14 @@ def preview(grant_id: int):
 @bp.post("/grants/<int:grant_id>/conversion")
 def convert(grant_id: int):
     round_id = request.form.get("round_id", "")
-    if not round_id.isdigit():
+    by_appraisal = round_id == "appraisal"  # R3.f: priced by the filed appraisal
+    if not (round_id.isdigit() or by_appraisal):
         return _grant_page(grant_id, {"round_id": [_("Choose a round.")]}, request.form,
                            "convert", 422)
     try:
-        ops.convert_grant(db.session, grant_id, round_id=int(round_id),
+        ops.convert_grant(db.session, grant_id,
+                          round_id=None if by_appraisal else int(round_id),
+                          basis="appraisal" if by_appraisal else "round",
                           ic_resolution_ref=request.form.get("ic_resolution_ref", ""),
                           keep_undisbursed_ref=request.form.get("keep_undisbursed_ref", ""),
                           actor=g.user.email)

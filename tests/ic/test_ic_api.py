@@ -52,6 +52,7 @@ def test_api_prepare_pack_vote_decide_and_sign(app, client, committee, fake_pdf)
 def test_pages_prepare_vote_and_read(app, client, committee, fake_pdf):
     c = committee
     deal_b = c["deals"][1]
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"  # the page's words below are English
     login(client, "admin@x.cn")
     page = client.get("/ic/meetings/new")
     assert "曦和机器人有限公司" in page.get_data(as_text=True)
