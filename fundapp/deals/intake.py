@@ -141,9 +141,9 @@ def _cell_text(value: Any) -> str:
 def read_table(filename: str, content: bytes) -> list[list[Any]]:
     """The sheet's rows as lists of cells; SheetError when the file cannot be read."""
     if len(content) > MAX_SHEET_BYTES:
+        size_mb = f"{len(content) / 1024 / 1024:.1f}"
         raise SheetError(_l("The file is %(size)s MB; a sign-up sheet may be at most %(max)s MB.",
-                            size=f"{len(content) / 1024 / 1024:.1f}",
-                            max=MAX_SHEET_BYTES // 1024 // 1024))
+                            size=size_mb, max=MAX_SHEET_BYTES // 1024 // 1024))
     if not content.strip():
         raise SheetError(_l("The file is empty."))
     name = filename.lower()
