@@ -127,81 +127,43 @@ def create_disbursement(grant_id: int):
     return DisbursementSchema().dump(payment), 201
 
 
-@api_route(bp, "/v1/grants/<int:grant_id>/reviews", "POST",
-           summary="Record a milestone review (R2.b)", body=ReviewCreateSchema,
-           response=GrantSchema, status=201)
-def create_review(grant_id: int):
-    data = load_json(ReviewCreateSchema())
-    grant = ops.get_grant(db.session, grant_id)
-    ops.record_milestone_review(db.session, grant, actor=_actor(), **data)
-    db.session.commit()
-    return GrantSchema().dump(grant), 201
+def _grant_action(path: str, operation, schema, summary: str, *, endpoint: str,
+                  status: int = 200) -> None:
+    """A POST on a grant that runs one operation and answers with the grant as it now is."""
+
+    def view(grant_id: int):
+        data = load_json(schema())
+        grant = ops.get_grant(db.session, grant_id)
+        operation(db.session, grant, actor=_actor(), **data)
+        db.session.commit()
+        return GrantSchema().dump(grant), status
+
+    view.__name__ = endpoint
+    api_route(bp, f"/v1/grants/<int:grant_id>/{path}", "POST", summary=summary, body=schema,
+              response=GrantSchema, status=status, endpoint=endpoint)(view)
 
 
-@api_route(bp, "/v1/grants/<int:grant_id>/refunds", "POST", summary="Record a refund",
-           body=RefundCreateSchema, response=GrantSchema, status=201)
-def create_refund(grant_id: int):
-    data = load_json(RefundCreateSchema())
-    grant = ops.get_grant(db.session, grant_id)
-    ops.record_refund(db.session, grant, actor=_actor(), **data)
-    db.session.commit()
-    return GrantSchema().dump(grant), 201
-
-
-@api_route(bp, "/v1/grants/<int:grant_id>/rd-acceptance", "POST",
-           summary="Record the R&D acceptance (R2.c)", body=AcceptanceCreateSchema,
-           response=GrantSchema)
-def accept_rd(grant_id: int):
-    data = load_json(AcceptanceCreateSchema())
-    grant = ops.get_grant(db.session, grant_id)
-    ops.accept_rd(db.session, grant, actor=_actor(), **data)
-    db.session.commit()
-    return GrantSchema().dump(grant)
-
-
-@api_route(bp, "/v1/grants/<int:grant_id>/breach", "POST",
-           summary="Declare a breach: suspension and recovery with penalty interest (R8.c)",
-           body=BreachCreateSchema, response=GrantSchema)
-def declare_breach(grant_id: int):
-    data = load_json(BreachCreateSchema())
-    grant = ops.get_grant(db.session, grant_id)
-    ops.declare_breach(db.session, grant, actor=_actor(), **data)
-    db.session.commit()
-    return GrantSchema().dump(grant)
-
-
-@api_route(bp, "/v1/grants/<int:grant_id>/tolerance-closure", "POST",
-           summary="Close with tolerance by IC decision (R8.b)", body=ToleranceClosureSchema,
-           response=GrantSchema)
-def close_with_tolerance(grant_id: int):
-    data = load_json(ToleranceClosureSchema())
-    grant = ops.get_grant(db.session, grant_id)
-    ops.close_with_tolerance(db.session, grant, actor=_actor(), **data)
-    db.session.commit()
-    return GrantSchema().dump(grant)
-
-
-@api_route(bp, "/v1/grants/<int:grant_id>/policy-override", "POST",
-           summary="Override policy values for one agreement (needs an IC resolution)",
-           body=OverrideCreateSchema, response=GrantSchema)
-def override_policy(grant_id: int):
-    data = load_json(OverrideCreateSchema())
-    grant = ops.get_grant(db.session, grant_id)
-    ops.override_grant_policy(db.session, grant, actor=_actor(), **data)
-    db.session.commit()
-    return GrantSchema().dump(grant)
-
-
-@api_route(bp, "/v1/grants/<int:grant_id>/alternative-condition", "POST",
-           summary="Record an agreed alternative condition as met, with the filed appraisal "
-                   "that prices the conversion (R3.f)", body=AlternativeConditionCreateSchema,
-           response=GrantSchema, status=201)
-def record_alternative_condition(grant_id: int):
-    data = load_json(AlternativeConditionCreateSchema())
-    grant = ops.get_grant(db.session, grant_id)
-    ops.record_alternative_condition_met(db.session, grant, actor=_actor(), **data)
-    db.session.commit()
-    return GrantSchema().dump(grant), 201
+for _args, _kwargs in [
+    (("reviews", ops.record_milestone_review, ReviewCreateSchema,
+      "Record a milestone review (R2.b)"), {"endpoint": "create_review", "status": 201}),
+    (("refunds", ops.record_refund, RefundCreateSchema, "Record a refund"),
+     {"endpoint": "create_refund", "status": 201}),
+    (("rd-acceptance", ops.accept_rd, AcceptanceCreateSchema, "Record the R&D acceptance (R2.c)"),
+     {"endpoint": "accept_rd"}),
+    (("breach", ops.declare_breach, BreachCreateSchema,
+      "Declare a breach: suspension and recovery with penalty interest (R8.c)"),
+     {"endpoint": "declare_breach"}),
+    (("tolerance-closure", ops.close_with_tolerance, ToleranceClosureSchema,
+      "Close with tolerance by IC decision (R8.b)"), {"endpoint": "close_with_tolerance"}),
+    (("policy-override", ops.override_grant_policy, OverrideCreateSchema,
+      "Override policy values for one agreement (needs an IC resolution)"),
+     {"endpoint": "override_policy"}),
+    (("alternative-condition", ops.record_alternative_condition_met,
+      AlternativeConditionCreateSchema, "Record an agreed alternative condition as met, with "
+      "the filed appraisal that prices the conversion (R3.f)"),
+     {"endpoint": "record_alternative_condition", "status": 201}),
+]:
+    _grant_action(*_args, **_kwargs)
 
 
 # --------------------------------------------------------------------------- conversion
