@@ -82,7 +82,7 @@ def demo_load_command(if_empty: bool):
     if created is None:
         click.echo("demo: a fund already exists; nothing loaded")
         return
-    click.echo("demo fund loaded. Sign in at http://127.0.0.1:8000 with password "
+    click.echo("demo fund loaded. Sign in with the password "
                f"{DEMO_PASSWORD!r} as:")
     for email, roles in created:
         click.echo(f"  {email:32} {roles}")
