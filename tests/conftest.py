@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from fundapp.app import create_app
@@ -188,3 +189,17 @@ def api_token(client: FlaskClient, email: str, password: str = PASSWORD) -> str:
     response = client.post("/api/v1/auth/token", json={"email": email, "password": password})
     assert response.status_code == 201, response.get_json()
     return response.get_json()["token"]
+
+def tamper(*statements: str, **params) -> None:
+    """Run raw SQL on the ledger behind the triggers' back, as an intruder with full rights would."""
+    db.session.remove()
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execute(text("DROP TRIGGER ledger_entries_no_update"))
+            conn.execute(text("DROP TRIGGER ledger_entries_no_delete"))
+        else:
+            conn.execute(text("ALTER TABLE ledger_entries DISABLE TRIGGER USER"))
+        for statement in statements:
+            conn.execute(text(statement), params)
+        if conn.dialect.name != "sqlite":
+            conn.execute(text("ALTER TABLE ledger_entries ENABLE TRIGGER USER"))

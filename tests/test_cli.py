@@ -11,13 +11,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from fundapp.auth.models import Role, User
 from fundapp.compliance.models import LedgerEntry
 from fundapp.extensions import db
 from fundapp.portfolio.models import Fund
-from tests.conftest import make_user
+from tests.conftest import make_user, tamper
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -144,13 +144,7 @@ def test_ledger_verify_reports_ok_then_names_the_tampered_entry(cli):
     assert ok.exit_code == 0, ok.output
     assert "ledger ok: 3 entries" in ok.output
 
-    db.session.remove()
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.execute(text("DROP TRIGGER ledger_entries_no_update"))
-        else:
-            conn.execute(text("ALTER TABLE ledger_entries DISABLE TRIGGER USER"))
-        conn.execute(text("UPDATE ledger_entries SET actor = 'someone else' WHERE seq = 2"))
+    tamper("UPDATE ledger_entries SET actor = 'someone else' WHERE seq = 2")
 
     broken = cli.invoke(args=["ledger", "verify"])
 

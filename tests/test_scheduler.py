@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from fundapp import scheduler
 from fundapp.auth.models import User
@@ -20,7 +20,7 @@ from fundapp.auth.operations import create_user
 from fundapp.compliance.models import JobRun, LedgerEntry
 from fundapp.extensions import db
 from fundapp.scheduler import JobSpec, catch_up, run_occurrence
-from tests.conftest import make_user
+from tests.conftest import make_user, tamper
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -133,13 +133,7 @@ def test_nightly_ledger_check_records_a_broken_chain(app):
     good = run_occurrence(job, datetime(2026, 3, 8, 18, 30, tzinfo=UTC))
     assert (good.outcome, good.message) == ("ok", "2 entries verified")
 
-    db.session.remove()
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.execute(text("DROP TRIGGER ledger_entries_no_update"))
-        else:
-            conn.execute(text("ALTER TABLE ledger_entries DISABLE TRIGGER USER"))
-        conn.execute(text("UPDATE ledger_entries SET payload = '{}' WHERE seq = 1"))
+    tamper("UPDATE ledger_entries SET payload = '{}' WHERE seq = 1")
 
     bad = run_occurrence(job, datetime(2026, 3, 9, 18, 30, tzinfo=UTC))
     assert bad.outcome == "failed"

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
 
 from fundapp.compliance import checks as checks_module
 from fundapp.compliance.checks import CheckItem, register_check, run_checks
@@ -17,7 +16,7 @@ from fundapp.deals.models import Company, Deal, DealStage
 from fundapp.extensions import db
 from fundapp.portfolio.models import Fund
 from fundapp.scheduler import JOBS, run_occurrence
-from tests.conftest import api_token, login, make_user
+from tests.conftest import api_token, login, make_user, tamper
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -103,13 +102,7 @@ def test_ledger_chain_item_follows_the_nightly_verification(app):
     assert run_occurrence(job, now - timedelta(minutes=5)).outcome == "ok"
     assert items("ledger.chain") == []
 
-    db.session.remove()
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.execute(text("DROP TRIGGER ledger_entries_no_update"))
-        else:
-            conn.execute(text("ALTER TABLE ledger_entries DISABLE TRIGGER USER"))
-        conn.execute(text("UPDATE ledger_entries SET actor = 'nobody' WHERE seq = 1"))
+    tamper("UPDATE ledger_entries SET actor = 'nobody' WHERE seq = 1")
     assert run_occurrence(job, now - timedelta(minutes=1)).outcome == "failed"
     [broken] = items("ledger.chain")
     assert broken.severity == "critical" and "entry 1" in broken.as_dict()["message"]["en"]

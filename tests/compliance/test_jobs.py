@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from fundapp.compliance import jobs
 from fundapp.compliance.models import JobRun, LedgerEntry, LedgerExport
@@ -22,7 +22,7 @@ from fundapp.extensions import db
 from fundapp.notifications.models import Notification
 from fundapp.scheduler import JOBS, run_occurrence
 from tests.compliance.helpers import add_entries, today_shanghai
-from tests.conftest import login, make_user
+from tests.conftest import login, make_user, tamper
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,13 +49,7 @@ def notes(kind: str | None = None) -> list[Notification]:
 
 
 def break_chain() -> None:
-    db.session.remove()
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.execute(text("DROP TRIGGER ledger_entries_no_update"))
-        else:
-            conn.execute(text("ALTER TABLE ledger_entries DISABLE TRIGGER USER"))
-        conn.execute(text("UPDATE ledger_entries SET payload = '{}' WHERE seq = 2"))
+    tamper("UPDATE ledger_entries SET payload = '{}' WHERE seq = 2")
 
 
 class FakeSMTP:

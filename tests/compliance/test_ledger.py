@@ -22,7 +22,7 @@ from fundapp.compliance.ledger import (
 )
 from fundapp.compliance.models import LedgerEntry, LedgerHead
 from fundapp.extensions import db
-from tests.conftest import make_user
+from tests.conftest import make_user, tamper
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,19 +39,6 @@ def append(count: int, **payload) -> None:
         db.session.commit()
 
 
-def tamper(*statements: str, **params) -> None:
-    """Run raw SQL on the ledger behind the triggers' back, as an intruder with full rights would."""
-    db.session.remove()
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.execute(text("DROP TRIGGER ledger_entries_no_update"))
-            conn.execute(text("DROP TRIGGER ledger_entries_no_delete"))
-        else:
-            conn.execute(text("ALTER TABLE ledger_entries DISABLE TRIGGER USER"))
-        for statement in statements:
-            conn.execute(text(statement), params)
-        if conn.dialect.name != "sqlite":
-            conn.execute(text("ALTER TABLE ledger_entries ENABLE TRIGGER USER"))
 
 
 def expect_refused(statement: str, **params) -> None:
