@@ -24,7 +24,7 @@ def _setup(session):
     from fundapp.auth.operations import create_user
     from fundapp.deals import operations as deal_ops
     from fundapp.deals.models import DealStage
-    from fundapp.portfolio.models import Fund
+    from fundapp.fund.models import Fund
 
     session.add(Fund(name="基准基金", committed_amount=10**10, established_on=date(2025, 1, 1)))
     users = [create_user(session, email=f"ic{i}@bench.cn", password="bench-password-1",

@@ -31,7 +31,8 @@ def _generate(session, holdings: int, flows: int) -> None:
     from sqlalchemy import insert
 
     from fundapp.deals.models import Company
-    from fundapp.portfolio.models import CashFlow, Fund, Holding, ValuationMark
+    from fundapp.fund.models import Fund
+    from fundapp.portfolio.holdings.models import CashFlow, Holding, ValuationMark
 
     now = datetime.now(UTC)
     session.add(Fund(name="Bench fund", committed_amount=10**12, established_on=date(2015, 1, 1)))
@@ -93,7 +94,7 @@ def run() -> dict:
     from fundapp.auth.operations import create_user
     from fundapp.config import TestConfig
     from fundapp.extensions import db
-    from fundapp.portfolio.models import OUTFLOW_KINDS, CashFlow, FlowKind, ValuationMark
+    from fundapp.portfolio.holdings.models import OUTFLOW_KINDS, CashFlow, FlowKind, ValuationMark
 
     scale = float(os.environ.get("BENCH_SCALE", 1))
     holdings, flows = int(2000 * scale), int(80_000 * scale)

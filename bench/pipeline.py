@@ -24,7 +24,7 @@ def _generate(session, deals: int, open_deals: int) -> None:
     from sqlalchemy import insert
 
     from fundapp.deals.models import Company, Deal, DealStage
-    from fundapp.portfolio.models import Fund
+    from fundapp.fund.models import Fund
 
     session.add(Fund(name="Bench fund", committed_amount=10**12, established_on=datetime(
         2025, 1, 1).date()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 
@@ -14,12 +15,38 @@ from fundapp.extensions import babel, csrf, db, login_manager, migrate
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
+# The web blueprints, registered in this order.
+BLUEPRINTS = (
+    "fundapp.health", "fundapp.auth.views", "fundapp.main.views", "fundapp.admin.views",
+    "fundapp.compliance.views", "fundapp.deals.views", "fundapp.portfolio.views",
+    "fundapp.reference.views", "fundapp.ic.views",
+)
+# Modules that register themselves when imported: API routes on fundapp.api.bp, compliance
+# checks (fundapp.compliance.checks.register_check) and scheduled jobs (fundapp.scheduler.JOBS).
+# Only the app factory imports them all, so no domain needs to import another to be complete.
+DOMAIN_MODULES = (
+    "fundapp.api.routes", "fundapp.compliance.api", "fundapp.deals.api", "fundapp.ic.api",
+    "fundapp.portfolio.api",
+    "fundapp.compliance.checks", "fundapp.compliance.jobs", "fundapp.deals.checks",
+    "fundapp.ic.jobs", "fundapp.portfolio.checks",
+    "fundapp.portfolio.jobs",
+)
+
 
 class SessionInterface(SecureCookieSessionInterface):
     """Marks the session cookie Secure whenever the request came over HTTPS."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(super().get_cookie_secure(app) or request.is_secure)
+
+
+class FundApp(Flask):
+    """Flask with one unit of work around every view (see fundapp/unit_of_work.py)."""
+
+    def dispatch_request(self):  # type: ignore[override]
+        from fundapp.unit_of_work import dispatch
+
+        return dispatch(super().dispatch_request)
 
 
 def select_locale() -> str:
@@ -35,7 +62,7 @@ def select_locale() -> str:
 
 
 def create_app(config: object | None = None) -> Flask:
-    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    app = FundApp(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
     app.config.from_object(config if config is not None else Config())
     import fundapp.models  # noqa: F401  (all tables known before anything touches the database)
     app.session_interface = SessionInterface()
@@ -70,20 +97,12 @@ def create_app(config: object | None = None) -> Flask:
     app.after_request(add_security_headers)
     register_template_helpers(app, can)
 
-    from fundapp.admin.views import bp as admin_bp
     from fundapp.api import bp as api_bp
-    from fundapp.auth.views import bp as auth_bp
-    from fundapp.compliance.views import bp as compliance_bp
-    from fundapp.deals.views import bp as deals_bp
-    from fundapp.health import bp as health_bp
-    from fundapp.ic.views import bp as ic_bp
-    from fundapp.main.views import bp as main_bp
-    from fundapp.portfolio.views import bp as portfolio_bp
-    from fundapp.reference.views import bp as reference_bp
 
-    for blueprint in (health_bp, auth_bp, main_bp, admin_bp, compliance_bp, deals_bp,
-                      portfolio_bp, reference_bp, ic_bp):
-        app.register_blueprint(blueprint)
+    for name in DOMAIN_MODULES:
+        importlib.import_module(name)  # each fills its registry: routes, checks, jobs
+    for name in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(name).bp)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie
     app.register_blueprint(api_bp)
 

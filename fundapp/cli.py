@@ -8,7 +8,9 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
+from fundapp.errors import AppError, describe
 from fundapp.extensions import db
+from fundapp.unit_of_work import transaction
 
 
 def _create_app() -> Flask:
@@ -38,20 +40,17 @@ scheduler = click.Group("scheduler", help="The job scheduler (its own process)."
 def create_user_command(email: str, roles: tuple[str, ...], name: str, password_stdin: bool):
     """Create a user (the password is asked for, or read from stdin)."""
     from fundapp.auth.operations import create_user
-    from fundapp.errors import AppError
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = create_user(db.session, email=email, password=password, roles=roles, name=name,
-                           actor="cli")
+        with transaction():
+            user = create_user(db.session, email=email, password=password, roles=roles,
+                               name=name, actor="cli")
     except AppError as exc:
-        db.session.rollback()
-        details = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in exc.details.items())
-        raise click.ClickException(f"{exc.message}{' (' + details + ')' if details else ''}") from None
-    db.session.commit()
+        raise click.ClickException(describe(exc)) from None
     click.echo(f"created user {user.email} ({', '.join(sorted(r.value for r in user.roles))})")
 
 
@@ -77,8 +76,8 @@ def demo_load_command(if_empty: bool):
     """Load the demo fund and one user of every role."""
     from fundapp.demo import DEMO_PASSWORD, load_demo
 
-    created = load_demo(db.session, if_empty=if_empty)
-    db.session.commit()
+    with transaction():
+        created = load_demo(db.session, if_empty=if_empty)
     if created is None:
         click.echo("demo: a fund already exists; nothing loaded")
         return

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from fundapp.auth.models import Role
 from fundapp.auth.operations import create_user
 from fundapp.compliance.ledger import record
-from fundapp.portfolio.models import Fund
+from fundapp.fund.models import Fund
 
 # Demo data only: printed by `make run`, documented in README; never used outside the demo.
 DEMO_PASSWORD = "demo-password"

@@ -69,6 +69,13 @@ class TooManyAttempts(AppError):
     code = "too_many_attempts"
 
 
+def describe(exc: AppError) -> str:
+    """A refusal as one line for a terminal: the message, then each field's messages."""
+    details = "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                        for k, v in exc.details.items())
+    return f"{exc.message}{' (' + details + ')' if details else ''}"
+
+
 # Messages for HTTP errors raised by Flask or Werkzeug, in the user's language.
 HTTP_MESSAGES = {
     400: _l("The request could not be understood."),
@@ -113,8 +120,39 @@ def error_response(status: int, code: str, message: Any, details: dict[str, Any]
     return body, status, headers or {}
 
 
+# Constraint name -> the refusal to show when the database refuses a write that a concurrent
+# request made impossible (the operations check first; the constraint is the backstop).
+CONSTRAINT_REFUSALS: dict[str, AppError] = {}
+
+
+def refuse_on_constraint(error: AppError, *names: str) -> None:
+    """Say what a violated UNIQUE/CHECK constraint means to the user (domains call this).
+
+    `names`: the constraint's name (PostgreSQL names it) and SQLite's "table.column" form.
+    """
+    for name in names:
+        CONSTRAINT_REFUSALS[name] = error
+
+
+def constraint_refusal(exc: Exception) -> AppError:
+    text = str(getattr(exc, "orig", exc))
+    for name, error in CONSTRAINT_REFUSALS.items():
+        if name in text:
+            return error
+    return AppError(_l("This conflicts with a change made at the same time. Reload and try "
+                       "again."), status=409, code="conflict")
+
+
 def register_error_handlers(app: Flask) -> None:
+    from sqlalchemy.exc import IntegrityError
+
     from fundapp.extensions import db
+
+    @app.errorhandler(IntegrityError)
+    def _integrity_error(exc: IntegrityError):
+        db.session.rollback()
+        error = constraint_refusal(exc)
+        return error_response(error.status, error.code, error.message, error.details)
 
     @app.errorhandler(AppError)
     def _app_error(exc: AppError):

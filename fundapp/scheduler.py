@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fundapp.compliance.models import JobRun
 from fundapp.extensions import db
-from fundapp.portfolio.jobs import close_expired_grants_job
+from fundapp.unit_of_work import transaction
 
 log = logging.getLogger("fundapp.scheduler")
 TIMEZONE = "Asia/Shanghai"
@@ -45,37 +45,20 @@ class JobSpec:
     clause: str = "R12"  # the rule-book clause the job serves (shown with its runs and checks)
 
 
-def _job(name: str) -> Callable[[], str]:
-    """fundapp.compliance.jobs.<name>, imported when it runs: keeps this module light."""
-
-    def run() -> str:
-        from fundapp.compliance import jobs
-
-        return getattr(jobs, name)()
-
-    run.__name__ = name
-    return run
-
-
-verify_ledger_job = _job("verify_ledger_job")
-
 # Times are Asia/Shanghai. A new job: a JobSpec with a fixed id, a function that is idempotent by
-# a natural key and returns a one-line outcome for the run history, and a catch-up window.
-JOBS: list[JobSpec] = [
-    # Nightly: walk the whole chain; a break alerts the admins in-app (and by e-mail) (R12).
-    JobSpec("ledger.verify", verify_ledger_job, {"hour": "2", "minute": "30"}, timedelta(days=1)),
-    # Daily: remind the responsible roles of compliance items due within 30 days.
-    JobSpec("deadlines.remind", _job("remind_deadlines_job"), {"hour": "8", "minute": "0"},
-            timedelta(hours=12)),
-    # Quarterly: ask companies with a signed agreement for the quarter's KPI report.
-    JobSpec("kpi.request", _job("request_kpis_job"),
-            {"month": "1,4,7,10", "day": "1", "hour": "9", "minute": "0"}, timedelta(days=30)),
-    # At quarter end (complete at midnight): the quarter's signed ledger export and a summary.
-    JobSpec("report.quarterly", _job("quarterly_report_job"),
-            {"month": "1,4,7,10", "day": "1", "hour": "1", "minute": "0"}, timedelta(days=30)),
-    JobSpec("grants.close_expired", close_expired_grants_job, {"hour": "1", "minute": "15"},
-            timedelta(days=1), clause="R8.a"),
-]
+# a natural key and returns a one-line outcome for the run history, and a catch-up window,
+# registered with register_job() in its domain's jobs.py (the app factory imports those).
+JOBS: list[JobSpec] = []
+
+
+def register_job(job: JobSpec) -> JobSpec:
+    """Add a job to the schedule (once: re-importing a jobs module replaces its entry)."""
+    for index, existing in enumerate(JOBS):
+        if existing.id == job.id:
+            JOBS[index] = job
+            return job
+    JOBS.append(job)
+    return job
 
 
 def worker_name() -> str:
@@ -83,38 +66,37 @@ def worker_name() -> str:
 
 
 def run_occurrence(job: JobSpec, scheduled_for: datetime) -> JobRun | None:
-    """Claim and run one occurrence; None when another process already claimed it."""
-    run = JobRun(job_id=job.id, scheduled_for=scheduled_for, started_at=datetime.now(UTC),
-                 worker=worker_name())
+    """Claim and run one occurrence; None when another process already claimed it.
+
+    Three units of work: the claim (so other processes see it at once), the job's own work
+    (all or nothing), and the run's outcome (kept even when the work failed).
+    """
     for attempt in range(CLAIM_ATTEMPTS):
-        db.session.add(run)
+        run = JobRun(job_id=job.id, scheduled_for=scheduled_for, started_at=datetime.now(UTC),
+                     worker=worker_name())
         try:
-            db.session.commit()
+            with transaction():
+                db.session.add(run)
             break
         except IntegrityError:
-            db.session.rollback()
             log.info("job %s at %s already claimed elsewhere; skipped", job.id, scheduled_for)
             return None
         except OperationalError:
             # SQLite: another scheduler process held the write lock past the busy timeout.
-            db.session.rollback()
             if attempt == CLAIM_ATTEMPTS - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))
-            run = JobRun(job_id=job.id, scheduled_for=scheduled_for,
-                         started_at=datetime.now(UTC), worker=worker_name())
     try:
         # No request here to choose a language: jobs speak the fund's default one.
-        with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh")):
+        with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh")), transaction():
             message = job.func()
-        db.session.commit()
-        run.outcome, run.message = "ok", message or ""
+        outcome, message = "ok", message or ""
     except Exception as exc:  # noqa: BLE001 - a failed job is recorded, the scheduler goes on
-        db.session.rollback()
         log.exception("job %s failed", job.id)
-        run.outcome, run.message = "failed", str(exc)[:2000]
-    run.finished_at = datetime.now(UTC)
-    db.session.commit()
+        outcome, message = "failed", str(exc)[:2000]
+    with transaction():
+        run.outcome, run.message = outcome, message
+        run.finished_at = datetime.now(UTC)
     log.info("job %s at %s: %s %s", job.id, scheduled_for, run.outcome, run.message)
     return run
 

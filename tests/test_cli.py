@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from fundapp.auth.models import Role, User
 from fundapp.compliance.models import LedgerEntry
 from fundapp.extensions import db
-from fundapp.portfolio.models import Fund
+from fundapp.fund.models import Fund
 from tests.conftest import make_user, tamper
 
 pytestmark = pytest.mark.timeout(120)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
+from werkzeug.datastructures import MultiDict
 
-from fundapp.admin.forms import ROLE_LABELS, EditUserForm, NewUserForm
 from fundapp.auth.models import User
 from fundapp.auth.operations import create_user, get_user, set_active, set_roles
-from fundapp.errors import AppError
+from fundapp.auth.schemas import ROLE_LABELS, UserCreateSchema, UserEditSchema, role_choices
+from fundapp.errors import ValidationFailed
 from fundapp.extensions import db
+from fundapp.inputs import load_form
 from fundapp.pagination import paginate
+from fundapp.unit_of_work import attempt
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -35,39 +38,37 @@ def users():
 
 @bp.route("/users/new", methods=["GET", "POST"])
 def new_user():
-    form = NewUserForm()
-    if form.validate_on_submit():
-        try:
-            user = create_user(db.session, email=form.email.data, password=form.password.data,
-                               roles=form.roles.data, name=form.name.data or "",
-                               actor=g.user.email)
-        except AppError as exc:
-            db.session.rollback()
-            form.email.errors = [str(exc.message)]
-        else:
-            db.session.commit()
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        user, errors = attempt(lambda: create_user(
+            db.session, actor=g.user.email,
+            **load_form(UserCreateSchema(exclude=("locale",)))))
+        if not errors:
             flash(_("User %(email)s created.", email=user.email), "success")
             return redirect(url_for("admin.users"))
-    status = 422 if request.method == "POST" else 200
-    return render_template("admin/new_user.html", form=form), status
+    return render_template("admin/new_user.html", values=request.form, errors=errors,
+                           roles=role_choices()), 422 if errors else 200
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 def edit_user(user_id: int):
     user = get_user(db.session, user_id)
-    form = EditUserForm()
-    if request.method == "GET":
-        form.roles.data = sorted(r.value for r in user.roles)
-        form.is_active.data = user.is_active
-    elif form.validate_on_submit():
-        if user.id == g.user.id and not form.is_active.data:
-            form.is_active.errors = [_("You cannot disable your own account.")]
-        else:
-            set_roles(db.session, user, form.roles.data, actor=g.user.email)
-            set_active(db.session, user, bool(form.is_active.data), actor=g.user.email)
-            db.session.commit()
+    values = MultiDict([("roles", role) for role in sorted(r.value for r in user.roles)]
+                       + ([("is_active", "y")] if user.is_active else []))
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        _saved, errors = attempt(lambda: _save_user(user, load_form(UserEditSchema())))
+        if not errors:
             flash(_("Changes to %(email)s saved.", email=user.email), "success")
             return redirect(url_for("admin.users"))
-    status = 422 if request.method == "POST" else 200
-    return render_template("admin/edit_user.html", form=form, user=user,
-                           role_labels=ROLE_LABELS), status
+        values = request.form
+    return render_template("admin/edit_user.html", values=values, errors=errors, user=user,
+                           roles=role_choices(), role_labels=ROLE_LABELS), 422 if errors else 200
+
+
+def _save_user(user: User, data: dict) -> None:
+    if user.id == g.user.id and not data["is_active"]:
+        raise ValidationFailed(_("You cannot disable your own account."), details={
+            "is_active": [_("You cannot disable your own account.")]})
+    set_roles(db.session, user, data["roles"], actor=g.user.email)
+    set_active(db.session, user, data["is_active"], actor=g.user.email)

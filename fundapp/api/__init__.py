@@ -1,12 +1,9 @@
-"""The JSON API under /api/v1: bearer tokens, marshmallow schemas, the one error envelope."""
+"""The JSON API under /api/v1: bearer tokens, marshmallow schemas, the one error envelope.
+
+This module only creates the blueprint. Each domain's `api.py` registers its routes on it; the app
+factory imports them (fundapp/app.py DOMAIN_MODULES), so nothing here imports a domain.
+"""
 
 from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-# Each module registers its routes on bp when imported.
-from fundapp.api import routes  # noqa: E402,F401
-from fundapp.compliance import api as compliance_api  # noqa: E402,F401
-from fundapp.deals import api as deals_api  # noqa: E402,F401
-from fundapp.ic import api as ic_api  # noqa: E402,F401
-from fundapp.portfolio import api as portfolio_api  # noqa: E402,F401

@@ -9,6 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from fundapp.api.core import OPERATIONS, openapi_path
+from fundapp.fields import openapi_field
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -22,11 +23,13 @@ ERROR_SCHEMA = {
 
 @cache
 def build_spec() -> dict[str, Any]:
+    plugin = MarshmallowPlugin()
     spec = APISpec(title="fundapp API", version="1", openapi_version="3.0.3",
-                   plugins=[MarshmallowPlugin()],
+                   plugins=[plugin],
                    info={"description": "JSON API of fundapp, the grant-plus-investment fund "
                                         "system. Errors use one envelope: "
                                         '{"error": {"code", "message", "details"}}.'})
+    plugin.converter.add_attribute_function(openapi_field)
     spec.components.schema("Error", ERROR_SCHEMA)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     paths: dict[str, dict[str, Any]] = {}

@@ -24,6 +24,7 @@ from fundapp.compliance.queries import ledger_filters, ledger_query
 from fundapp.errors import TooManyAttempts, Unauthorized
 from fundapp.extensions import db
 from fundapp.pagination import paginate
+from fundapp.unit_of_work import keep_on_error
 
 PAGE_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
@@ -49,13 +50,12 @@ def create_token():
     result = authenticate(db.session, data["email"], data["password"],
                           request.remote_addr or "unknown", via="api")
     if result.user is None:
-        db.session.commit()  # the failed attempt and its ledger entry stay
+        keep_on_error()  # the failed attempt and its ledger entry stay
         if result.throttled:
             raise TooManyAttempts(_("Too many failed sign-ins. Please wait 15 minutes and try "
                                     "again."))
         raise Unauthorized(_("The e-mail address or password is wrong."))
     secret, token = issue_token(db.session, result.user)
-    db.session.commit()
     return TokenSchema().dump({"token": secret, "token_type": "Bearer",
                                "expires_at": token.expires_at}), 201
 
@@ -64,7 +64,6 @@ def create_token():
            status=204, endpoint="revoke_token")
 def revoke_token_view():
     revoke_token(db.session, g.api_token, actor=g.user.email)
-    db.session.commit()
     return "", 204
 
 
@@ -86,7 +85,6 @@ def list_users():
 def create_user_view():
     data = load_json(UserCreateSchema())
     user = create_user(db.session, actor=g.user.email, **data)
-    db.session.commit()
     return UserSchema().dump(user), 201
 
 

@@ -1,13 +1,12 @@
-"""Input and output schemas of the API (kept separate: no mass assignment)."""
+"""Input and output schemas of the API (kept separate: no mass assignment).
 
-from marshmallow import Schema, fields, validate
+The input schemas of users and sign-in live with the pages that load the same input
+(fundapp/auth/schemas.py); they are re-exported here for the API routes.
+"""
 
-from fundapp.auth.models import Role
+from marshmallow import Schema, fields
 
-
-class TokenRequestSchema(Schema):
-    email = fields.Email(required=True)
-    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+from fundapp.auth.schemas import TokenRequestSchema, UserCreateSchema  # noqa: F401
 
 
 class TokenSchema(Schema):
@@ -27,15 +26,6 @@ class UserSchema(Schema):
 
     def get_roles(self, user):
         return sorted(role.value for role in user.roles)
-
-
-class UserCreateSchema(Schema):
-    email = fields.Email(required=True)
-    name = fields.String(load_default="", validate=validate.Length(max=200))
-    password = fields.String(required=True, validate=validate.Length(min=10, max=1024))
-    roles = fields.List(fields.String(validate=validate.OneOf([r.value for r in Role])),
-                        required=True, validate=validate.Length(min=1))
-    locale = fields.String(load_default=None, validate=validate.OneOf(["zh", "en"]))
 
 
 class LedgerEntrySchema(Schema):

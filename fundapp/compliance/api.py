@@ -59,7 +59,6 @@ def create_ledger_export():
     scope = ExportScope(data["from_on"], data["to_on"], data["scope"], data["value"].strip())
     result = create_export(db.session, scope, actor=g.user.email,
                            fund_name=fund_name(db.session))
-    db.session.commit()
     return ExportSchema().dump(result.export), 201
 
 

@@ -17,8 +17,9 @@ current time) and yields `CheckItem`s. It is registered with a decorator:
 
 Put checks of a domain in `fundapp/<domain>/checks.py` (e.g. fundapp/portfolio/checks.py for
 stale marks, milestone reviews, R6.g registration deadlines, R8 conversion windows ending within
-90 and 30 days, R10.d holdings near the holding limit, KPI reports and R9.a appraisals): every
-such module is imported by `load_checks()`, so nothing else needs changing. Rules for a check:
+90 and 30 days, R10.d holdings near the holding limit, KPI reports and R9.a appraisals) and list
+the module in fundapp/app.py DOMAIN_MODULES: the app factory imports it, so compliance never
+imports a domain. Rules for a check:
 - read only; never flush or commit (the page, the API, the export and the reminder job all run it);
 - name the clause on every item, and give a due date where there is a deadline: the daily
   reminder job (fundapp.compliance.jobs) notifies the check's `notify` roles of items due within
@@ -29,22 +30,23 @@ A check that raises does not break the others: it becomes a critical item saying
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
-import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.cron import CronTrigger
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+
+from fundapp.auth.models import User, UserRole
+from fundapp.compliance.models import JobRun
+from fundapp.scheduler import JOBS, TIMEZONE
 
 log = logging.getLogger("fundapp.compliance.checks")
 
@@ -109,22 +111,6 @@ def register_check(check_id: str, *, clause: str, title: Any,
     return decorate
 
 
-@cache
-def load_checks() -> tuple[str, ...]:
-    """Import fundapp/<domain>/checks.py of every domain package, so their checks register."""
-    import fundapp
-
-    loaded = []
-    for module in pkgutil.iter_modules(fundapp.__path__):
-        if not module.ispkg:
-            continue
-        name = f"fundapp.{module.name}.checks"
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
-            loaded.append(name)
-    return tuple(loaded)
-
-
 @dataclass
 class CheckReport:
     items: list[CheckItem] = field(default_factory=list)
@@ -145,7 +131,6 @@ def shanghai_today(now: datetime) -> date:
 def run_checks(session: Session, now: datetime | None = None,
                only: Iterable[str] | None = None) -> CheckReport:
     """Run every registered check (or those named); items ordered by severity, then due date."""
-    load_checks()
     now = now or datetime.now(UTC)
     ctx = CheckContext(session, shanghai_today(now), now)
     report = CheckReport(ran_at=now)
@@ -181,8 +166,6 @@ def _with_check(item: CheckItem, check_id: str) -> CheckItem:
 def ledger_chain(ctx: CheckContext) -> Iterable[CheckItem]:
     """The nightly verification's latest outcome (walking a million entries per page view would
     be too slow; the verification PDF verifies live)."""
-    from fundapp.compliance.models import JobRun
-
     run = ctx.session.scalars(
         select(JobRun).where(JobRun.job_id == "ledger.verify", JobRun.finished_at.is_not(None))
         .order_by(JobRun.scheduled_for.desc()).limit(1)).first()
@@ -205,11 +188,6 @@ def ledger_chain(ctx: CheckContext) -> Iterable[CheckItem]:
 @register_check("scheduler.jobs", clause="R12", title=_l("Scheduled jobs"))
 def scheduled_jobs(ctx: CheckContext) -> Iterable[CheckItem]:
     """Jobs whose last run failed, runs that died mid-way, and occurrences that never ran."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    from fundapp.compliance.models import JobRun
-    from fundapp.scheduler import JOBS, TIMEZONE
-
     for job in JOBS:
         last = ctx.session.scalars(select(JobRun).where(JobRun.job_id == job.id)
                                    .order_by(JobRun.scheduled_for.desc()).limit(1)).first()
@@ -238,8 +216,6 @@ def scheduled_jobs(ctx: CheckContext) -> Iterable[CheckItem]:
 
 @register_check("users.without_roles", clause="R12", title=_l("Users without roles"))
 def users_without_roles(ctx: CheckContext) -> Iterable[CheckItem]:
-    from fundapp.auth.models import User, UserRole
-
     stmt = (select(User.id, User.email).outerjoin(UserRole)
             .where(User.is_active.is_(True)).group_by(User.id, User.email)
             .having(func.count(UserRole.id) == 0).order_by(User.email))
@@ -247,114 +223,6 @@ def users_without_roles(ctx: CheckContext) -> Iterable[CheckItem]:
         yield CheckItem("R12", INFO, "user", user_id, email,
                         _l("%(email)s can sign in but holds no role: give them a role or "
                            "deactivate the account.", email=email))
-
-
-def _policy(session: Session) -> Any:
-    from fundapp.deals.policy import pipeline_policy
-
-    return pipeline_policy(session)
-
-
-OPEN_DEAL_EXCLUDED = ("declined", "withdrawn")
-
-
-@register_check("limits.single_company", clause="R10.a", title=_l("Single-company limit"),
-                notify=("fund_manager", "admin"))
-def single_company_exposure(ctx: CheckContext) -> Iterable[CheckItem]:
-    """R10.a: everything a company has asked for and been given, against 10% of commitments.
-
-    Until grants and investments are recorded this counts the grant requested on each deal that
-    is not declined or withdrawn; the grants work adds its awarded amounts here.
-    """
-    from fundapp.deals.models import Company, Deal
-    from fundapp.portfolio.models import Fund
-    from fundapp.ui import format_money
-
-    committed = ctx.session.scalar(select(Fund.committed_amount).order_by(Fund.id).limit(1))
-    if committed is None:
-        return
-    pct = _policy(ctx.session).max_single_company_pct
-    limit = (committed * pct).quantize(Decimal("0.01"))
-    per_company: dict[int, Decimal] = {}
-    names: dict[int, str] = {}
-    for deal in ctx.session.scalars(select(Deal).where(
-            Deal.stage.not_in(OPEN_DEAL_EXCLUDED)).order_by(Deal.id)):
-        per_company[deal.company_id] = (per_company.get(deal.company_id, Decimal(0))
-                                        + deal.requested_grant_amount)
-        names[deal.company_id] = deal.company.legal_name if deal.company else str(deal.company_id)
-    if not per_company:
-        return
-    for company in ctx.session.scalars(select(Company).where(Company.id.in_(per_company))):
-        names[company.id] = company.legal_name
-    for company_id, total in sorted(per_company.items()):
-        if total > limit:
-            severity = CRITICAL
-            message = _l("%(company)s: %(total)s requested in all exceeds the single-company "
-                         "limit of %(limit)s (%(pct)s%% of the fund's commitments); an IC "
-                         "resolution is needed to go ahead.", company=names[company_id],
-                         total=format_money(total), limit=format_money(limit),
-                         pct=format_money(pct * 100, 0))
-        elif limit and total >= limit * NEAR_LIMIT:
-            severity = WARNING
-            message = _l("%(company)s: %(total)s requested in all is %(share)s%% of the "
-                         "single-company limit of %(limit)s.", company=names[company_id],
-                         total=format_money(total), limit=format_money(limit),
-                         share=format_money(total / limit * 100, 0))
-        else:
-            continue
-        yield CheckItem("R10.a", severity, "company", company_id, names[company_id], message)
-
-
-@register_check("deals.grant_cap", clause="R2.a", title=_l("Grant caps"),
-                notify=("fund_manager",))
-def grant_caps(ctx: CheckContext) -> Iterable[CheckItem]:
-    """R2.a: a deal's requested grant above the absolute cap or the share of its budget."""
-    from fundapp.deals.models import Deal
-    from fundapp.ui import format_money
-
-    policy = _policy(ctx.session)
-    for deal in ctx.session.scalars(select(Deal).where(
-            Deal.stage.not_in(OPEN_DEAL_EXCLUDED)).order_by(Deal.id)):
-        label = f"{deal.company.legal_name if deal.company else ''} · {deal.project_name}"
-        requested = deal.requested_grant_amount
-        if requested > policy.grant_cap_abs:
-            yield CheckItem("R2.a", WARNING, "deal", deal.id, label,
-                            _l("Deal %(deal)s requests %(requested)s, above the grant cap of "
-                               "%(cap)s.", deal=deal.project_name,
-                               requested=format_money(requested),
-                               cap=format_money(policy.grant_cap_abs)))
-        budget_cap = (deal.approved_budget_amount * policy.grant_cap_pct_of_budget).quantize(
-            Decimal("0.01"))
-        if requested > budget_cap:
-            yield CheckItem("R2.a", WARNING, "deal", deal.id, label,
-                            _l("Deal %(deal)s requests %(requested)s, more than %(pct)s%% of "
-                               "its approved budget (%(cap)s).", deal=deal.project_name,
-                               requested=format_money(requested),
-                               pct=format_money(policy.grant_cap_pct_of_budget * 100, 0),
-                               cap=format_money(budget_cap)))
-
-
-@register_check("deals.public_notice", clause="R11", title=_l("Public notices"),
-                notify=("fund_manager",))
-def public_notices(ctx: CheckContext) -> Iterable[CheckItem]:
-    """R11: deals in public notice, due on the day the notice has run its working days."""
-    from fundapp.deals.models import Deal, DealStage
-    from fundapp.deals.operations import notice_end
-
-    policy = _policy(ctx.session)
-    for deal in ctx.session.scalars(select(Deal).where(
-            Deal.stage == DealStage.PUBLIC_NOTICE).order_by(Deal.id)):
-        label = f"{deal.company.legal_name if deal.company else ''} · {deal.project_name}"
-        if deal.public_notice_started_on is None:
-            yield CheckItem("R11", WARNING, "deal", deal.id, label,
-                            _l("Deal %(deal)s is in public notice but no start date is "
-                               "recorded.", deal=deal.project_name))
-            continue
-        ends = notice_end(ctx.session, deal.public_notice_started_on, policy)
-        yield CheckItem("R11", INFO, "deal", deal.id, label,
-                        _l("The public notice of deal %(deal)s runs until %(end)s; the "
-                           "agreement can be signed from then.", deal=deal.project_name,
-                           end=ends.isoformat()), due_on=ends)
 
 
 def _local(moment: datetime) -> str:

@@ -12,16 +12,14 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_babel import force_locale
 
+from fundapp.errors import AppError, describe
 from fundapp.extensions import db
+from fundapp.unit_of_work import transaction
 
 
 def _fail(exc: Exception) -> click.ClickException:
-    from fundapp.errors import AppError
-
     if isinstance(exc, AppError):
-        details = "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
-                            for k, v in exc.details.items())
-        return click.ClickException(f"{exc.message}{' (' + details + ')' if details else ''}")
+        return click.ClickException(describe(exc))
     return click.ClickException(str(exc))
 
 
@@ -45,17 +43,15 @@ def export_command(from_: str, to: str, scope: str, value: str, out: Path | None
     """Write a signed export of the ledger for auditors (recorded in the ledger)."""
     from fundapp.compliance.exports import ExportScope, create_export
     from fundapp.compliance.signing import SigningKeyError
-    from fundapp.errors import AppError
 
     spec = ExportScope(_date(from_, "--from"), _date(to, "--to"), scope.strip(), value.strip())
     with force_locale("en"):
         try:
-            result = create_export(db.session, spec, actor="cli", destination=out,
-                                   fund_name=current_app.config.get("FUND_NAME", ""))
+            with transaction():
+                result = create_export(db.session, spec, actor="cli", destination=out,
+                                       fund_name=current_app.config.get("FUND_NAME", ""))
         except (AppError, SigningKeyError) as exc:
-            db.session.rollback()
             raise _fail(exc) from None
-    db.session.commit()
     e = result.export
     click.echo(f"export {e.id} written to {result.path}\n"
                f"  entries in scope: {e.entry_count}; chain {e.first_seq}..{e.last_seq} "

@@ -410,7 +410,7 @@ def create_export(session: Session, scope: ExportScope, *, actor: str,
 
 
 def fund_name(session: Session, default: str = "") -> str:
-    from fundapp.portfolio.models import Fund
+    from fundapp.fund.models import Fund
 
     return session.scalar(select(Fund.name).order_by(Fund.id).limit(1)) or default
 

@@ -1,5 +1,9 @@
 """The compliance area's scheduled jobs (registered in fundapp.scheduler.JOBS).
 
+Domains add to two of them without compliance importing any domain: `register_reminder` adds a
+daily reminder source (overdue KPI reports), `register_quarter_end` a step of the quarterly job
+(the supervisors' portfolio report).
+
 Each job takes no arguments, works through db.session and returns a one-line outcome for the
 run history; the scheduler commits (or rolls back on an exception). Each is idempotent by a
 natural key, so a catch-up run or a second scheduler process never repeats its effect:
@@ -13,29 +17,39 @@ holdings); the quarterly report is the quarter's signed ledger export plus the o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from fundapp.compliance.checks import CRITICAL, load_checks, run_checks, shanghai_today
+from fundapp.compliance.checks import CHECKS, CRITICAL, run_checks, shanghai_today
+from fundapp.compliance.exports import ExportScope, create_export, segment_bounds
 from fundapp.compliance.ledger import SYSTEM_ACTOR, verify_chain
 from fundapp.compliance.models import LedgerExport
+from fundapp.dates import previous_quarter
 from fundapp.extensions import db
 from fundapp.notifications.operations import notify
+from fundapp.scheduler import JobSpec, register_job
+from fundapp.unit_of_work import rollback, transaction
 
 REMIND_DAYS = 30
 
+# name -> function(session, today) -> a one-line outcome, run by the daily reminders job.
+REMINDERS: dict[str, Callable[[Session, date], str]] = {}
+# name -> function(session, quarter, first day, last day), run once per quarter before the export.
+QUARTER_END: dict[str, Callable[[Session, str, date, date], None]] = {}
 
-def previous_quarter(today: date) -> tuple[str, date, date]:
-    """('2026Q1', first day, last day) of the quarter before the one `today` is in."""
-    first_month = (today.month - 1) // 3 * 3 + 1
-    this_start = date(today.year, first_month, 1)
-    end = this_start - timedelta(days=1)
-    start = date(end.year, (end.month - 1) // 3 * 3 + 1, 1)
-    return f"{start.year}Q{(start.month - 1) // 3 + 1}", start, end
+
+def register_reminder(name: str, func: Callable[[Session, date], str]) -> None:
+    REMINDERS[name] = func
+
+
+def register_quarter_end(name: str, func: Callable[[Session, str, date, date], None]) -> None:
+    QUARTER_END[name] = func
 
 
 def verify_ledger_job() -> str:
@@ -44,22 +58,19 @@ def verify_ledger_job() -> str:
     result = verify_chain(db.session)
     if result.ok:
         return f"{result.count} entries verified"
-    db.session.rollback()  # the walk's read transaction; the alert is written fresh
-    notify(db.session, role="admin", kind="ledger.chain_broken", severity=CRITICAL, clause="R12",
-           key=f"ledger.chain_broken:{result.problem.seq}",
-           message=_l("The ledger's hash chain is broken at %(problem)s. Entries may have been "
-                      "changed or removed outside the application: investigate before the next "
-                      "export.", problem=str(result.problem)),
-           link="/compliance/checks", email=True)
-    db.session.commit()  # the alert stays although the run is recorded as failed
+    rollback()  # the walk's read transaction; the alert is written on its own
+    with transaction():  # the alert stays although the run is recorded as failed
+        notify(db.session, role="admin", kind="ledger.chain_broken", severity=CRITICAL,
+               clause="R12", key=f"ledger.chain_broken:{result.problem.seq}",
+               message=_l("The ledger's hash chain is broken at %(problem)s. Entries may have "
+                          "been changed or removed outside the application: investigate before "
+                          "the next export.", problem=str(result.problem)),
+               link="/compliance/checks", email=True)
     raise RuntimeError(f"ledger chain broken at {result.problem}")
 
 
 def remind_deadlines_job() -> str:
     """Daily: notify the responsible roles of check items due within REMIND_DAYS days."""
-    load_checks()
-    from fundapp.compliance.checks import CHECKS
-
     report = run_checks(db.session)
     today = shanghai_today(datetime.now(UTC))
     horizon = today + timedelta(days=REMIND_DAYS)
@@ -78,50 +89,28 @@ def remind_deadlines_job() -> str:
                            clause=item.clause, message=item.message),
                 link="/compliance/checks")
             sent += note is not None
-    from fundapp.portfolio.kpis import remind_overdue_kpis
-
-    overdue = remind_overdue_kpis(db.session, today)
+    others = "".join(f"; {func(db.session, today)}" for func in REMINDERS.values())
     if not due:
         return (f"no deadlines within {REMIND_DAYS} days among {len(report.items)} open items "
-                f"from {len(report.checks)} checks; {overdue} overdue KPI reports flagged")
+                f"from {len(report.checks)} checks{others}")
     return (f"{sent} reminders sent for {len(due)} items due within {REMIND_DAYS} days "
-            f"({len(report.items)} open items from {len(report.checks)} checks); "
-            f"{overdue} overdue KPI reports flagged")
-
-
-def request_kpis_job() -> str:
-    """Quarterly: open last quarter's KPI report requests (with due dates) for every portfolio
-    company; fundapp.portfolio.kpis keeps them, so a second run asks nobody twice."""
-    from fundapp.portfolio.kpis import request_quarterly_kpis
-
-    quarter, start, end = previous_quarter(shanghai_today(datetime.now(UTC)))
-    made = request_quarterly_kpis(db.session, quarter, start, end, actor=SYSTEM_ACTOR)
-    if not made:
-        return f"KPI reports for {quarter}: nothing new to request"
-    return f"KPI reports for {quarter} requested from {made} companies"
+            f"({len(report.items)} open items from {len(report.checks)} checks){others}")
 
 
 def quarterly_report_job() -> str:
     """After each quarter: the quarter's signed ledger export, and a summary to admins and
     auditors with the open compliance items."""
-    from fundapp.compliance.exports import ExportScope, create_export
-
     quarter, start, end = previous_quarter(shanghai_today(datetime.now(UTC)))
     existing = db.session.scalar(select(LedgerExport.id).where(
         LedgerExport.created_by == SYSTEM_ACTOR, LedgerExport.period_from_on == start,
         LedgerExport.period_to_on == end, LedgerExport.scope_kind == "all").limit(1))
     if existing is not None:
         return f"the {quarter} report exists already (export {existing})"
-    from fundapp.ic.quarterly import generate_quarterly_report, latest_report
-
-    if latest_report(db.session, quarter) is None:
-        # The portfolio report for supervisors (issue 6), once per quarter.
-        generate_quarterly_report(db.session, quarter, actor=SYSTEM_ACTOR)
+    for step in QUARTER_END.values():
+        step(db.session, quarter, start, end)  # e.g. the supervisors' portfolio report, once
     report = run_checks(db.session)
     counts = report.counts()
     scope = ExportScope(start, end)
-    from fundapp.compliance.exports import segment_bounds
-
     exported: dict[str, Any] = {}
     if segment_bounds(db.session, scope) is not None:
         result = create_export(db.session, scope, actor=SYSTEM_ACTOR,
@@ -140,3 +129,14 @@ def quarterly_report_job() -> str:
                 f"{sum(counts.values())} open items reported")
     return (f"{quarter}: export {exported['export_id']} with {exported['entries']} entries; "
             f"{sum(counts.values())} open items reported")
+
+
+register_job(JobSpec("ledger.verify", verify_ledger_job, {"hour": "2", "minute": "30"},
+                     timedelta(days=1)))
+# Daily: remind the responsible roles of compliance items due within 30 days.
+register_job(JobSpec("deadlines.remind", remind_deadlines_job, {"hour": "8", "minute": "0"},
+                     timedelta(hours=12)))
+# At quarter end (complete at midnight): the quarter's signed ledger export and a summary.
+register_job(JobSpec("report.quarterly", quarterly_report_job,
+                     {"month": "1,4,7,10", "day": "1", "hour": "1", "minute": "0"},
+                     timedelta(days=30)))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import format_time, verify_chain
 from fundapp.compliance.models import LedgerEntry
-from fundapp.portfolio.models import Fund
+from fundapp.fund.models import Fund
 
 
 def verification_report(session: Session, verified_by: str) -> dict[str, Any]:

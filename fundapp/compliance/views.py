@@ -33,12 +33,15 @@ from fundapp.compliance.exports import (
 )
 from fundapp.compliance.models import JobRun, LedgerExport
 from fundapp.compliance.queries import ledger_filters, ledger_query, verification_report
+from fundapp.compliance.schemas import ExportCreateSchema
 from fundapp.compliance.signing import load_signing_key
 from fundapp.compliance.verify_export import neutralise
 from fundapp.errors import AppError
 from fundapp.extensions import db
+from fundapp.inputs import load_form
 from fundapp.notifications.views import bp as notifications_bp
 from fundapp.pagination import paginate
+from fundapp.unit_of_work import attempt
 
 __all__ = ["bp", "ledger_query"]  # ledger_query: its old home, kept for importers
 
@@ -88,27 +91,17 @@ def exports():
 
 @bp.post("/exports")
 def create_export_view():
-    form = {name: request.form.get(name, "").strip() for name in ("from", "to", "scope", "value")}
-    errors: dict[str, list[str]] = {}
-    dates: dict[str, date] = {}
-    for name in ("from", "to"):
-        try:
-            dates[name] = date.fromisoformat(form[name])
-        except ValueError:
-            errors[name] = [_("Not a valid date.")]
+    result, errors = attempt(lambda: _create_export(load_form(ExportCreateSchema())))
     if errors:
-        return _export_page(form, errors, 422)
-    try:
-        result = create_export(db.session, ExportScope(dates["from"], dates["to"],
-                                                       form["scope"] or "all", form["value"]),
-                               actor=g.user.email, fund_name=fund_name(db.session))
-    except AppError as exc:
-        db.session.rollback()
-        return _export_page(form, exc.details or {"_": [str(exc.message)]}, exc.status)
-    db.session.commit()
+        return _export_page(request.form, errors, 422)
     flash(_("Export %(id)s is ready: %(count)s entries, signed.", id=result.export.id,
             count=result.export.entry_count), "success")
     return redirect(url_for("compliance.exports"))
+
+
+def _create_export(data: dict):
+    scope = ExportScope(data["from_on"], data["to_on"], data["scope"], data["value"].strip())
+    return create_export(db.session, scope, actor=g.user.email, fund_name=fund_name(db.session))
 
 
 @bp.get("/exports/<int:export_id>/download")

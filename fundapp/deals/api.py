@@ -33,7 +33,7 @@ from fundapp.deals.schemas import (
     TransitionListSchema,
     TransitionSchema,
 )
-from fundapp.errors import AppError, ValidationFailed
+from fundapp.errors import ValidationFailed
 from fundapp.extensions import db
 from fundapp.pagination import paginate
 
@@ -83,7 +83,6 @@ def create_roadshow():
             raise ValidationFailed(_l("Some fields are not valid."), details={
                 "company_ids": {str(index): [str(_l("No such company."))]}})
         ops.add_slot(db.session, roadshow, company, actor=g.user.email)
-    db.session.commit()
     return RoadshowSchema().dump(roadshow), 201
 
 
@@ -115,7 +114,6 @@ def record_roadshow_scores(roadshow_id: int):
     roadshow = ops.get_roadshow(db.session, roadshow_id)
     data = load_json(ScoreSheetCreateSchema())
     ops.record_score_sheet(db.session, roadshow, actor=g.user.email, **data)
-    db.session.commit()
     return _scores_body(roadshow), 201
 
 
@@ -144,7 +142,6 @@ def import_roadshow_signup(roadshow_id: int):
         result = import_signup(db.session, roadshow, filename, content, actor=g.user.email)
     except SheetError as exc:
         raise ValidationFailed(exc.message, details={"file": [str(exc.message)]}) from None
-    db.session.commit()
     return ImportResultSchema().dump({"preview": False, **result.__dict__, "problems": []}), 201
 
 
@@ -169,7 +166,6 @@ def list_companies():
 def create_company():
     data = load_json(CompanyCreateSchema())
     company = ops.create_company(db.session, actor=g.user.email, **data)
-    db.session.commit()
     return CompanySchema().dump(company), 201
 
 
@@ -185,7 +181,6 @@ def update_company(company_id: int):
     company = ops.get_company(db.session, company_id)
     data = load_json(CompanyUpdateSchema(partial=True))
     ops.update_company(db.session, company, actor=g.user.email, **data)
-    db.session.commit()
     return CompanySchema().dump(company)
 
 
@@ -221,7 +216,6 @@ def _deal_body(deal_id: int) -> dict:
 def create_deal():
     data = load_json(DealCreateSchema())
     deal = ops.create_deal(db.session, actor=g.user.email, **data)
-    db.session.commit()
     return _deal_body(deal.id), 201
 
 
@@ -246,11 +240,6 @@ def list_deal_transitions(deal_id: int):
 def create_deal_transition(deal_id: int):
     deal = ops.get_deal(db.session, deal_id)
     data = load_json(TransitionCreateSchema())
-    try:
-        change = ops.advance_deal(db.session, deal, data["to_stage"], actor=g.user.email,
-                                  reason=data["reason"], expected_stage=data["expected_stage"])
-    except AppError:
-        db.session.rollback()
-        raise
-    db.session.commit()
+    change = ops.advance_deal(db.session, deal, data["to_stage"], actor=g.user.email,
+                              reason=data["reason"], expected_stage=data["expected_stage"])
     return TransitionSchema().dump(change), 201

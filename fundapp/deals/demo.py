@@ -124,13 +124,13 @@ def load_pipeline_demo(session: Session) -> None:
                                  organiser="区科委、张江科技投资联盟", format="online",
                                  criteria=[
                                      {"code": "technology", "label": "Technology",
-                                      "weight_pct": "30"},
-                                     {"code": "team", "label": "Team", "weight_pct": "25"},
-                                     {"code": "market", "label": "Market", "weight_pct": "20"},
+                                      "weight_pct": Decimal(30)},
+                                     {"code": "team", "label": "Team", "weight_pct": Decimal(25)},
+                                     {"code": "market", "label": "Market", "weight_pct": Decimal(20)},
                                      {"code": "park_fit", "label": "Fit with the park's "
-                                      "industries", "weight_pct": "15"},
+                                      "industries", "weight_pct": Decimal(15)},
                                      {"code": "policy_value", "label": "Policy value",
-                                      "weight_pct": "10"}])
+                                      "weight_pct": Decimal(10)}])
     for roadshow in (spring, autumn):
         if manager2 is not None:
             ops.add_panel_member(session, roadshow, actor=ACTOR, user_id=manager2.id)
@@ -143,7 +143,7 @@ def load_pipeline_demo(session: Session) -> None:
         company = ops.create_company(session, actor=ACTOR, legal_name=name, name_en=name_en,
                                      uscc=demo_uscc(index + 1), sector=sector,
                                      district="浦东新区", legal_form="llc",
-                                     registered_capital_amount=f"{(index % 5 + 1) * 1000000}.00",
+                                     registered_capital_amount=Decimal((index % 5 + 1) * 1000000),
                                      founded_on=date(2019 + index % 5, index % 12 + 1, 1),
                                      founders=[{"name": f"创始人{index + 1}", "title": "CEO"}],
                                      contacts=[{"name": f"联系人{index + 1}",

@@ -3,7 +3,8 @@
 `preview_signup` reads a sheet and reports every row's problems without writing anything;
 `import_signup` imports it all or nothing. Companies are matched by credit code, then by
 normalised name, and a deal already opened for the company at this roadshow is not opened again,
-so importing the same sheet twice creates nothing new.
+so importing the same sheet twice creates nothing new. Each row goes through SignupRowSchema,
+the field rules of the forms and the API (amounts, credit codes, lengths of the columns).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,17 +33,10 @@ from fundapp.deals.models import (
     Roadshow,
     RoadshowSlot,
 )
-from fundapp.deals.operations import (
-    USCC_MESSAGES,
-    Problems,
-    normalise_name,
-    parse_amount,
-    shanghai_today,
-)
-from fundapp.deals.sectors import SECTORS
-from fundapp.deals.uscc import normalise_uscc, uscc_problem
+from fundapp.deals.operations import normalise_name
+from fundapp.deals.schemas import SignupRowSchema
 from fundapp.errors import ValidationFailed
-from fundapp.ui import format_money
+from fundapp.inputs import translate_messages
 
 MAX_SHEET_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000
@@ -76,11 +71,6 @@ COLUMNS = (
     Column("contact_email", _l("E-mail"), ("邮箱", "电子邮箱", "e-mail", "email")),
     Column("position", _l("Slot"), ("路演顺序", "顺序", "slot")),
 )
-
-# Sector labels in both languages lead to the code, as do the codes themselves.
-SECTOR_BY_TEXT = {text.strip().lower(): code for code, (zh, en) in SECTORS.items()
-                  for text in (code, zh, en)}
-
 
 class SheetError(Exception):
     """The file as a whole cannot be read; `message` says why in the reader's language."""
@@ -208,6 +198,30 @@ def _header_key(text: str) -> str:
 HEADER_INDEX = {_header_key(h): c for c in COLUMNS for h in c.headers}
 
 
+# Sheets write what schemas call missing as blank cells; what fails is shown as written, except
+# the values the preview formats (amounts) or the import relies on (days, slots).
+_ROW_SCHEMA = SignupRowSchema()
+_SHOWN_AS_WRITTEN = ("legal_name", "uscc", "name_en", "sector", "district", "project_name",
+                     "contact_name", "contact_phone", "contact_email")
+
+
+def _checked_row(cells: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """One row through SignupRowSchema: its values, and its problems by column key."""
+    texts = {column.key: _cell_text(cells.get(column.key)) for column in COLUMNS}
+    try:
+        return _ROW_SCHEMA.load({key: text for key, text in texts.items() if text}), {}
+    except ValidationError as exc:
+        found = {key: [str(m) for m in translate_messages(
+            messages if isinstance(messages, list) else [messages])]
+            for key, messages in exc.messages.items()}
+        values = {key: texts[key] if key in _SHOWN_AS_WRITTEN else None for key in texts}
+        values.update(exc.valid_data or {})
+        values["uscc"] = values["uscc"] or None
+        values.setdefault("normalised_name", normalise_name(values["legal_name"])
+                          if values["legal_name"] and "legal_name" not in found else None)
+        return values, found
+
+
 def parse_sheet(filename: str, content: bytes) -> tuple[list[SheetRow], list[RowProblem]]:
     """Rows with their values cleaned, and every problem found (nothing is looked up)."""
     table = read_table(filename, content)
@@ -233,91 +247,28 @@ def parse_sheet(filename: str, content: bytes) -> tuple[list[SheetRow], list[Row
     problems: list[RowProblem] = []
     seen_codes: dict[str, int] = {}
     seen_names: dict[str, int] = {}
-    today = shanghai_today()
+    labels = {c.key: str(c.label) for c in COLUMNS}
     for offset, raw in enumerate(body):
         number = offset + 2
         cells = {column.key: raw[i] if i < len(raw) else None for i, column in columns.items()}
         if not any(_cell_text(v) for v in cells.values()):
             continue  # blank lines at the end of Excel sheets
-        found = Problems()
-        values: dict[str, Any] = {}
-        for column in COLUMNS:
-            text = _cell_text(cells.get(column.key))
-            if column.required and not text:
-                found.add(column.key, _l("This field is required."))
-            values[column.key] = text
-        for key in ("legal_name", "name_en", "project_name", "district", "contact_name",
-                    "contact_phone", "contact_email"):
-            limit = 100 if key in ("district", "contact_name") else 200
-            if len(values[key]) > limit:
-                found.add(key, _l("At most %(n)s characters.", n=limit))
-        code = normalise_uscc(values["uscc"])
-        values["uscc"] = code or None
+        values, found = _checked_row(cells)
+        code = values["uscc"] if "uscc" not in found else None
         if code:
-            problem = uscc_problem(code)
-            if problem:
-                found.add("uscc", USCC_MESSAGES[problem])
-            elif code in seen_codes:
-                found.add("uscc", _l("The same credit code is on row %(row)s.",
-                                     row=seen_codes[code]))
+            if code in seen_codes:
+                found.setdefault("uscc", []).append(str(_l(
+                    "The same credit code is on row %(row)s.", row=seen_codes[code])))
             else:
                 seen_codes[code] = number
-        if values["legal_name"]:
-            normalised = normalise_name(values["legal_name"])
-            values["normalised_name"] = normalised
+        normalised = values.get("normalised_name")
+        if normalised:
             if normalised in seen_names:
-                found.add("legal_name", _l("The same company is on row %(row)s.",
-                                           row=seen_names[normalised]))
+                found.setdefault("legal_name", []).append(str(_l(
+                    "The same company is on row %(row)s.", row=seen_names[normalised])))
             else:
                 seen_names[normalised] = number
-        if values["sector"]:
-            sector = SECTOR_BY_TEXT.get(values["sector"].strip().lower())
-            if sector is None:
-                found.add("sector", _l("Unknown sector: %(text)s.", text=values["sector"]))
-            values["sector"] = sector
-        for key in ("requested_grant_amount", "approved_budget_amount"):
-            raw_value = cells.get(key)
-            if isinstance(raw_value, float):  # Excel keeps numbers as floats: go through text
-                raw_value = repr(raw_value)
-            elif isinstance(raw_value, int):
-                raw_value = str(raw_value)
-            values[key] = parse_amount(raw_value if values[key] else None, key, found) \
-                if values[key] else None
-        if values["requested_grant_amount"] and values["approved_budget_amount"] and \
-                values["requested_grant_amount"] > values["approved_budget_amount"]:
-            found.add("requested_grant_amount",
-                      _l("The requested grant %(grant)s is larger than the project budget "
-                         "%(budget)s.", grant=format_money(values["requested_grant_amount"]),
-                         budget=format_money(values["approved_budget_amount"])))
-        founded = cells.get("founded_on")
-        values["founded_on"] = None
-        if isinstance(founded, datetime):
-            values["founded_on"] = founded.date()
-        elif isinstance(founded, date):
-            values["founded_on"] = founded
-        elif _cell_text(founded):
-            text = _cell_text(founded).replace("/", "-").replace(".", "-")
-            try:
-                values["founded_on"] = date.fromisoformat(
-                    "-".join(part.zfill(2) for part in text.split("-")))
-            except ValueError:
-                found.add("founded_on", _l("Enter a date as YYYY-MM-DD."))
-        if values["founded_on"] and values["founded_on"] > today:
-            found.add("founded_on", _l("The founding date is in the future."))
-        if values["position"]:
-            try:
-                values["position"] = int(values["position"])
-                if not 1 <= values["position"] <= 10000:
-                    raise ValueError
-            except ValueError:
-                found.add("position", _l("A slot number is between 1 and 10000."))
-                values["position"] = None
-        else:
-            values["position"] = None
-        if values["contact_email"] and "@" not in values["contact_email"]:
-            found.add("contact_email", _l("Enter a valid e-mail address."))
-        labels = {c.key: str(c.label) for c in COLUMNS}
-        for key, messages in found.details.items():
+        for key, messages in found.items():
             for message in messages:
                 problems.append(RowProblem(number, labels.get(key, key), message))
         rows.append(SheetRow(number, values))

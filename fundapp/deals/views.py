@@ -1,4 +1,9 @@
-"""Pages of the deal pipeline: roadshows, companies, deals and the board."""
+"""Pages of the deal pipeline: roadshows, companies, deals and the board.
+
+Forms go through the schemas the API uses (`load_form`) and the operations inside `attempt`: a
+refusal rolls back at once and comes back as messages by field. The views never commit; the
+request's unit of work does.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from fundapp.deals.intake import MAX_SHEET_BYTES, SheetError, import_signup, pre
 from fundapp.deals.models import (
     PIPELINE,
     Company,
+    Deal,
     DealStage,
     LegalForm,
     PanelMember,
@@ -36,10 +42,26 @@ from fundapp.deals.models import (
     SheetUpload,
 )
 from fundapp.deals.policy import pipeline_policy
+from fundapp.deals.schemas import (
+    BackLinkSchema,
+    CompanyCreateSchema,
+    CriteriaSchema,
+    DealCreateSchema,
+    ExpertReviewCreateSchema,
+    IcDecisionSchema,
+    PanelMemberCreateSchema,
+    RoadshowFormSchema,
+    ScoreSheetCreateSchema,
+    SlotCreateSchema,
+    TransitionCreateSchema,
+)
 from fundapp.deals.sectors import SECTORS, sector_label
-from fundapp.errors import AppError, NotFound, RuleRefused, ValidationFailed, wants_json
+from fundapp.errors import AppError, NotFound, ValidationFailed, wants_json
 from fundapp.extensions import db
+from fundapp.inputs import form_rows, load_form
 from fundapp.pagination import paginate
+from fundapp.ui import safe_next
+from fundapp.unit_of_work import attempt
 
 bp = Blueprint("deals", __name__)
 
@@ -56,9 +78,13 @@ def _actor() -> str:
     return g.user.email
 
 
-def _form_errors(exc: ValidationFailed) -> dict[str, list[str]]:
-    return {key: [str(m) for m in value] if isinstance(value, list) else [str(value)]
-            for key, value in exc.details.items()}
+def _flash_errors(errors: dict[str, list[str]]) -> None:
+    """A refusal of a form that redirects: the whole-form messages, or a summary and the rest."""
+    fields = {k: v for k, v in errors.items() if k != "_form"}
+    for message in errors.get("_form", []):
+        flash(message, "error")
+    if fields:
+        flash(_("Some fields are not valid."), "error")
 
 
 # --------------------------------------------------------------------------------------------
@@ -69,15 +95,20 @@ COMPANY_FORM_FIELDS = ("legal_name", "name_en", "uscc", "district", "legal_form"
                        "sector", "founded_on", "website", "description")
 
 
-def _company_form_data() -> dict[str, Any]:
-    data: dict[str, Any] = {key: request.form.get(key, "") for key in COMPANY_FORM_FIELDS}
-    data["founders"] = [{"name": n, "title": t, "background": ""} for n, t in zip(
-        request.form.getlist("founder_name"), request.form.getlist("founder_title"),
-        strict=False)]
-    data["contacts"] = [{"name": n, "phone": p, "email": e} for n, p, e in zip(
-        request.form.getlist("contact_name"), request.form.getlist("contact_phone"),
-        request.form.getlist("contact_email"), strict=False)]
-    return data
+def _people_rows() -> dict[str, list[dict[str, str]]]:
+    """The founders and contacts of the company form, posted as rows of repeated inputs."""
+    return {"founders": form_rows(None, name="founder_name", title="founder_title"),
+            "contacts": form_rows(None, name="contact_name", phone="contact_phone",
+                                  email="contact_email")}
+
+
+def _company_form() -> dict[str, Any]:
+    return load_form(CompanyCreateSchema(), **_people_rows())
+
+
+def _posted_company_values() -> dict[str, Any]:
+    """The company form as typed, to show it again next to its messages."""
+    return {**request.form.to_dict(), **_people_rows()}
 
 
 def _company_values(company: Company) -> dict[str, Any]:
@@ -112,16 +143,12 @@ def new_company():
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {"legal_form": "llc", "founders": [], "contacts": []}
     if request.method == "POST":
-        values = _company_form_data()
-        try:
-            company = ops.create_company(db.session, actor=_actor(), **values)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            errors = _form_errors(exc)
-        else:
-            db.session.commit()
+        company, errors = attempt(lambda: ops.create_company(db.session, actor=_actor(),
+                                                             **_company_form()))
+        if not errors:
             flash(_("Company %(name)s registered.", name=company.legal_name), "success")
             return redirect(url_for("deals.company", company_id=company.id))
+        values = _posted_company_values()
     return render_template("deals/company_form.html", values=values, errors=errors,
                            company_id=None, legal_forms=list(LegalForm)), 422 if errors else 200
 
@@ -132,18 +159,14 @@ def edit_company(company_id: int):
     errors: dict[str, list[str]] = {}
     values = _company_values(company)
     if request.method == "POST":
-        values = _company_form_data()
-        try:
-            ops.update_company(db.session, company, actor=_actor(), **values)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            errors = _form_errors(exc)
-        else:
-            db.session.commit()
+        _saved, errors = attempt(lambda: ops.update_company(
+            db.session, company, actor=_actor(), **_company_form()))
+        if not errors:
             flash(_("Changes to %(name)s saved.", name=company.legal_name), "success")
             return redirect(url_for("deals.company", company_id=company.id))
+        values = _posted_company_values()
     return render_template("deals/company_form.html", values=values, errors=errors,
-                           company_id=company.id, legal_forms=list(LegalForm)), \
+                           company_id=company_id, legal_forms=list(LegalForm)), \
         422 if errors else 200
 
 
@@ -187,29 +210,17 @@ def export_deals(fmt: str):
         "Content-Disposition": f'attachment; filename="pipeline-{stamp}.{fmt}"'})
 
 
-def _deal_form_data() -> dict[str, Any]:
-    keys = ("company_id", "project_name", "requested_grant_amount", "approved_budget_amount",
-            "project_summary", "milestone_plan", "manager_id", "roadshow_id")
-    return {key: request.form.get(key, "").strip() for key in keys}
-
-
 @bp.route("/deals/new", methods=["GET", "POST"])
 def new_deal():
     errors: dict[str, list[str]] = {}
-    values: dict[str, Any] = {"company_id": request.args.get("company", ""),
-                              "manager_id": str(g.user.id)}
+    values: Any = {"company_id": request.args.get("company", ""), "manager_id": str(g.user.id)}
     if request.method == "POST":
-        values = _deal_form_data()
-        try:
-            deal = ops.create_deal(db.session, actor=_actor(),
-                                   **{**values, "company_id": _int(values["company_id"])})
-        except ValidationFailed as exc:
-            db.session.rollback()
-            errors = _form_errors(exc)
-        else:
-            db.session.commit()
+        deal, errors = attempt(lambda: ops.create_deal(db.session, actor=_actor(),
+                                                       **load_form(DealCreateSchema())))
+        if not errors:
             flash(_("Deal opened at the formal check."), "success")
             return redirect(url_for("deals.deal", deal_id=deal.id))
+        values = request.form
     companies = db.session.execute(select(Company.id, Company.legal_name)
                                    .order_by(Company.legal_name).limit(2000)).all()
     return render_template("deals/deal_form.html", values=values, errors=errors,
@@ -217,16 +228,11 @@ def new_deal():
         422 if errors else 200
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-@bp.get("/deals/<int:deal_id>")
-def deal(deal_id: int):
-    deal = ops.get_deal(db.session, deal_id)
+def _deal_page(deal: Deal, errors: dict[str, list[str]] | None = None,
+               values: Any = None) -> str:
+    """The deal's page; a refused IC decision or review shows its messages next to its form."""
+    for message in (errors or {}).get("_form", []):
+        flash(message, "error")
     row = db.session.execute(queries.deal_rows(queries.DealFilters()).where(
         queries.Deal.id == deal.id)).mappings().one()
     history = queries.deal_history(db.session, deal.id)
@@ -251,41 +257,38 @@ def deal(deal_id: int):
         scores=[s for s in queries.company_scores(db.session, deal.company_id)
                 if s["roadshow_id"] == deal.roadshow_id],
         next_stage=nxt, is_closed=deal.stage in ops.CLOSED_STAGES,
-        now=datetime.now(UTC))
+        now=datetime.now(UTC), errors=errors or {}, values=values or {})
+
+
+@bp.get("/deals/<int:deal_id>")
+def deal(deal_id: int):
+    return _deal_page(ops.get_deal(db.session, deal_id))
 
 
 @bp.post("/deals/<int:deal_id>/move")
 def move_deal(deal_id: int):
     """The board's drag and drop and the deal page's buttons both post here."""
     deal = ops.get_deal(db.session, deal_id)
-    to_stage = request.form.get("to_stage", "")
-    if to_stage == "next":
-        to_stage = str(ops.next_stage(deal.stage) or "")
-    try:
-        change = ops.advance_deal(db.session, deal, to_stage, actor=_actor(),
-                                  reason=request.form.get("reason", ""),
-                                  expected_stage=request.form.get("expected_stage") or None)
-    except AppError as exc:
-        db.session.rollback()
-        if wants_json():
-            raise
-        flash(str(exc.message) if not isinstance(exc, ValidationFailed) else "; ".join(
-            str(m) for v in exc.details.values() for m in (v if isinstance(v, list) else [v])),
-            "error")
-        return redirect(_back(deal_id))
-    db.session.commit()
-    if wants_json():
+    if wants_json():  # the board's script: a refusal is the error envelope, shown on the card
+        change = ops.advance_deal(db.session, deal, actor=_actor(),
+                                  **load_form(TransitionCreateSchema()))
         following = ops.next_stage(change.to_stage)
         return jsonify({"id": deal.id, "stage": change.to_stage.value,
                         "stage_label": ops.stage_label(change.to_stage),
                         "next_stage": following.value if following else None})
-    flash(_("Moved to %(stage)s.", stage=ops.stage_label(change.to_stage)), "success")
+    change, errors = attempt(lambda: ops.advance_deal(db.session, deal, actor=_actor(),
+                                                      **load_form(TransitionCreateSchema())))
+    if errors:
+        for message in (m for messages in errors.values() for m in messages):
+            flash(message, "error")
+    else:
+        flash(_("Moved to %(stage)s.", stage=ops.stage_label(change.to_stage)), "success")
     return redirect(_back(deal_id))
 
 
 def _back(deal_id: int) -> str:
-    target = request.form.get("back", "")
-    if target.startswith("/deals") and not target.startswith("//"):
+    target = safe_next(load_form(BackLinkSchema())["back"])
+    if target and target.startswith("/deals"):
         return target
     return url_for("deals.deal", deal_id=deal_id)
 
@@ -293,41 +296,39 @@ def _back(deal_id: int) -> str:
 @bp.post("/deals/<int:deal_id>/ic-decision")
 def record_ic_decision(deal_id: int):
     deal = ops.get_deal(db.session, deal_id)
-    try:
-        ops.record_ic_decision(db.session, deal, request.form.get("ic_decision_ref", ""),
-                               actor=_actor())
-    except (ValidationFailed, RuleRefused) as exc:
-        db.session.rollback()
-        flash(str(exc.message), "error")
-    else:
-        db.session.commit()
-        flash(_("IC decision recorded."), "success")
+    _recorded, errors = attempt(lambda: ops.record_ic_decision(
+        db.session, deal, actor=_actor(), **load_form(IcDecisionSchema())))
+    if errors:
+        return _deal_page(deal, errors, request.form), 422
+    flash(_("IC decision recorded."), "success")
     return redirect(url_for("deals.deal", deal_id=deal_id))
 
 
 @bp.post("/deals/<int:deal_id>/reviews")
 def record_review(deal_id: int):
     deal = ops.get_deal(db.session, deal_id)
-    try:
-        ops.record_expert_review(db.session, deal,
-                                 panel_member_id=_int(request.form.get("panel_member_id")),
-                                 is_approved=request.form.get("decision") == "approve",
-                                 comment=request.form.get("comment", ""), actor=_actor())
-    except (ValidationFailed, RuleRefused) as exc:
-        db.session.rollback()
-        details = exc.details.get("panel_member_id") if isinstance(exc, ValidationFailed) else None
-        flash(str(details[0] if details else exc.message), "error")
-    else:
-        db.session.commit()
-        flash(_("Expert review recorded."), "success")
+    _review, errors = attempt(lambda: ops.record_expert_review(
+        db.session, deal, actor=_actor(), **load_form(ExpertReviewCreateSchema())))
+    if errors:
+        return _deal_page(deal, errors, request.form), 422
+    flash(_("Expert review recorded."), "success")
     return redirect(url_for("deals.deal", deal_id=deal_id))
+
+
+# Declined and withdrawn deals have no column: the board's footer counts them.
+OFF_BOARD_STAGES = frozenset({DealStage.DECLINED, DealStage.WITHDRAWN})
 
 
 @bp.get("/deals/board")
 def board():
     filters = queries.DealFilters.from_args(request.args)
     data = queries.board(db.session, filters)
+    off_board = DealStage(filters.stage) if filters.stage and \
+        DealStage(filters.stage) in OFF_BOARD_STAGES else None
+    # The column links set the stage themselves; the other filters go along.
+    column_args = {k: v for k, v in filters.as_args().items() if k != "stage"}
     return render_template("deals/board.html", board=data, filters=filters,
+                           column_args=column_args, off_board=off_board,
                            choices=queries.filter_choices(db.session), pipeline=PIPELINE,
                            next_stage=ops.next_stage, now=datetime.now(UTC))
 
@@ -351,26 +352,17 @@ def roadshows():
     return render_template("deals/roadshows.html", page=page)
 
 
-def _roadshow_form_data() -> dict[str, Any]:
-    return {key: request.form.get(key, "").strip()
-            for key in ("name", "held_on", "venue", "organiser", "format")}
-
-
 @bp.route("/roadshows/new", methods=["GET", "POST"])
 def new_roadshow():
     errors: dict[str, list[str]] = {}
-    values: dict[str, Any] = {"format": "offline"}
+    values: Any = {"format": "offline"}
     if request.method == "POST":
-        values = _roadshow_form_data()
-        try:
-            roadshow = ops.create_roadshow(db.session, actor=_actor(), **values)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            errors = _form_errors(exc)
-        else:
-            db.session.commit()
+        roadshow, errors = attempt(lambda: ops.create_roadshow(
+            db.session, actor=_actor(), **load_form(RoadshowFormSchema())))
+        if not errors:
             flash(_("Roadshow %(name)s created.", name=roadshow.name), "success")
             return redirect(url_for("deals.roadshow", roadshow_id=roadshow.id))
+        values = request.form
     return render_template("deals/roadshow_form.html", values=values, errors=errors,
                            formats=list(RoadshowFormat)), 422 if errors else 200
 
@@ -414,67 +406,55 @@ def _pop_errors() -> dict[str, list[str]]:
     return session.pop(_ERRORS_KEY, {}) or {}
 
 
-def _keep_errors(exc: ValidationFailed) -> None:
-    from flask import session
-
-    session[_ERRORS_KEY] = _form_errors(exc)
-    flash(str(exc.message), "error")
-
-
 def _roadshow_action(roadshow_id: int, action, success: str):
+    """Run a form of the roadshow's page; its field messages are shown there after the redirect."""
     roadshow = ops.get_roadshow(db.session, roadshow_id)
-    try:
-        action(roadshow)
-    except ValidationFailed as exc:
-        db.session.rollback()
-        _keep_errors(exc)
-    except (RuleRefused, AppError) as exc:
-        db.session.rollback()
-        flash(str(exc.message), "error")
+    _done, errors = attempt(lambda: action(roadshow))
+    if errors:
+        from flask import session
+
+        session[_ERRORS_KEY] = {k: v for k, v in errors.items() if k != "_form"}
+        _flash_errors(errors)
     else:
-        db.session.commit()
         flash(success, "success")
     return redirect(url_for("deals.roadshow", roadshow_id=roadshow_id))
 
 
 @bp.post("/roadshows/<int:roadshow_id>/criteria")
 def set_criteria(roadshow_id: int):
-    criteria = [{"code": c, "label": label, "weight_pct": w} for c, label, w in zip(
-        request.form.getlist("code"), request.form.getlist("label"),
-        request.form.getlist("weight_pct"), strict=False) if label.strip() or w.strip()]
+    rows = [{k: v for k, v in row.items() if v}
+            for row in form_rows(None, code="code", label="label", weight_pct="weight_pct")
+            if row["label"] or row["weight_pct"]]  # a row emptied of both is removed
     return _roadshow_action(roadshow_id, lambda r: ops.set_criteria(
-        db.session, r, criteria, actor=_actor()), _("Criteria saved."))
+        db.session, r, actor=_actor(), **load_form(CriteriaSchema(), criteria=rows)),
+        _("Criteria saved."))
 
 
 @bp.post("/roadshows/<int:roadshow_id>/panel")
 def add_panel_member(roadshow_id: int):
     return _roadshow_action(roadshow_id, lambda r: ops.add_panel_member(
-        db.session, r, actor=_actor(), user_id=_int(request.form.get("user_id")),
-        name=request.form.get("name", ""), affiliation=request.form.get("affiliation", "")),
+        db.session, r, actor=_actor(), **load_form(PanelMemberCreateSchema())),
         _("Panel member added."))
 
 
 @bp.post("/roadshows/<int:roadshow_id>/slots")
 def add_slot(roadshow_id: int):
     def action(roadshow):
-        company = db.session.get(Company, _int(request.form.get("company_id")) or 0)
-        if company is None:
-            raise ValidationFailed(_("Choose a company."), details={"company_id": [
-                _("Choose a company.")]})
-        ops.add_slot(db.session, roadshow, company, actor=_actor())
+        data = load_form(SlotCreateSchema())
+        company = ops.get_company(db.session, data.pop("company_id"))
+        ops.add_slot(db.session, roadshow, company, actor=_actor(), **data)
 
     return _roadshow_action(roadshow_id, action, _("Company added to the roadshow."))
 
 
 @bp.post("/roadshows/<int:roadshow_id>/scores")
 def record_scores(roadshow_id: int):
+    # One input per criterion, named score_<code>; blanks are left to the operation to name.
     scores = {key[len("score_"):]: value for key, value in request.form.items()
-              if key.startswith("score_")}
+              if key.startswith("score_") and value.strip()}
     return _roadshow_action(roadshow_id, lambda r: ops.record_score_sheet(
-        db.session, r, panel_member_id=_int(request.form.get("panel_member_id")),
-        company_id=_int(request.form.get("company_id")), scores=scores,
-        has_conflict=request.form.get("has_conflict") == "1",
-        comment=request.form.get("comment", ""), actor=_actor()), _("Score sheet recorded."))
+        db.session, r, actor=_actor(), **load_form(ScoreSheetCreateSchema(), scores=scores)),
+        _("Score sheet recorded."))
 
 
 @bp.post("/roadshows/<int:roadshow_id>/import")
@@ -493,7 +473,6 @@ def upload_signup(roadshow_id: int):
     db.session.add(SheetUpload(token=token, roadshow_id=roadshow.id,
                                filename=(upload.filename or "sheet")[:255], content=content,
                                uploaded_by=_actor()))
-    db.session.commit()
     return redirect(url_for("deals.signup_preview", roadshow_id=roadshow.id, token=token))
 
 
@@ -505,22 +484,24 @@ def signup_preview(roadshow_id: int, token: str):
     if upload is None:
         raise NotFound(_("This upload is no longer available. Upload the sheet again."))
     if request.method == "POST":
-        try:
-            result = import_signup(db.session, roadshow, upload.filename, upload.content,
-                                   actor=_actor())
-        except SheetError as exc:
-            db.session.rollback()
-            flash(str(exc.message), "error")
-        except ValidationFailed as exc:
-            db.session.rollback()
-            flash(str(exc.message), "error")
-        else:
+        def import_sheet():
+            try:
+                result = import_signup(db.session, roadshow, upload.filename, upload.content,
+                                       actor=_actor())
+            except SheetError as exc:
+                raise AppError(exc.message, status=422, code="sheet_unreadable") from None
+            except ValidationFailed as exc:  # its rows' problems are on the preview below
+                raise AppError(exc.message, status=422, code=exc.code) from None
             upload.imported_at = datetime.now(UTC)
-            db.session.commit()
+            return result
+
+        result, errors = attempt(import_sheet)
+        if not errors:
             flash(_("Imported %(rows)s rows: %(companies)s new companies, %(deals)s new deals.",
                     rows=result.rows, companies=result.companies_created,
                     deals=result.deals_created), "success")
             return redirect(url_for("deals.roadshow", roadshow_id=roadshow.id))
+        _flash_errors(errors)
     error = None
     preview = None
     try:

@@ -7,10 +7,11 @@ from flask_babel import lazy_gettext as _l
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
-from fundapp.errors import NotFound, ValidationFailed
+from fundapp.errors import NotFound
 from fundapp.extensions import db
 from fundapp.ic import operations as ops
 from fundapp.ic import queries
+from fundapp.ic.quarterly import generate_quarterly_report, latest_report
 from fundapp.ic.schemas import (
     AgendaItemSchema,
     DecisionCreateSchema,
@@ -20,10 +21,12 @@ from fundapp.ic.schemas import (
     MinutesSchema,
     PackCreateSchema,
     PackSchema,
+    QuarterSchema,
     VoteCreateSchema,
     VoteListSchema,
     VoteSchema,
 )
+from fundapp.inputs import load
 
 PDF_VERSION = [{"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1},
                 "description": "pack version; the latest when left out"}]
@@ -46,7 +49,6 @@ def list_ic_meetings():
 def create_ic_meeting():
     data = load_json(MeetingCreateSchema())
     meeting = ops.create_meeting(db.session, actor=g.user.email, **data)
-    db.session.commit()
     return MeetingSchema().dump(meeting), 201
 
 
@@ -73,7 +75,6 @@ def cast_ic_vote(meeting_id: int):
     item = ops.get_item(meeting, data["deal_id"])
     vote = ops.cast_vote(db.session, item, voter=g.user, choice=data["choice"],
                          conditions=data["conditions"])
-    db.session.commit()
     return VoteSchema().dump(vote), 201
 
 
@@ -85,7 +86,6 @@ def decide_ic_item(meeting_id: int):
     meeting = ops.get_meeting(db.session, meeting_id)
     data = load_json(DecisionCreateSchema())
     item = ops.decide(db.session, ops.get_item(meeting, data["deal_id"]), actor=g.user.email)
-    db.session.commit()
     return AgendaItemSchema().dump(item), 201
 
 
@@ -105,7 +105,6 @@ def generate_ic_pack(meeting_id: int):
     meeting = ops.get_meeting(db.session, meeting_id)
     data = load_json(PackCreateSchema())
     pack = ops.generate_pack(db.session, meeting, actor=g.user.email, **data)
-    db.session.commit()
     return PackSchema().dump(pack), 201
 
 
@@ -121,33 +120,31 @@ def get_ic_minutes(meeting_id: int):
            response=MinutesSchema, status=201)
 def sign_ic_minutes(meeting_id: int):
     minutes = ops.sign_minutes(db.session, ops.get_meeting(db.session, meeting_id), user=g.user)
-    db.session.commit()
     return MinutesSchema().dump(minutes), 201
 
 
-@api_route(bp, "/v1/reports/quarterly", "GET",
-           summary="The quarterly portfolio report for supervisors as application/pdf",
-           params=[{"name": "quarter", "in": "query", "required": True,
-                    "schema": {"type": "string", "pattern": r"^\d{4}Q[1-4]$"},
-                    "example": "2026Q3"}])
-def quarterly_report_pdf():
-    from fundapp.ic.quarterly import generate_quarterly_report, latest_report, parse_quarter
+QUARTER_PARAM = {"name": "quarter", "in": "query", "required": True,
+                 "schema": {"type": "string", "pattern": r"^\d{4}Q[1-4]$"}, "example": "2026Q3"}
 
-    quarter = request.args.get("quarter", "")
-    try:
-        parse_quarter(quarter)
-    except ValueError:
-        raise ValidationFailed(_l("Some fields are not valid."), details={
-            "quarter": [str(_l("Enter a quarter such as 2026Q3."))]}) from None
+
+@api_route(bp, "/v1/reports/quarterly", "GET",
+           summary="The quarterly portfolio report for supervisors as application/pdf (404 until "
+                   "it is generated: a GET never creates one)", params=[QUARTER_PARAM])
+def quarterly_report_pdf():
+    quarter = load(QuarterSchema(), {"quarter": request.args.get("quarter", "")})["quarter"]
     report = latest_report(db.session, quarter)
     if report is None:
-        # Generated on first demand by those who may generate it (the access table's rule for
-        # the page's POST); auditors read what exists and change nothing.
-        from fundapp.access import can
-
-        if not can("ic.generate_quarterly", "POST"):
-            raise NotFound(_l("The report for %(quarter)s has not been generated yet.",
-                              quarter=quarter))
-        _pdf, report = generate_quarterly_report(db.session, quarter, actor=g.user.email)
-        db.session.commit()
+        raise NotFound(_l("The report for %(quarter)s has not been generated yet.",
+                          quarter=quarter))
     return pdf_response(report.pdf, f"quarterly-{report.quarter}-v{report.version}.pdf")
+
+
+@api_route(bp, "/v1/reports/quarterly", "POST",
+           summary="Generate the quarter's report (a new version each time) as application/pdf",
+           body=QuarterSchema, status=201, endpoint="generate_quarterly_report")
+def generate_quarterly_report_pdf():
+    quarter = load_json(QuarterSchema())["quarter"]
+    _pdf, report = generate_quarterly_report(db.session, quarter, actor=g.user.email)
+    response = pdf_response(report.pdf, f"quarterly-{report.quarter}-v{report.version}.pdf")
+    response.status_code = 201
+    return response

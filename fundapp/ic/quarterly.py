@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
+from fundapp.dates import previous_quarter as quarter_before
+from fundapp.fund.models import Fund
 from fundapp.ic.models import QuarterlyReport
-from fundapp.portfolio.models import Fund
 
 QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 SECTIONS = ("holdings", "cash_flows", "valuation_changes", "conversions", "exits",
@@ -39,7 +40,6 @@ def parse_quarter(quarter: str) -> tuple[date, date]:
 
 def previous_quarter(today: date) -> str:
     """'2026Q3' for any day of 2026Q4."""
-    from fundapp.compliance.jobs import previous_quarter as quarter_before
 
     return quarter_before(today)[0]
 
@@ -63,7 +63,7 @@ def plain(value: Any) -> Any:
 
 def _summary(session: Session, start: date, end: date) -> tuple[dict[str, Any], dict[str, str]]:
     try:
-        from fundapp.portfolio.performance import performance_summary
+        from fundapp.portfolio.performance.summary import performance_summary
     except ImportError:  # the performance module is not there: a report of the fund only
         fund = session.scalar(select(Fund).order_by(Fund.id).limit(1))
         return ({"as_of": end, "fund": {"name": fund.name if fund else "",
@@ -72,7 +72,7 @@ def _summary(session: Session, start: date, end: date) -> tuple[dict[str, Any], 
     summary = performance_summary(session, end, period_start=start, today=end)
     charts: dict[str, str] = {}
     try:
-        from fundapp.portfolio.charts import performance_charts
+        from fundapp.portfolio.performance.charts import performance_charts
 
         charts = {k: v for k, v in performance_charts(summary).items()
                   if isinstance(v, str) and v.lstrip().startswith("<svg")

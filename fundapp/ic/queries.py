@@ -22,9 +22,10 @@ from fundapp.deals.models import (
 from fundapp.deals.policy import pipeline_policy
 from fundapp.deals.queries import company_scores, deal_reviews
 from fundapp.deals.sectors import SECTORS
+from fundapp.fund.models import Fund
 from fundapp.ic.models import IcAgendaItem, IcMeeting, IcPack, RecusalReason
-from fundapp.portfolio import conversion as calc
-from fundapp.portfolio.models import Fund, Grant
+from fundapp.portfolio.conversion import engine as calc
+from fundapp.portfolio.grants.models import Grant
 
 CENT = Decimal("0.01")
 CRITERIA_ZH = {"technology": "技术", "team": "团队", "market": "市场",
@@ -67,7 +68,7 @@ def _pct(part: Decimal, whole: Decimal) -> str:
 
 
 def _policy_values(session: Session, on: date) -> dict[str, Any]:
-    from fundapp.portfolio.operations import policy_in_force
+    from fundapp.fund.operations import policy_in_force
 
     version = policy_in_force(session, on)
     return dict(version.values) | {"_version": version.version}
@@ -217,13 +218,13 @@ def _checklist(session: Session, deal: Deal, values: dict[str, Any],
 
 def _deal_section(session: Session, item: IcAgendaItem, values: dict[str, Any],
                   on: date, members: list[dict[str, Any]]) -> dict[str, Any]:
-    from fundapp.portfolio.queries import company_rounds
+    from fundapp.portfolio.rounds.queries import company_rounds
 
     deal = item.deal
     company = deal.company
     rounds = company_rounds(session, company.id)
     split = values.get("tranche_split", ["0.40", "0.30", "0.30"])
-    from fundapp.portfolio.operations import default_tranches
+    from fundapp.portfolio.grants.operations import default_tranches
 
     amounts = default_tranches(deal.requested_grant_amount, split)
     prior = session.scalar(select(func.coalesce(func.sum(Grant.awarded_amount), 0))

@@ -1,23 +1,32 @@
-"""API schemas of the investment committee: input and output kept separate."""
+"""Schemas of the investment committee: input (for the API and the pages' forms alike) and
+output kept separate."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+import re
 
+from flask_babel import lazy_gettext as _l
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
+
+from fundapp.fields import Day, Id, Text
 from fundapp.ic.models import VoteChoice
 
+# Fractions are kept as text of at most 10 characters (ic_meetings.quorum, .decision_rule).
 FRACTION = validate.Regexp(r"^\d{1,3}/\d{1,3}$", error="Enter a fraction such as 2/3.")
+# The limits of the text columns (String(n)) and of the operations (Text columns).
+TITLE_LENGTH = LOCATION_LENGTH = 200
+NOTES_LENGTH = 20000
+NOTE_LENGTH = 2000
+CONDITIONS_LENGTH = REASON_LENGTH = 5000
 
 
 class MeetingCreateSchema(Schema):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    held_on = fields.Date(required=True)
-    location = fields.String(load_default="", validate=validate.Length(max=200))
-    chair_id = fields.Integer(required=True)
-    member_ids = fields.List(fields.Integer(), required=True,
-                             validate=validate.Length(min=1, max=50))
-    deal_ids = fields.List(fields.Integer(), required=True,
-                           validate=validate.Length(min=1, max=100))
+    title = Text(max=TITLE_LENGTH, required=True)
+    held_on = Day(required=True)
+    location = Text(max=LOCATION_LENGTH)
+    chair_id = Id(required=True)
+    member_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=50))
+    deal_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=100))
     quorum = fields.String(load_default="2/3", validate=FRACTION,
                            metadata={"description": "share of members present needed"})
     decision_rule = fields.String(load_default="1/2", validate=FRACTION, metadata={
@@ -96,10 +105,10 @@ class MeetingListSchema(Schema):
 
 
 class VoteCreateSchema(Schema):
-    deal_id = fields.Integer(required=True)
+    deal_id = Id(required=True)
     choice = fields.String(required=True,
                            validate=validate.OneOf([c.value for c in VoteChoice]))
-    conditions = fields.String(load_default="", validate=validate.Length(max=5000))
+    conditions = Text(max=CONDITIONS_LENGTH)
 
 
 class VoteListSchema(Schema):
@@ -107,9 +116,45 @@ class VoteListSchema(Schema):
 
 
 class DecisionCreateSchema(Schema):
-    deal_id = fields.Integer(required=True)
+    deal_id = Id(required=True)
 
 
 class PackCreateSchema(Schema):
     language = fields.String(load_default="both", validate=validate.OneOf(["zh", "en", "both"]))
     is_final = fields.Boolean(load_default=False)
+
+
+# ---- the meeting page's other forms
+
+
+class AttendanceSchema(Schema):
+    present_ids = fields.List(Id(), load_default=list)
+
+
+class AgendaNotesSchema(Schema):
+    dd_summary = Text(max=NOTES_LENGTH)
+    risks = Text(max=NOTES_LENGTH)
+
+
+class ConflictSchema(Schema):
+    note = Text(max=NOTE_LENGTH)
+
+
+class MinutesReopenSchema(Schema):
+    reason = Text(max=REASON_LENGTH, required=True)
+
+
+def _quarter(value: str) -> None:
+    if not re.fullmatch(r"\d{4}Q[1-4]", value):
+        raise ValidationError(str(_l("Enter a quarter such as 2026Q3.")))
+
+
+class QuarterSchema(Schema):
+    quarter = fields.String(required=True, validate=_quarter)  # quarterly_reports.quarter: 6
+
+    @pre_load
+    def _upper(self, data, **kwargs):
+        quarter = data.get("quarter")
+        if isinstance(quarter, str):
+            data = {**data, "quarter": quarter.strip().upper()}
+        return data

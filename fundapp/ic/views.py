@@ -3,18 +3,33 @@ and the quarterly portfolio report."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from fundapp.deals.models import Deal, DealStage
-from fundapp.errors import AppError, ValidationFailed
+from fundapp.errors import NotFound
 from fundapp.extensions import db
 from fundapp.ic import operations as ops
 from fundapp.ic import quarterly, queries
-from fundapp.ic.models import VoteChoice
+from fundapp.ic.models import IcAgendaItem, IcMeeting, QuarterlyReport, VoteChoice
+from fundapp.ic.schemas import (
+    AgendaNotesSchema,
+    AttendanceSchema,
+    ConflictSchema,
+    MeetingCreateSchema,
+    MinutesReopenSchema,
+    PackCreateSchema,
+    QuarterSchema,
+    VoteCreateSchema,
+)
+from fundapp.inputs import load_form
+from fundapp.unit_of_work import attempt
 
 bp = Blueprint("ic", __name__)
 
@@ -28,14 +43,6 @@ def _pdf(pdf: bytes, filename: str) -> Response:
     return response
 
 
-def _errors(exc: AppError) -> str:
-    parts = [str(exc.message)]
-    for key, value in exc.details.items():
-        if isinstance(value, list):
-            parts.append(f"{key}: {'; '.join(str(v) for v in value)}")
-    return " ".join(parts)
-
-
 def _back(meeting_id: int):
     return redirect(url_for("ic.meeting", meeting_id=meeting_id))
 
@@ -47,69 +54,58 @@ def meetings():
 
 @bp.route("/ic/meetings/new", methods=["GET", "POST"])
 def new_meeting():
-    candidates = list(db.session.scalars(select(Deal).where(
-        Deal.stage == DealStage.IC_DECISION).order_by(Deal.id)).unique())
-    members = ops.members_of(db.session)
-    form = {"title": "", "held_on": "", "location": "", "quorum": "2/3",
-            "decision_rule": "1/2", "chair_id": "", "member_ids": [], "deal_ids": []}
-    error = ""
+    values = request.form if request.method == "POST" else MultiDict(
+        {"quorum": "2/3", "decision_rule": "1/2"})
+    errors: dict[str, list[str]] = {}
     if request.method == "POST":
-        form = {key: request.form.get(key, "") for key in form} | {
-            "member_ids": request.form.getlist("member_ids"),
-            "deal_ids": request.form.getlist("deal_ids")}
-        try:
-            try:
-                held_on = date.fromisoformat(form["held_on"])
-                chair_id = int(form["chair_id"])
-                member_ids = [int(m) for m in form["member_ids"]]
-                deal_ids = [int(d) for d in form["deal_ids"]]
-            except ValueError:
-                raise ValidationFailed(_("Some fields are not valid."), details={
-                    "held_on": [_("Enter the date, the chair, the members and the deals.")]}
-                ) from None
-            meeting = ops.create_meeting(db.session, actor=g.user.email, title=form["title"],
-                                         held_on=held_on, location=form["location"],
-                                         chair_id=chair_id, member_ids=member_ids,
-                                         deal_ids=deal_ids, quorum=form["quorum"],
-                                         decision_rule=form["decision_rule"])
-            db.session.commit()
+        meeting, errors = attempt(lambda: ops.create_meeting(
+            db.session, actor=g.user.email, **load_form(MeetingCreateSchema())))
+        if not errors:
             flash(_("Meeting prepared."), "success")
             return _back(meeting.id)
-        except AppError as exc:
-            db.session.rollback()
-            error = _errors(exc)
-    return render_template("ic/new_meeting.html", form=form, candidates=candidates,
-                           members=members, error=error), 422 if error else 200
+    candidates = list(db.session.scalars(select(Deal).where(
+        Deal.stage == DealStage.IC_DECISION).order_by(Deal.id)).unique())
+    return render_template("ic/new_meeting.html", values=values, errors=errors,
+                           candidates=candidates, members=ops.members_of(db.session)
+                           ), 422 if errors else 200
 
 
 @bp.get("/ic/meetings/<int:meeting_id>")
 def meeting(meeting_id: int):
-    meeting = ops.get_meeting(db.session, meeting_id)
+    return _meeting_page(ops.get_meeting(db.session, meeting_id))
+
+
+def _meeting_page(meeting: IcMeeting, *, errors: dict | None = None, failed: str = ""):
+    """The meeting; after a refused form (`failed` names it) the page says why at the top and
+    that form keeps what was typed."""
     tallies = {item.id: ops.tally(item) for item in meeting.items}
     return render_template("ic/meeting.html", meeting=meeting, tallies=tallies,
                            locked=ops.is_locked(meeting), choices=[c.value for c in VoteChoice],
                            me=g.user, recused_ids=queries.recused_ids,
-                           is_member=any(m.user_id == g.user.id for m in meeting.members))
+                           is_member=any(m.user_id == g.user.id for m in meeting.members),
+                           errors=errors or {}, failed=failed,
+                           values=request.form if failed else {}), 422 if errors else 200
 
 
-def _act(meeting_id: int, action, success: str):
-    try:
-        action(ops.get_meeting(db.session, meeting_id))
-        db.session.commit()
-        flash(success, "success")
-    except AppError as exc:
-        db.session.rollback()
-        if exc.status == 404:
-            raise
-        flash(_errors(exc), "error")
+def _act(meeting_id: int, form: str, action: Callable[[IcMeeting, IcAgendaItem | None], Any],
+         success: str, deal_id: int | None = None):
+    """One of the meeting page's forms, named by `form`: done -> back to the meeting with a
+    notice; refused -> the meeting page again (422) with the reasons and what was typed."""
+    meeting = ops.get_meeting(db.session, meeting_id)
+    item = ops.get_item(meeting, deal_id) if deal_id is not None else None
+    _done, errors = attempt(lambda: action(meeting, item))
+    if errors:
+        return _meeting_page(ops.get_meeting(db.session, meeting_id), errors=errors,
+                             failed=form if deal_id is None else f"{form}-{deal_id}")
+    flash(success, "success")
     return _back(meeting_id)
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/pack")
 def generate_pack(meeting_id: int):
-    return _act(meeting_id, lambda m: ops.generate_pack(
-        db.session, m, actor=g.user.email, language=request.form.get("language", "both"),
-        is_final=request.form.get("is_final") == "1"), _("A new version of the pack is ready."))
+    return _act(meeting_id, "pack", lambda m, _item: ops.generate_pack(
+        db.session, m, actor=g.user.email, **load_form(PackCreateSchema())),
+        _("A new version of the pack is ready."))
 
 
 @bp.get("/ic/meetings/<int:meeting_id>/pack.pdf")
@@ -121,53 +117,54 @@ def pack_pdf(meeting_id: int):
 
 @bp.post("/ic/meetings/<int:meeting_id>/attendance")
 def attendance(meeting_id: int):
-    present = [int(i) for i in request.form.getlist("present_ids") if i.isdigit()]
-    return _act(meeting_id, lambda m: ops.record_attendance(db.session, m, present,
-                                                            actor=g.user.email),
-                _("Attendance recorded."))
+    return _act(meeting_id, "attendance", lambda m, _item: ops.record_attendance(
+        db.session, m, load_form(AttendanceSchema())["present_ids"], actor=g.user.email),
+        _("Attendance recorded."))
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/deals/<int:deal_id>/notes")
 def notes(meeting_id: int, deal_id: int):
-    return _act(meeting_id, lambda m: ops.set_item_notes(
-        db.session, ops.get_item(m, deal_id), actor=g.user.email,
-        dd_summary=request.form.get("dd_summary", ""), risks=request.form.get("risks", "")),
-        _("Saved; generate a new pack version to include it."))
+    return _act(meeting_id, "notes", lambda _m, item: ops.set_item_notes(
+        db.session, item, actor=g.user.email, **load_form(AgendaNotesSchema())),
+        _("Saved; generate a new pack version to include it."), deal_id)
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/deals/<int:deal_id>/conflict")
 def conflict(meeting_id: int, deal_id: int):
-    return _act(meeting_id, lambda m: ops.declare_conflict(
-        db.session, ops.get_item(m, deal_id), user_id=g.user.id,
-        note=request.form.get("note", ""), actor=g.user.email),
-        _("Conflict declared: you are recused from this deal."))
+    return _act(meeting_id, "conflict", lambda _m, item: ops.declare_conflict(
+        db.session, item, user_id=g.user.id, actor=g.user.email,
+        **load_form(ConflictSchema())),
+        _("Conflict declared: you are recused from this deal."), deal_id)
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/deals/<int:deal_id>/vote")
 def vote(meeting_id: int, deal_id: int):
-    return _act(meeting_id, lambda m: ops.cast_vote(
-        db.session, ops.get_item(m, deal_id), voter=g.user,
-        choice=request.form.get("choice", ""), conditions=request.form.get("conditions", "")),
-        _("Vote recorded."))
+    def cast(_m, item):
+        data = load_form(VoteCreateSchema(), deal_id=deal_id)
+        return ops.cast_vote(db.session, item, voter=g.user, choice=data["choice"],
+                             conditions=data["conditions"])
+
+    return _act(meeting_id, "vote", cast, _("Vote recorded."), deal_id)
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/deals/<int:deal_id>/decide")
 def decide(meeting_id: int, deal_id: int):
-    return _act(meeting_id, lambda m: ops.decide(db.session, ops.get_item(m, deal_id),
-                                                 actor=g.user.email),
-                _("Decision recorded and the deal moved."))
+    return _act(meeting_id, "decide", lambda _m, item: ops.decide(db.session, item,
+                                                                  actor=g.user.email),
+                _("Decision recorded and the deal moved."), deal_id)
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/minutes")
 def sign_minutes(meeting_id: int):
-    return _act(meeting_id, lambda m: ops.sign_minutes(db.session, m, user=g.user),
+    return _act(meeting_id, "sign", lambda m, _item: ops.sign_minutes(db.session, m,
+                                                                       user=g.user),
                 _("Minutes signed and locked."))
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/minutes/reopen")
 def reopen_minutes(meeting_id: int):
-    return _act(meeting_id, lambda m: ops.open_minutes_version(
-        db.session, m, actor=g.user.email, reason=request.form.get("reason", "")),
+    return _act(meeting_id, "reopen", lambda m, _item: ops.open_minutes_version(
+        db.session, m, actor=g.user.email, **load_form(MinutesReopenSchema())),
         _("A new version of the minutes is open."))
 
 
@@ -181,36 +178,34 @@ def minutes_pdf(meeting_id: int):
     return _pdf(minutes.pdf, f"ic-minutes-{meeting.id}-v{minutes.version}.pdf")
 
 
-@bp.get("/reports/quarterly")
-def quarterly_reports():
+def _quarterly_page(*, errors: dict | None = None):
     today = datetime.now(UTC).date()
     return render_template("ic/quarterly.html", reports=quarterly.reports(db.session),
-                           suggested=quarterly.previous_quarter(today))
+                           suggested=quarterly.previous_quarter(today), errors=errors or {},
+                           values=request.form if errors else {}), 422 if errors else 200
+
+
+@bp.get("/reports/quarterly")
+def quarterly_reports():
+    return _quarterly_page()
 
 
 @bp.post("/reports/quarterly")
 def generate_quarterly():
-    quarter = request.form.get("quarter", "").strip().upper()
-    try:
-        quarterly.parse_quarter(quarter)
-    except ValueError:
-        flash(_("Enter a quarter such as 2026Q3."), "error")
-        return redirect(url_for("ic.quarterly_reports"))
-    try:
+    def generate():
+        quarter = load_form(QuarterSchema())["quarter"]
         quarterly.generate_quarterly_report(db.session, quarter, actor=g.user.email)
-        db.session.commit()
-        flash(_("The report for %(quarter)s is ready.", quarter=quarter), "success")
-    except AppError as exc:
-        db.session.rollback()
-        flash(_errors(exc), "error")
+        return quarter
+
+    quarter, errors = attempt(generate)
+    if errors:
+        return _quarterly_page(errors=errors)
+    flash(_("The report for %(quarter)s is ready.", quarter=quarter), "success")
     return redirect(url_for("ic.quarterly_reports"))
 
 
 @bp.get("/reports/quarterly/<int:report_id>.pdf")
 def quarterly_pdf(report_id: int):
-    from fundapp.errors import NotFound
-    from fundapp.ic.models import QuarterlyReport
-
     report = db.session.get(QuarterlyReport, report_id)
     if report is None:
         raise NotFound(_("No such report."))

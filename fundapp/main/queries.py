@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from fundapp.auth.models import User
 from fundapp.compliance.models import LedgerEntry
-from fundapp.portfolio.models import Fund
+from fundapp.fund.models import Fund
 
 
 def dashboard_summary(session: Session, user: User) -> dict[str, Any]:

@@ -40,5 +40,4 @@ def read(note_id: int):
     if note is None or note.role not in _roles():
         raise NotFound()
     mark_read(db.session, note_id, g.user.email)
-    db.session.commit()
     return redirect(url_for("compliance.notifications.index"))

@@ -31,24 +31,26 @@ from fundapp.compliance.checks import (
     register_check,
 )
 from fundapp.deals.models import Company
-from fundapp.portfolio.conversion import add_months
-from fundapp.portfolio.models import (
+from fundapp.fund.models import PolicyVersion
+from fundapp.portfolio.conversion.engine import add_months
+from fundapp.portfolio.conversion.models import Conversion
+from fundapp.portfolio.grants.models import (
     OPEN_STATUSES,
-    Appraisal,
-    Conversion,
     Grant,
     GrantStatus,
-    Holding,
-    HoldingStatus,
-    KpiReport,
-    MarkStatus,
-    PolicyVersion,
     Tranche,
     TrancheStatus,
+)
+from fundapp.portfolio.holdings.models import (
+    Appraisal,
+    Holding,
+    HoldingStatus,
+    MarkStatus,
     ValuationMark,
 )
-from fundapp.portfolio.performance import STALE_MONTHS
-from fundapp.portfolio.valuation import is_stale
+from fundapp.portfolio.holdings.valuation import is_stale
+from fundapp.portfolio.kpis.models import KpiReport
+from fundapp.portfolio.performance.summary import STALE_MONTHS
 
 REGISTRATION_WARN_DAYS = 30  # R6.g: warn this many days before the registration deadline
 WINDOW_INFO_DAYS, WINDOW_WARN_DAYS = 90, 30  # R3.b / R8.a
@@ -70,7 +72,7 @@ def _grant_label(grant: Grant) -> str:
 
 
 def _grant_values(grant: Grant) -> dict[str, Any]:
-    from fundapp.portfolio.operations import grant_policy_values
+    from fundapp.portfolio.grants.operations import grant_policy_values
 
     return grant_policy_values(grant)
 

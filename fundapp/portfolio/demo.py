@@ -15,8 +15,29 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fundapp.deals.models import Company, Deal, DealStage, LegalForm
-from fundapp.portfolio import operations as ops
-from fundapp.portfolio.models import Conversion, FlowKind, Grant
+from fundapp.fund.operations import ensure_default_policy
+from fundapp.portfolio.conversion.models import Conversion
+from fundapp.portfolio.conversion.operations import convert_grant
+from fundapp.portfolio.exits.operations import record_exit
+from fundapp.portfolio.grants.models import Grant
+from fundapp.portfolio.grants.operations import (
+    accept_rd,
+    close_expired_grants,
+    create_grant,
+    declare_breach,
+    disburse,
+    record_milestone_review,
+)
+from fundapp.portfolio.holdings.models import FlowKind
+from fundapp.portfolio.holdings.operations import (
+    finalise_mark,
+    record_appraisal,
+    record_follow_on,
+    record_income,
+    record_mark,
+)
+from fundapp.portfolio.performance.operations import import_index_series
+from fundapp.portfolio.rounds.operations import record_round
 from fundapp.reference.models import LprRate
 
 ACTOR = "demo"
@@ -63,35 +84,35 @@ def _deals(session: Session, count: int) -> list[Deal]:
 def _pay_all(session: Session, grant: Grant, dates: list[date]) -> None:
     for tranche, paid_on in zip(grant.tranches, dates, strict=False):
         if tranche.position > 1:
-            ops.record_milestone_review(session, grant, tranche=tranche.position, is_passed=True,
-                                        reviewer="专家组 Expert panel", reviewed_on=paid_on,
-                                        evidence="里程碑报告 milestone report", actor=ACTOR)
-        ops.disburse(session, grant, tranche=tranche.position, paid_on=paid_on, actor=ACTOR)
+            record_milestone_review(session, grant, tranche=tranche.position, is_passed=True,
+                                    reviewer="专家组 Expert panel", reviewed_on=paid_on,
+                                    evidence="里程碑报告 milestone report", actor=ACTOR)
+        disburse(session, grant, tranche=tranche.position, paid_on=paid_on, actor=ACTOR)
 
 
 def _sign(session: Session, deal: Deal, signed_on: date, award: str = "5000000.00",
           **extra: Any) -> Grant:
-    return ops.create_grant(session, deal_id=deal.id, awarded_amount=D(award),
-                            signed_on=signed_on, holder_entity=PLATFORM,
-                            agreement_no=f"BT-{signed_on.year}-{deal.id:03d}",
-                            exit_filing_no=f"沪国资备〔{signed_on.year}〕{deal.id:03d}号",
-                            exit_filed_on=signed_on,
-                            alternative_conditions="年营业收入达到 3,000 万元 / annual revenue "
-                                                   "of 30,000,000.00",
-                            actor=ACTOR, **extra)
+    return create_grant(session, deal_id=deal.id, awarded_amount=D(award),
+                        signed_on=signed_on, holder_entity=PLATFORM,
+                        agreement_no=f"BT-{signed_on.year}-{deal.id:03d}",
+                        exit_filing_no=f"沪国资备〔{signed_on.year}〕{deal.id:03d}号",
+                        exit_filed_on=signed_on,
+                        alternative_conditions="年营业收入达到 3,000 万元 / annual revenue "
+                                               "of 30,000,000.00",
+                        actor=ACTOR, **extra)
 
 
 def _round(session: Session, grant: Grant, *, closed_on: date, cash: str = "20000000.00",
            name: str = "A 轮 Series A") -> int:
-    row = ops.record_round(session, grant.company, {
+    row = record_round(session, grant.company, {
         "name": name, "kind": "priced_equity", "closed_on": closed_on,
         "definitive_agreement_signed_on": closed_on, "pre_money_valuation_amount":
-            D("100000000.00"), "units_before": D("10000000.00"), "lead": "浦江创投 Pujiang VC",
+        D("100000000.00"), "units_before": D("10000000.00"), "lead": "浦江创投 Pujiang VC",
         "investors": [{"name": "浦江创投 Pujiang VC", "cash_amount": D(cash),
-                       "is_independent": True}],
+                   "is_independent": True}],
         "holders_before": [{"holder": "创始人 Founder A", "units": D("6000000.00")},
-                           {"holder": "创始人 Founder B", "units": D("2500000.00")},
-                           {"holder": "员工持股平台 ESOP", "units": D("1500000.00")}]},
+                       {"holder": "创始人 Founder B", "units": D("2500000.00")},
+                       {"holder": "员工持股平台 ESOP", "units": D("1500000.00")}]},
         actor=ACTOR)
     return row.id
 
@@ -101,7 +122,7 @@ def load_grants_demo(session: Session, today: date | None = None) -> int:
     if session.scalar(select(Grant.id).limit(1)) is not None:
         return 0
     today = today or date.today()
-    ops.ensure_default_policy(session)
+    ensure_default_policy(session)
     if session.scalar(select(LprRate.id).limit(1)) is None:
         # The 1-year LPR as published (3.10% from 2024-10-21, 3.00% from 2025-05-20).
         session.add_all([LprRate(published_on=date(2024, 10, 21), rate=D("0.031")),
@@ -121,37 +142,37 @@ def load_grants_demo(session: Session, today: date | None = None) -> int:
         grant = _sign(session, deal, date(2025, 6, 1), policy_override=override,
                       override_ic_ref=ref)
         _pay_all(session, grant, worked_paid)
-        ops.accept_rd(session, grant, accepted_on=date(2026, 9, 1),
-                      reference="验收〔2026〕演示", actor=ACTOR)
+        accept_rd(session, grant, accepted_on=date(2026, 9, 1),
+                  reference="验收〔2026〕演示", actor=ACTOR)
         round_id = _round(session, grant, closed_on=date(2026, 11, 1))
-        ops.convert_grant(session, grant.id, round_id=round_id, actor=ACTOR)
+        convert_grant(session, grant.id, round_id=round_id, actor=ACTOR)
 
     # R&D accepted, waiting for a round; its first round was too small (R3.d).
     accepted = _sign(session, deals[4], date(2025, 3, 1), award="4000000.00")
     _pay_all(session, accepted, [date(2025, 3, 10), date(2025, 9, 1), date(2026, 3, 1)])
-    ops.accept_rd(session, accepted, accepted_on=date(2026, 8, 1), reference="验收〔2026〕07",
-                  actor=ACTOR)
+    accept_rd(session, accepted, accepted_on=date(2026, 8, 1), reference="验收〔2026〕07",
+              actor=ACTOR)
     _round(session, accepted, closed_on=date(2026, 10, 15), cash="3000000.00",
            name="Pre-A 轮 Pre-A")
 
     # Disbursing: first tranche out, the second waiting for its milestone review.
     disbursing = _sign(session, deals[5], date(2026, 3, 1), award="3000000.00")
-    ops.disburse(session, disbursing, tranche=1, paid_on=date(2026, 3, 10), actor=ACTOR)
+    disburse(session, disbursing, tranche=1, paid_on=date(2026, 3, 10), actor=ACTOR)
 
     # Closed as a grant (R8.a): signed long ago, accepted, no qualifying round in time.
     closed = _sign(session, deals[6], date(2021, 6, 1), award="2000000.00")
     _pay_all(session, closed, [date(2021, 6, 10), date(2022, 1, 10), date(2022, 7, 10)])
-    ops.accept_rd(session, closed, accepted_on=date(2023, 5, 1), reference="验收〔2023〕02",
-                  actor=ACTOR)
-    ops.close_expired_grants(session, today, actor=ACTOR)
+    accept_rd(session, closed, accepted_on=date(2023, 5, 1), reference="验收〔2023〕02",
+              actor=ACTOR)
+    close_expired_grants(session, today, actor=ACTOR)
 
     # In breach (R8.c): registration moved out of the district.
     breach = _sign(session, deals[7], date(2025, 9, 1), award="3000000.00")
-    ops.disburse(session, breach, tranche=1, paid_on=date(2025, 9, 10), actor=ACTOR)
-    ops.declare_breach(session, breach, breach_on=date(2026, 10, 8),
-                       reason="窗口期内将注册地迁出本区 / moved its registration out of the "
-                              "district inside the window",
-                       repaid_on=date(2026, 12, 31), actor=ACTOR)
+    disburse(session, breach, tranche=1, paid_on=date(2025, 9, 10), actor=ACTOR)
+    declare_breach(session, breach, breach_on=date(2026, 10, 8),
+                   reason="窗口期内将注册地迁出本区 / moved its registration out of the "
+                          "district inside the window",
+                   repaid_on=date(2026, 12, 31), actor=ACTOR)
     return 8
 
 
@@ -182,13 +203,13 @@ DIRECT = [
 
 def _marked(session: Session, holding: Any, measured_on: date, method: str, value: str,
             *, author: str, approver: str | None, inputs: dict | None = None) -> None:
-    from fundapp.portfolio.models import MarkMethod
+    from fundapp.portfolio.holdings.models import MarkMethod
 
-    mark = ops.record_mark(session, holding, measured_on=measured_on, method=MarkMethod(method),
-                           value_per_unit=D(value), inputs=inputs or {"source": "demo"},
-                           actor=author)
+    mark = record_mark(session, holding, measured_on=measured_on, method=MarkMethod(method),
+                       value_per_unit=D(value), inputs=inputs or {"source": "demo"},
+                       actor=author)
     if approver:
-        ops.finalise_mark(session, mark, actor=approver)
+        finalise_mark(session, mark, actor=approver)
 
 
 def _index_csv(today: date) -> bytes:
@@ -212,8 +233,8 @@ def _index_csv(today: date) -> bytes:
 def _kpi_answers(session: Session, today: date) -> int:
     """Quarterly KPI requests for the last two full years and the companies' answers; the
     latest quarter of one company is left unanswered (it shows as overdue)."""
-    from fundapp.portfolio import kpis
-    from fundapp.portfolio.models import KpiReport
+    from fundapp.portfolio.kpis import operations as kpis
+    from fundapp.portfolio.kpis.models import KpiReport
 
     last = (today.month - 1) // 3  # quarters of this year already ended
     year, quarter = (today.year, last) if last else (today.year - 1, 4)
@@ -249,13 +270,9 @@ def _kpi_answers(session: Session, today: date) -> int:
 def load_portfolio_demo(session: Session, today: date | None = None) -> dict[str, int]:
     """Marks, a buy-back (R7), an exchange sale (R9), an index series and two years of KPI
     answers, through the app's own operations (once); returns what was made."""
-    from fundapp.portfolio.models import (
-        ExitKind,
-        Holding,
-        HoldingOrigin,
-        IndexSeries,
-        ValuationMark,
-    )
+    from fundapp.portfolio.exits.models import ExitKind
+    from fundapp.portfolio.holdings.models import Holding, HoldingOrigin, ValuationMark
+    from fundapp.portfolio.performance.models import IndexSeries
 
     if session.scalar(select(ValuationMark.id).limit(1)) is not None:
         return {}
@@ -278,11 +295,11 @@ def load_portfolio_demo(session: Session, today: date | None = None) -> dict[str
             session.flush()
         holding_id = None
         for n, (on, amount, units) in enumerate(investments):
-            flow = ops.record_follow_on(session, on=on, amount=D(amount), units=D(units),
-                                        holding_id=holding_id,
-                                        company_id=None if holding_id else company.id,
-                                        holder_entity=PLATFORM, actor=MANAGER,
-                                        reference=f"直投 direct investment {n + 1}")
+            flow = record_follow_on(session, on=on, amount=D(amount), units=D(units),
+                                    holding_id=holding_id,
+                                    company_id=None if holding_id else company.id,
+                                    holder_entity=PLATFORM, actor=MANAGER,
+                                    reference=f"直投 direct investment {n + 1}")
             holding_id = flow.holding_id
         holding = session.get(Holding, holding_id)
         for k, (on, method, value) in enumerate(marks):
@@ -293,9 +310,9 @@ def load_portfolio_demo(session: Session, today: date | None = None) -> dict[str
         direct.append(holding)
         made["direct_holdings"] += 1
     lixin, ruikang = direct
-    ops.record_income(session, kind=FlowKind.DIVIDEND, on=date(2025, 6, 30),
-                      amount=D("150000.00"), holding_id=lixin.id, actor=MANAGER,
-                      reference="2024 年度分红 dividend for 2024")
+    record_income(session, kind=FlowKind.DIVIDEND, on=date(2025, 6, 30),
+                  amount=D("150000.00"), holding_id=lixin.id, actor=MANAGER,
+                  reference="2024 年度分红 dividend for 2024")
     # A draft nobody has finalised yet: it does not count until a second person does.
     _marked(session, lixin, date(2026, 9, 30), "multiples", "21.000000", author=MANAGER,
             approver=None, inputs={"ev_revenue": "6.5x", "peers": "STAR market analog chips"})
@@ -303,17 +320,17 @@ def load_portfolio_demo(session: Session, today: date | None = None) -> dict[str
 
     # R9: part of the direct holding sold through the exchange: filed appraisal, 20 working
     # days' disclosure, reserve at the appraisal, 30%+ down and the balance within a year.
-    appraisal = ops.record_appraisal(session, lixin, base_on=date(2026, 6, 30),
-                                     units=D("150000.00"), value_amount=D("2850000.00"),
-                                     filing_no="沪国资评备〔2026〕118号",
-                                     filed_on=date(2026, 8, 10), appraiser="上海立信资产评估有限公司",
-                                     actor=MANAGER)
-    ops.record_exit(session, lixin, kind=ExitKind.EXCHANGE, transfer_on=date(2026, 10, 20),
-                    units=D("150000.00"), price_amount=D("3100000.00"),
-                    buyer="张江科技产业集团 (上海联合产权交易所 SUAEE)", actor=MANAGER,
-                    appraisal_id=appraisal.id, disclosure_start_on=date(2026, 8, 31),
-                    disclosure_end_on=date(2026, 9, 30), reserve_price_amount=D("2900000.00"),
-                    down_payment_amount=D("1000000.00"), balance_due_on=date(2027, 4, 20))
+    appraisal = record_appraisal(session, lixin, base_on=date(2026, 6, 30),
+                                 units=D("150000.00"), value_amount=D("2850000.00"),
+                                 filing_no="沪国资评备〔2026〕118号",
+                                 filed_on=date(2026, 8, 10), appraiser="上海立信资产评估有限公司",
+                                 actor=MANAGER)
+    record_exit(session, lixin, kind=ExitKind.EXCHANGE, transfer_on=date(2026, 10, 20),
+                units=D("150000.00"), price_amount=D("3100000.00"),
+                buyer="张江科技产业集团 (上海联合产权交易所 SUAEE)", actor=MANAGER,
+                appraisal_id=appraisal.id, disclosure_start_on=date(2026, 8, 31),
+                disclosure_end_on=date(2026, 9, 30), reserve_price_amount=D("2900000.00"),
+                down_payment_amount=D("1000000.00"), balance_due_on=date(2027, 4, 20))
     made["exits"] += 1
 
     # Converted holdings (rule book cases A-D): the round price as the first mark of A and C,
@@ -333,13 +350,13 @@ def load_portfolio_demo(session: Session, today: date | None = None) -> dict[str
     half = (case_a.units / 2).quantize(D("0.01"))
     principal = (conversion.converted_amount * half / conversion.fund_units).quantize(
         D("0.01"), rounding=ROUND_HALF_UP)
-    ops.record_exit(session, case_a, kind=ExitKind.BUYBACK, transfer_on=date(2026, 11, 20),
-                    units=half, price_amount=principal, buyer="创始人 Founder A", actor=MANAGER)
+    record_exit(session, case_a, kind=ExitKind.BUYBACK, transfer_on=date(2026, 11, 20),
+                units=half, price_amount=principal, buyer="创始人 Founder A", actor=MANAGER)
     made["exits"] += 1
 
     if session.scalar(select(IndexSeries.id).limit(1)) is None:
-        ops.import_index_series(session, name=INDEX_NAME, content=_index_csv(today),
-                                actor="admin@demo.fundapp.cn")
+        import_index_series(session, name=INDEX_NAME, content=_index_csv(today),
+                            actor="admin@demo.fundapp.cn")
     made["kpi_answers"] = _kpi_answers(session, today)
     session.flush()
     return made

@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from fundapp.compliance.ledger import record
 from fundapp.errors import NotFound, ValidationFailed
 from fundapp.reference.models import CalendarDay, LprRate
+from fundapp.textfiles import NotText, decode_csv
 
 MAX_CSV_BYTES = 1024 * 1024
+NAME_LENGTH = 100  # calendar_days.name
 WORKING = {"1", "true", "yes", "y", "work", "working", "workday", "上班", "补班", "工作日", "调休上班"}
 RESTING = {"0", "false", "no", "n", "holiday", "off", "rest", "休息", "假日", "节假日", "放假"}
 
@@ -46,7 +48,7 @@ def set_calendar_day(session: Session, *, on: Any, is_working_day: bool, name: s
     """Mark a day as a holiday or a make-up working day (replacing what was there)."""
     day = _date(on, "on")
     _check_year(day, "on")
-    name = (name or "").strip()[:100]
+    name = (name or "").strip()[:NAME_LENGTH]  # the schema and the CSV import refuse longer
     row = session.scalar(select(CalendarDay).where(CalendarDay.on == day))
     before = None if row is None else {"is_working_day": row.is_working_day, "name": row.name}
     if row is None:
@@ -76,15 +78,10 @@ def _read_csv(content: bytes) -> list[list[str]]:
     if len(content) > MAX_CSV_BYTES:
         raise ValidationFailed(_l("The file is larger than 1 MB."), details={
             "file": [str(_l("The file is larger than 1 MB."))]})
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ValidationFailed(_l("The CSV file is neither UTF-8 nor GBK text."), details={
-            "file": [str(_l("The CSV file is neither UTF-8 nor GBK text."))]})
+    try:
+        text = decode_csv(content)
+    except NotText as exc:
+        raise ValidationFailed(exc.message, details={"file": [str(exc.message)]}) from None
     rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
     if rows and rows[0] and not rows[0][0].strip()[:1].isdigit():
         rows = rows[1:]  # a header row
@@ -115,7 +112,12 @@ def import_calendar_csv(session: Session, content: bytes, *, actor: str) -> int:
             problems.setdefault(f"row {number}", []).append(str(_l(
                 "Say whether the day is worked: 1 (make-up working day) or 0 (holiday).")))
             continue
-        parsed.append((day, working, row[2].strip()[:100] if len(row) > 2 else ""))
+        name = row[2].strip() if len(row) > 2 else ""
+        if len(name) > NAME_LENGTH:
+            problems.setdefault(f"row {number}", []).append(
+                str(_l("Longer than maximum length {max}.")).format(max=NAME_LENGTH))
+            continue
+        parsed.append((day, working, name))
     if problems:
         raise ValidationFailed(_l("Nothing was imported: some rows are not valid."),
                                details=problems)

@@ -300,6 +300,20 @@ def test_unknown_role_is_a_422_naming_roles(client):
     assert (count(User), count(LedgerEntry)) == (users, entries)
 
 
+@pytest.mark.parametrize("field, value", [("name", "x" * 201),
+                                          ("email", "a@" + "x" * 320 + ".cn"),
+                                          ("password", "p" * 1025)])
+def test_text_longer_than_its_column_is_a_422_naming_the_field(client, field, value):
+    make_user("admin@example.cn", roles=("admin",))
+    token = token_for(client, "admin@example.cn")
+    users = count(User)
+    body = {"email": "new@example.cn", "password": "a-long-password", "roles": ["auditor"]}
+    response = client.post("/api/v1/users", headers=bearer(token), json={**body, field: value})
+    error = error_of(response, 422, "validation_failed")
+    assert list(error["details"]) == [field]
+    assert count(User) == users
+
+
 def test_duplicate_user_is_refused_and_writes_nothing(client):
     make_user("admin@example.cn", roles=("admin",))
     make_user("m@example.cn")

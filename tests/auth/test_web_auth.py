@@ -479,3 +479,74 @@ def test_admin_page_refuses_a_duplicate_user_and_writes_nothing(client):
     assert response.status_code == 422
     assert "already exists" in response.get_data(as_text=True)
     assert len(entries("user.created")) == before
+
+
+# --- the form's own checks (fundapp/auth/schemas.py) ------------------------------------------
+
+def test_login_form_problems_are_named_next_to_their_fields_and_count_no_attempt(client):
+    make_user("m@example.cn")
+    csrf = token_of(client)
+    blank = post_login(client, "", "", csrf)
+    assert blank.status_code == 422
+    page = blank.get_data(as_text=True)
+    assert 'id="email-error"' in page and "Enter your e-mail address." in page
+    assert 'id="password-error"' in page and "Enter your password." in page
+    invalid = post_login(client, "not-an-address", WRONG, csrf)
+    assert invalid.status_code == 422
+    assert "Enter a valid e-mail address." in invalid.get_data(as_text=True)
+    assert 'value="not-an-address"' in invalid.get_data(as_text=True)  # what was typed stays
+    too_long = post_login(client, "m@" + "x" * 320 + ".cn", WRONG, csrf)
+    assert too_long.status_code == 422
+    db.session.rollback()
+    assert db.session.scalar(select(LoginAttempt.id)) is None
+    assert entries("auth.login_failed") == []
+
+
+def test_a_failed_sign_in_keeps_its_attempt_and_ledger_entry(client):
+    make_user("m@example.cn")
+    response = post_login(client, "m@example.cn", WRONG, token_of(client))
+    assert response.status_code == 401
+    db.session.rollback()
+    assert [a.email for a in db.session.scalars(select(LoginAttempt))] == ["m@example.cn"]
+    assert len(entries("auth.login_failed")) == 1
+
+
+def test_changing_the_password_shows_each_problem_next_to_its_field(client):
+    make_user("m@example.cn")
+    login(client, "m@example.cn", **EN)
+    csrf = token_of(client, "/profile")
+    short = client.post("/profile/password", headers=EN, data={
+        "csrf_token": csrf, "current_password": PASSWORD, "new_password": "short"})
+    assert short.status_code == 422
+    assert 'id="new_password-error"' in short.get_data(as_text=True)
+    assert "At least 10 characters." in short.get_data(as_text=True)
+    wrong = client.post("/profile/password", headers=EN, data={
+        "csrf_token": csrf, "current_password": WRONG, "new_password": "a-new-long-password"})
+    assert wrong.status_code == 422
+    assert 'id="current_password-error"' in wrong.get_data(as_text=True)
+    assert entries("user.password_changed") == []
+    done = client.post("/profile/password", headers=EN, data={
+        "csrf_token": csrf, "current_password": PASSWORD, "new_password": "a-new-long-password"})
+    assert done.status_code == 302
+    assert len(entries("user.password_changed")) == 1
+
+
+def test_admin_user_pages_check_lengths_and_roles_and_write_nothing_when_refused(client):
+    admin = make_user("admin@example.cn", roles=("admin",))
+    admin_id = admin.id
+    login(client, "admin@example.cn")
+    before = len(entries("user.created"))
+    response = client.post("/admin/users/new", headers=EN, data={
+        "csrf_token": token_of(client, "/admin/users/new"), "email": "new@example.cn",
+        "name": "x" * 201, "password": "a-long-password"})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'id="name-error"' in page and 'id="roles-error"' in page
+    assert "Choose at least one role." in page
+    assert 'value="new@example.cn"' in page  # what was typed stays
+    assert len(entries("user.created")) == before
+    response = client.post(f"/admin/users/{admin_id}", headers=EN, data={
+        "csrf_token": token_of(client, f"/admin/users/{admin_id}"), "is_active": "y"})
+    assert response.status_code == 422
+    assert "Choose at least one role." in response.get_data(as_text=True)
+    assert entries("user.roles_changed") == []

@@ -53,7 +53,7 @@ def browser_database(sqlite_template, tmp_path) -> str:
 
 def _seed(app) -> None:
     from fundapp.auth.operations import create_user
-    from fundapp.portfolio.models import Fund
+    from fundapp.fund.models import Fund
 
     with app.app_context():
         create_user(db.session, email=USER_EMAIL, password=PASSWORD, roles=["fund_manager"],

@@ -14,7 +14,7 @@ from fundapp.compliance import checks as checks_module
 from fundapp.compliance.checks import CheckItem, register_check, run_checks
 from fundapp.deals.models import Company, Deal, DealStage
 from fundapp.extensions import db
-from fundapp.portfolio.models import Fund
+from fundapp.fund.models import Fund
 from fundapp.scheduler import JOBS, run_occurrence
 from tests.conftest import api_token, login, make_user, tamper
 

@@ -305,6 +305,7 @@ def test_period_is_in_shanghai_days_and_ledger_api_filters_by_it(app, client, tm
     ({"from": "2026-05-01", "to": "2026-04-01"}, "to"),
     ({"from": "2026-04-01", "to": "2026-05-01", "scope": "everything"}, "scope"),
     ({"from": "2026-04-01", "to": "2026-05-01", "scope": "action"}, "value"),
+    ({"from": "2026-04-01", "to": "2026-05-01", "scope": "action", "value": "d" * 81}, "value"),
     ({"from": "yesterday", "to": "2026-05-01"}, "from"),
     ({"to": "2026-05-01"}, "from"),
     ({"from": "2001-01-01", "to": "2001-12-31"}, "from"),  # no entries in that period
@@ -422,6 +423,12 @@ def test_export_page_for_auditors_links_the_verifier(app, client):
         "csrf_token": csrf_from(html), "from": "2026-05-01", "to": "2026-04-01", "scope": "all"})
     assert bad.status_code == 422
     assert "The end date is before the start date." in bad.get_data(as_text=True)
+    long_value = client.post("/compliance/exports", headers=english, data={
+        "csrf_token": csrf_from(html), "from": "2026-04-01", "to": "2026-05-01",
+        "scope": "action", "value": "d" * 81})
+    assert long_value.status_code == 422
+    assert 'value="' + "d" * 81 + '"' in long_value.get_data(as_text=True)
+    assert "Longer than maximum length 80." in long_value.get_data(as_text=True)
     made = client.post("/compliance/exports", headers=english, data={
         "csrf_token": csrf_from(html), "from": "2020-01-01",
         "to": today_shanghai().isoformat(), "scope": "all"}, follow_redirects=True)

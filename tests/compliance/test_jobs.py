@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from fundapp.compliance import jobs
 from fundapp.compliance.models import JobRun, LedgerEntry, LedgerExport
+from fundapp.dates import previous_quarter
 from fundapp.deals.models import Company, Deal, DealStage
 from fundapp.extensions import db
 from fundapp.notifications.models import Notification
@@ -128,7 +129,7 @@ def signed_and_noticed_deals() -> None:
 
 def test_reminders_kpi_requests_and_quarterly_report_act_once(app):
     signed_and_noticed_deals()
-    quarter, start, end = jobs.previous_quarter(today_shanghai())
+    quarter, start, end = previous_quarter(today_shanghai())
     add_entries(4, at=datetime.combine(start, datetime.min.time(), UTC) + timedelta(days=3))
 
     first = jobs.remind_deadlines_job()
@@ -160,7 +161,7 @@ def test_kpi_job_asks_each_portfolio_company_once(app):
     client = app.test_client()
     headers = manager_headers(client)
     signed_and_paid(client, headers, make_deal("甲科技有限公司").id)
-    quarter, _, _ = jobs.previous_quarter(today_shanghai())
+    quarter, _, _ = previous_quarter(today_shanghai())
     assert jobs.request_kpis_job() == f"KPI reports for {quarter} requested from 1 companies"
     db.session.commit()
     [kpi] = notes("kpi.request")
@@ -169,9 +170,9 @@ def test_kpi_job_asks_each_portfolio_company_once(app):
 
 
 def test_jobs_with_nothing_to_act_on_say_so():
-    assert jobs.previous_quarter(date(2026, 1, 15)) == ("2025Q4", date(2025, 10, 1),
+    assert previous_quarter(date(2026, 1, 15)) == ("2025Q4", date(2025, 10, 1),
                                                         date(2025, 12, 31))
-    assert jobs.previous_quarter(date(2026, 7, 1))[0] == "2026Q2"
+    assert previous_quarter(date(2026, 7, 1))[0] == "2026Q2"
 
 
 def test_empty_fund_job_messages(app):
@@ -183,7 +184,7 @@ def test_empty_fund_job_messages(app):
 def test_two_scheduler_processes_run_each_occurrence_once(app, database, tmp_path, instance):
     """Two real `fundapp scheduler catch-up` processes race over the same missed occurrences."""
     make_user("admin@example.cn", roles=("admin",))
-    quarter, start, _ = jobs.previous_quarter(today_shanghai())
+    quarter, start, _ = previous_quarter(today_shanghai())
     add_entries(3, at=datetime.combine(start, datetime.min.time(), UTC) + timedelta(days=2))
     db.session.remove()
     env = {**os.environ, "FUNDAPP_INSTANCE_DIR": str(instance), "FUNDAPP_SECRET_KEY": "test",

@@ -12,10 +12,11 @@ from sqlalchemy import event
 
 from fundapp.compliance.checks import CheckItem, run_checks
 from fundapp.extensions import db
-from fundapp.portfolio import operations as ops
-from fundapp.portfolio.conversion import add_months
-from fundapp.portfolio.kpis import request_quarterly_kpis
-from fundapp.portfolio.models import Grant, Holding
+from fundapp.portfolio.conversion.engine import add_months
+from fundapp.portfolio.conversion.operations import record_registration
+from fundapp.portfolio.grants.models import Grant
+from fundapp.portfolio.holdings.models import Holding
+from fundapp.portfolio.kpis.operations import request_quarterly_kpis
 from tests.conftest import login, make_user
 from tests.portfolio.helpers import (
     grant_body,
@@ -75,8 +76,8 @@ def test_r6g_registration_deadline_warns_then_becomes_a_breach_candidate(app, cl
     assert (late.severity, late.due_on) == ("critical", due)
     assert "breach" in late.as_dict()["message"]["en"]
 
-    ops.record_registration(db.session, db.session.get(Grant, grant_id),
-                            registered_on=date(2026, 11, 20), actor="test")
+    record_registration(db.session, db.session.get(Grant, grant_id),
+                        registered_on=date(2026, 11, 20), actor="test")
     db.session.commit()
     assert found("portfolio.registration", date(2027, 1, 1)) == []
 

@@ -1,4 +1,7 @@
-"""Test data for the pipeline, made through the real operations (so every rule applies)."""
+"""Test data for the pipeline, made through the real operations (so every rule applies).
+
+The operations take validated data: amounts as Decimal, days as date (what the schemas give).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from decimal import Decimal
 from fundapp.deals import operations as ops
 from fundapp.deals.uscc import check_character
 from fundapp.extensions import db
-from fundapp.portfolio.models import Fund
+from fundapp.fund.models import Fund
 
 
 def uscc(n: int) -> str:
@@ -45,5 +48,6 @@ def make_deal(company, roadshow=None, requested: str = "1000000.00", budget: str
         ops.add_slot(db.session, roadshow, company, actor="test")
     return ops.create_deal(db.session, actor="test", company_id=company.id,
                            project_name=extra.pop("project_name", "脑机接口项目"),
-                           requested_grant_amount=requested, approved_budget_amount=budget,
+                           requested_grant_amount=Decimal(requested),
+                           approved_budget_amount=Decimal(budget),
                            roadshow_id=roadshow.id if roadshow else None, **extra)

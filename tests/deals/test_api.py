@@ -116,3 +116,58 @@ def test_openapi_lists_pipeline_routes(client):
                  "/api/v1/deals", "/api/v1/deals/{deal_id}/transitions"):
         assert path in spec["paths"], path
     assert "DealCreate" in spec["components"]["schemas"]
+
+
+def test_money_as_a_json_number_is_refused_with_the_reason(client):
+    headers = auth(client)
+    make_fund()
+    db.session.commit()
+    company = client.post("/api/v1/companies", headers=headers, json={
+        "legal_name": "数字科技有限公司", "uscc": uscc(3), "sector": "ai"}).get_json()
+    for number in (1500000, 1500000.5):
+        response = client.post("/api/v1/deals", headers=headers, json={
+            "company_id": company["id"], "project_name": "项目",
+            "requested_grant_amount": number, "approved_budget_amount": "5000000.00"})
+        assert response.status_code == 422
+        details = response.get_json()["error"]["details"]
+        assert list(details) == ["requested_grant_amount"]
+        assert "decimal string" in details["requested_grant_amount"][0]
+    response = client.post("/api/v1/companies", headers=headers, json={
+        "legal_name": "资本科技有限公司", "sector": "ai", "registered_capital_amount": 1000000})
+    assert response.status_code == 422
+    assert "registered_capital_amount" in response.get_json()["error"]["details"]
+
+
+def test_over_long_text_is_a_422_naming_the_field_not_a_500(client):
+    headers = auth(client)
+    make_fund()
+    db.session.commit()
+    response = client.post("/api/v1/companies", headers=headers, json={
+        "legal_name": "长" * 201, "sector": "ai",
+        "contacts": [{"name": "联系人", "phone": "1" * 41}]})
+    assert response.status_code == 422
+    details = response.get_json()["error"]["details"]
+    assert set(details) == {"legal_name", "contacts"}
+    assert details["legal_name"] == ["Longer than maximum length 200."]
+    company = client.post("/api/v1/companies", headers=headers, json={
+        "legal_name": "正常科技有限公司", "uscc": uscc(4), "sector": "ai"}).get_json()
+    response = client.post("/api/v1/deals", headers=headers, json={
+        "company_id": company["id"], "project_name": "项" * 201,
+        "requested_grant_amount": "100.00", "approved_budget_amount": "1000.00"})
+    assert response.status_code == 422
+    assert list(response.get_json()["error"]["details"]) == ["project_name"]
+    response = client.post("/api/v1/roadshows", headers=headers, json={
+        "name": "路演", "held_on": "2026-10-10", "panel": [{"name": "专" * 201}]})
+    assert response.status_code == 422
+    assert "panel" in response.get_json()["error"]["details"]
+    deal = client.post("/api/v1/deals", headers=headers, json={
+        "company_id": company["id"], "project_name": "项目",
+        "requested_grant_amount": "100.00", "approved_budget_amount": "1000.00"}).get_json()
+    response = client.post(f"/api/v1/deals/{deal['id']}/transitions", headers=headers,
+                           json={"to_stage": "on_hold", "reason": "因" * 5001})
+    assert response.status_code == 422
+    assert list(response.get_json()["error"]["details"]) == ["reason"]
+    response = client.post(f"/api/v1/deals/{deal['id']}/transitions", headers=headers,
+                           json={"to_stage": "somewhere"})
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"] == {"to_stage": ["Unknown stage."]}

@@ -138,3 +138,15 @@ def test_xlsx_numbers_and_dates_are_read_exactly():
     assert str(rows[0].values["requested_grant_amount"]) == "1234567.89"
     assert rows[0].values["founded_on"].isoformat() == "2023-01-05"
     assert rows[0].values["sector"] == "fintech"
+
+
+def test_rows_are_held_to_the_column_lengths(app):
+    roadshow = make_roadshow()
+    content = (HEADER + ",联系人,联系电话\n"
+               f"长名有限公司,,ai,{'项' * 201},1,2,{'王' * 101},{'1' * 41}\n").encode()
+    preview = preview_signup(db.session, roadshow, "s.csv", content)
+    found = {(p.column, p.message) for p in preview.problems}
+    assert found == {("Project", "Longer than maximum length 200."),
+                     ("Contact", "Longer than maximum length 100."),
+                     ("Phone", "Longer than maximum length 40.")}
+    assert preview.rows[0].values["project_name"] == "项" * 201  # shown as written

@@ -13,8 +13,10 @@ from fundapp.compliance.ledger import verify_chain
 from fundapp.compliance.models import LedgerEntry
 from fundapp.deals import operations as ops
 from fundapp.deals.models import DealStage, DealStageChange
+from fundapp.deals.schemas import IcDecisionSchema
 from fundapp.errors import AppError, RuleRefused, ValidationFailed
 from fundapp.extensions import db
+from fundapp.inputs import load
 from fundapp.reference.models import CalendarDay
 from tests.deals.factories import make_company, make_deal, make_fund, make_roadshow
 
@@ -164,9 +166,14 @@ def test_public_notice_needs_ic_decision_reference(app, setup):
     with pytest.raises(RuleRefused) as refused:
         ops.advance_deal(db.session, deal, DealStage.PUBLIC_NOTICE, actor="m", now=MONDAY)
     assert refused.value.details["missing"] == "ic_decision_ref"
-    with pytest.raises(ValidationFailed):
-        ops.record_ic_decision(db.session, deal, "  ", actor="admin")
-    ops.record_ic_decision(db.session, deal, "IC-2026-01", actor="admin")
+    for blank_or_long in ("  ", "号" * 101):  # IcDecisionSchema: 1 to 100 characters
+        with pytest.raises(ValidationFailed) as failed:
+            load(IcDecisionSchema(), {"ic_decision_ref": blank_or_long})
+        assert list(failed.value.details) == ["ic_decision_ref"]
+    ops.record_ic_decision(db.session, deal, **load(IcDecisionSchema(),
+                                                    {"ic_decision_ref": " IC-2026-01 "}),
+                           actor="admin")
+    assert deal.ic_decision_ref == "IC-2026-01"
     ops.advance_deal(db.session, deal, DealStage.PUBLIC_NOTICE, actor="m", now=MONDAY)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -39,7 +40,7 @@ def test_company_form_names_bad_credit_code_then_registers(client):
         "legal_form": "llc", "registered_capital_amount": "-5"})
     page = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "check character" in page and "greater than zero" in page
+    assert "check character" in page and "Must be more than 0." in page  # fields.Money
     response = client.post("/companies/new", headers=EN, data={
         "csrf_token": csrf, "legal_name": "上海测试科技有限公司", "uscc": uscc(7).lower(),
         "sector": "robotics.humanoid", "legal_form": "llc",
@@ -88,7 +89,7 @@ def test_board_move_as_json_gives_rule_and_message(client):
     assert response.status_code == 409
     error = response.get_json()["error"]
     assert error["details"]["rule"] == "R2.a" and "5,000,000.00" in error["message"]
-    ops.update_deal(db.session, deal, actor="t", requested_grant_amount="1000000.00")
+    ops.update_deal(db.session, deal, actor="t", requested_grant_amount=Decimal("1000000.00"))
     db.session.commit()
     response = client.post(f"/deals/{deal.id}/move", data={"to_stage": "roadshow"},
                            headers={**EN, "Accept": "application/json", "X-CSRFToken": csrf})
@@ -241,3 +242,197 @@ def test_deal_page_shows_history_time_in_stage_and_quorum(client):
     assert "0 of 2 approving reviews needed" in page
     assert "Move to Expert review" in page
 
+
+
+def test_over_long_ic_decision_reference_is_an_inline_error(client):
+    from tests.deals.test_pipeline import walk_to
+
+    signed_in(client, roles=("admin",), email="admin@example.cn")
+    make_fund()
+    roadshow = make_roadshow()
+    deal = make_deal(make_company(1), roadshow)
+    walk_to(deal, roadshow, DealStage.IC_DECISION)
+    db.session.commit()
+    csrf = token(client, f"/deals/{deal.id}")
+    response = client.post(f"/deals/{deal.id}/ic-decision", headers=EN, data={
+        "csrf_token": csrf, "ic_decision_ref": "投决" * 60})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'data-field="ic_decision_ref">Longer than maximum length 100.' in page
+    assert "投决" * 60 in page  # what was typed is kept
+    db.session.expire_all()
+    assert db.session.get(Deal, deal.id).ic_decision_ref == ""
+    response = client.post(f"/deals/{deal.id}/ic-decision", headers=EN, data={
+        "csrf_token": csrf, "ic_decision_ref": "  "})
+    assert response.status_code == 422
+    assert 'data-field="ic_decision_ref">Missing data for required field.' in \
+        response.get_data(as_text=True)
+    response = client.post(f"/deals/{deal.id}/ic-decision", headers=EN, data={
+        "csrf_token": csrf, "ic_decision_ref": " 投决〔2026〕1号 "}, follow_redirects=True)
+    assert "IC decision recorded." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Deal, deal.id).ic_decision_ref == "投决〔2026〕1号"
+
+
+def test_deal_form_over_long_text_and_money_rules_are_inline_errors(client):
+    signed_in(client)
+    company = make_company(1)
+    db.session.commit()
+    csrf = token(client, "/deals/new")
+    response = client.post("/deals/new", headers=EN, data={
+        "csrf_token": csrf, "company_id": str(company.id), "project_name": "项" * 201,
+        "requested_grant_amount": "1000000.001", "approved_budget_amount": "abc"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'data-field="project_name">Longer than maximum length 200.' in page
+    assert 'data-field="requested_grant_amount">At most 2 decimal places (fen).' in page
+    assert 'data-field="approved_budget_amount">Enter a number' in page
+    assert db.session.scalar(select(func.count()).select_from(Deal)) == 0
+    response = client.post("/deals/new", headers=EN, data={
+        "csrf_token": csrf, "company_id": "999999", "project_name": "项目",
+        "requested_grant_amount": "1,000,000.00", "approved_budget_amount": "4000000"})
+    assert response.status_code == 422 and "No such company." in response.get_data(as_text=True)
+    response = client.post("/deals/new", headers=EN, data={
+        "csrf_token": csrf, "company_id": str(company.id), "project_name": "项目",
+        "requested_grant_amount": "1,000,000.00", "approved_budget_amount": "4000000"})
+    assert response.status_code == 302
+    deal = db.session.scalar(select(Deal))
+    assert deal.requested_grant_amount == Decimal("1000000.00")
+
+
+def test_company_form_names_founder_and_contact_problems(client):
+    signed_in(client)
+    csrf = token(client, "/companies/new")
+    response = client.post("/companies/new", headers=EN, data={
+        "csrf_token": csrf, "legal_name": "上海测试科技有限公司", "sector": "ai",
+        "founder_name": "", "founder_title": "CEO", "contact_name": "王五",
+        "contact_phone": "1" * 41, "contact_email": "not-an-address"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'data-field="founders">Missing data for required field.' in page
+    assert "Longer than maximum length 40." in page and "Enter a valid e-mail address." in page
+    assert db.session.scalar(select(func.count()).select_from(Company)) == 0
+
+
+def test_board_filtered_by_a_closed_stage_is_a_page_not_an_error(client):
+    signed_in(client)
+    make_fund()
+    declined = make_deal(make_company(1, name="已拒绝有限公司"))
+    ops.advance_deal(db.session, declined, DealStage.DECLINED, actor="t", reason="不符合方向")
+    make_deal(make_company(2, name="仍在审有限公司"))
+    db.session.commit()
+    for stage in ("declined", "withdrawn"):
+        response = client.get(f"/deals/board?stage={stage}&sector=ai", headers=EN)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200, stage
+        assert 'data-testid="off-board"' in page and "have no column on the board" in page
+        assert f"/deals?sector=ai&amp;stage={stage}" in page or \
+            f"/deals?stage={stage}&amp;sector=ai" in page
+        assert "仍在审有限公司" not in page
+    page = client.get("/deals/board?stage=declined", headers=EN).get_data(as_text=True)
+    assert "Declined: <a" in page and ">1</a>" in page
+    response = client.get("/deals/board?stage=formal_check", headers=EN)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-testid="off-board"' not in page
+    assert "仍在审有限公司" in page and "已拒绝有限公司" not in page
+
+
+def test_board_move_refusals_and_over_long_reason_are_flashed(client):
+    signed_in(client)
+    make_fund()
+    deal = make_deal(make_company(1))
+    db.session.commit()
+    csrf = token(client)
+    response = client.post(f"/deals/{deal.id}/move", headers=EN, data={
+        "csrf_token": csrf, "to_stage": "on_hold", "reason": "因" * 5001,
+        "back": "/deals/board"}, follow_redirects=True)
+    assert "Longer than maximum length 5000." in response.get_data(as_text=True)
+    response = client.post(f"/deals/{deal.id}/move", headers=EN, data={
+        "csrf_token": csrf, "to_stage": "declined", "back": "//evil.example/deals"})
+    assert response.headers["Location"] == f"/deals/{deal.id}"
+    page = client.get(f"/deals/{deal.id}", headers=EN).get_data(as_text=True)
+    assert "Give the reason for this move." in page
+    db.session.expire_all()
+    assert db.session.get(Deal, deal.id).stage is DealStage.FORMAL_CHECK
+
+
+def test_company_edit_form_keeps_rules_and_saves(client):
+    signed_in(client)
+    first = make_company(1, name="甲科技有限公司")
+    ops.create_company(db.session, actor="t", legal_name="乙科技有限公司", sector="ai")  # no code
+    db.session.commit()
+    csrf = token(client, f"/companies/{first.id}/edit")
+    response = client.post(f"/companies/{first.id}/edit", headers=EN, data={
+        "csrf_token": csrf, "legal_name": "乙科技（有限公司）", "uscc": uscc(1), "sector": "ai"})
+    assert response.status_code == 422
+    assert "A company with this name already exists: 乙科技有限公司" in \
+        response.get_data(as_text=True)
+    response = client.post(f"/companies/{first.id}/edit", headers=EN, data={
+        "csrf_token": csrf, "legal_name": "甲科技有限公司", "uscc": uscc(1), "sector": "bci",
+        "legal_form": "jsc", "registered_capital_amount": "1000000", "share_count": "1000000",
+        "par_value_amount": "1.00", "founded_on": "2020-05-01"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    company = db.session.get(Company, first.id)
+    assert (company.sector, company.share_count, company.founded_on) == (
+        "bci", 1000000, date(2020, 5, 1))
+
+
+def test_roadshow_page_forms_panel_slots_and_criteria(client):
+    signed_in(client)
+    roadshow = make_roadshow(panel=0)
+    company = make_company(1)
+    db.session.commit()
+    csrf = token(client, f"/roadshows/{roadshow.id}")
+    response = client.post(f"/roadshows/{roadshow.id}/panel", headers=EN, data={
+        "csrf_token": csrf, "user_id": "", "name": " ", "affiliation": "大学"},
+        follow_redirects=True)
+    assert "Choose a user or enter the expert&#39;s name." in response.get_data(as_text=True)
+    response = client.post(f"/roadshows/{roadshow.id}/panel", headers=EN, data={
+        "csrf_token": csrf, "name": "专家甲", "affiliation": "大" * 201}, follow_redirects=True)
+    assert "Longer than maximum length 200." in response.get_data(as_text=True)
+    response = client.post(f"/roadshows/{roadshow.id}/panel", headers=EN, data={
+        "csrf_token": csrf, "name": "专家甲", "affiliation": "大学"}, follow_redirects=True)
+    assert "Panel member added." in response.get_data(as_text=True)
+    response = client.post(f"/roadshows/{roadshow.id}/slots", headers=EN, data={
+        "csrf_token": csrf, "company_id": "999999"}, follow_redirects=True)
+    assert "No such company." in response.get_data(as_text=True)
+    response = client.post(f"/roadshows/{roadshow.id}/slots", headers=EN, data={
+        "csrf_token": csrf, "company_id": str(company.id)}, follow_redirects=True)
+    assert "Company added to the roadshow." in response.get_data(as_text=True)
+    response = client.post(f"/roadshows/{roadshow.id}/criteria", headers=EN, data={
+        "csrf_token": csrf, "code": ["technology", "team", "", ""],
+        "label": ["Technology", "", "", "Market"], "weight_pct": ["50", "", "", "50"]},
+        follow_redirects=True)
+    assert "Criteria saved." in response.get_data(as_text=True)
+    db.session.expire_all()
+    saved = ops.get_roadshow(db.session, roadshow.id).criteria
+    assert [(c.code, c.weight_pct) for c in saved] == [
+        ("technology", Decimal("50.00")), ("market", Decimal("50.00"))]
+
+
+def test_expert_review_form_records_and_refuses_inline(client):
+    signed_in(client)
+    make_fund()
+    roadshow = make_roadshow()
+    deal = make_deal(make_company(1), roadshow)
+    ops.advance_deal(db.session, deal, DealStage.ROADSHOW, actor="t")
+    member = roadshow.panel[0]
+    db.session.commit()
+    csrf = token(client, f"/deals/{deal.id}")
+    response = client.post(f"/deals/{deal.id}/reviews", headers=EN, data={
+        "csrf_token": csrf, "panel_member_id": str(member.id), "is_approved": "yes",
+        "comment": "好" * 5001})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'data-field="comment">Longer than maximum length 5000.' in page
+    response = client.post(f"/deals/{deal.id}/reviews", headers=EN, data={
+        "csrf_token": csrf, "panel_member_id": "999999", "is_approved": "yes"})
+    assert response.status_code == 422
+    assert "Choose a member of the panel of this deal&#39;s roadshow." in \
+        response.get_data(as_text=True)
+    response = client.post(f"/deals/{deal.id}/reviews", headers=EN, data={
+        "csrf_token": csrf, "panel_member_id": str(member.id), "is_approved": "no",
+        "comment": "技术不成熟"}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Expert review recorded." in page and "<td>Reject</td><td>技术不成熟</td>" in page

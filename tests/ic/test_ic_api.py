@@ -78,3 +78,60 @@ def test_pages_prepare_vote_and_read(app, client, committee, fake_pdf):
                                                       "choice": "reject"})
     html = client.get(url).get_data(as_text=True)
     assert "reject" in html and "pack v1" in html
+
+
+def test_api_text_longer_than_its_column_is_a_422_naming_the_field(app, client, committee,
+                                                                   fake_pdf):
+    c = committee
+    admin = {"Authorization": f"Bearer {api_token(client, 'admin@x.cn')}"}
+    body = {"title": "投决会", "held_on": MEETING_DAY.isoformat(), "chair_id": c["chair"].id,
+            "member_ids": [c["member"].id], "deal_ids": [c["deals"][1].id]}
+    for field, value in (("title", "题" * 201), ("location", "地" * 201), ("quorum", "2/3" * 4),
+                         ("chair_id", 0)):
+        refused = client.post("/api/v1/ic/meetings", headers=admin, json={**body, field: value})
+        assert refused.status_code == 422, refused.get_json()
+        assert list(refused.get_json()["error"]["details"]) == [field]
+    meeting_id = client.post("/api/v1/ic/meetings", headers=admin, json=body).get_json()["id"]
+    client.post(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=admin, json={})
+    member = {"Authorization": f"Bearer {api_token(client, 'ic2@x.cn')}"}
+    refused = client.post(f"/api/v1/ic/meetings/{meeting_id}/votes", headers=member, json={
+        "deal_id": c["deals"][1].id, "choice": "approve_with_conditions",
+        "conditions": "条" * 5001})
+    assert refused.status_code == 422
+    assert list(refused.get_json()["error"]["details"]) == ["conditions"]
+
+
+def test_pages_show_a_refused_form_next_to_it_and_keep_what_was_typed(app, client, committee,
+                                                                      fake_pdf):
+    from fundapp.extensions import db
+    from fundapp.ic import operations as ops
+
+    c = committee
+    deal_b = c["deals"][1]
+    meeting = ops.create_meeting(db.session, actor="admin@x.cn", title="投决会",
+                                 held_on=MEETING_DAY, chair_id=c["chair"].id,
+                                 member_ids=[c["member"].id], deal_ids=[deal_b.id])
+    db.session.commit()
+    url = f"/ic/meetings/{meeting.id}"
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "admin@x.cn")
+    csrf = csrf_from(client.get(url).get_data(as_text=True))
+    refused = client.post(f"{url}/deals/{deal_b.id}/notes", data={
+        "csrf_token": csrf, "dd_summary": "尽调" * 10001, "risks": "技术风险"})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "Due-diligence summary: Longer than maximum length 20000." in page
+    assert "技术风险</textarea>" in page  # what was typed stays in the form
+    db.session.rollback()
+    assert db.session.get(type(meeting), meeting.id).items[0].risks == ""
+    made = client.post("/ic/meetings/new", data={
+        "csrf_token": csrf, "title": "题" * 201, "held_on": "2026-03-20",
+        "chair_id": str(c["chair"].id), "member_ids": [str(c["member"].id)],
+        "deal_ids": [str(deal_b.id)]})
+    assert made.status_code == 422
+    page = made.get_data(as_text=True)
+    assert 'id="title-error"' in page and "Longer than maximum length 200." in page
+    assert f'value="{deal_b.id}" checked' in page
+    quarter = client.post("/reports/quarterly", data={"csrf_token": csrf, "quarter": "2026Q5"})
+    assert quarter.status_code == 422
+    assert "Enter a quarter such as 2026Q3." in quarter.get_data(as_text=True)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from fundapp.deals.models import Company, Deal, DealStage, LegalForm
 from fundapp.extensions import db
-from fundapp.portfolio.models import Fund
+from fundapp.fund.models import Fund
 from fundapp.reference.models import LprRate
 from tests.conftest import api_token, make_user
 

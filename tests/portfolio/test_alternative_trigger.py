@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from fundapp.compliance.ledger import verify_chain
 from fundapp.compliance.models import LedgerEntry
 from fundapp.extensions import db
-from fundapp.portfolio import conversion as calc
-from fundapp.portfolio.models import CapTable, Conversion, Holding
+from fundapp.portfolio.conversion import engine as calc
+from fundapp.portfolio.conversion.models import CapTable, Conversion
+from fundapp.portfolio.holdings.models import Holding
 from tests.conftest import csrf_from, login, make_user
 from tests.isolation import isolated_client
 from tests.portfolio.helpers import make_deal, manager_headers, signed_and_paid

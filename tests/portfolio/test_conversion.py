@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fundapp.portfolio.conversion import (
+from fundapp.portfolio.conversion.engine import (
     CapTableEntry,
     ConversionError,
     ConversionPolicy,

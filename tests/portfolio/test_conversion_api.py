@@ -10,7 +10,9 @@ from sqlalchemy import func, select
 from fundapp.compliance.ledger import verify_chain
 from fundapp.compliance.models import LedgerEntry
 from fundapp.extensions import db
-from fundapp.portfolio.models import CapTable, Conversion, FinancingRound, Holding
+from fundapp.portfolio.conversion.models import CapTable, Conversion
+from fundapp.portfolio.holdings.models import Holding
+from fundapp.portfolio.rounds.models import FinancingRound
 from tests.isolation import isolated_client
 from tests.portfolio.helpers import (
     make_deal,

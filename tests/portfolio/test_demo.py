@@ -9,8 +9,9 @@ from sqlalchemy import select
 from fundapp.compliance.ledger import verify_chain
 from fundapp.demo import load_demo
 from fundapp.extensions import db
+from fundapp.portfolio.conversion.models import Conversion
 from fundapp.portfolio.demo import load_grants_demo
-from fundapp.portfolio.models import Conversion, Grant
+from fundapp.portfolio.grants.models import Grant
 
 
 def test_the_demo_has_grants_in_every_state(app):

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from fundapp.compliance.models import LedgerEntry
 from fundapp.deals.models import DealStage
 from fundapp.extensions import db
-from fundapp.portfolio.models import Grant, GrantDisbursement
-from fundapp.portfolio.policies import clean_values, load_default_file
+from fundapp.fund.policies import clean_values, load_default_file
+from fundapp.portfolio.grants.models import Grant, GrantDisbursement
 from tests.conftest import api_token, make_user
 from tests.portfolio.helpers import (
     add_lpr,

@@ -10,8 +10,10 @@ from sqlalchemy import select
 
 from fundapp.compliance.models import LedgerEntry
 from fundapp.extensions import db
-from fundapp.portfolio.models import EvidenceDocument, Grant
-from fundapp.portfolio.operations import close_expired_grants, evidence_path
+from fundapp.portfolio.grants.models import Grant
+from fundapp.portfolio.grants.operations import close_expired_grants
+from fundapp.portfolio.rounds.models import EvidenceDocument
+from fundapp.portfolio.rounds.operations import evidence_path
 from fundapp.scheduler import JOBS, run_occurrence
 from tests.portfolio.helpers import grant_body, make_deal, manager_headers, worked_example_round
 

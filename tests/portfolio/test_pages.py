@@ -7,7 +7,9 @@ import re
 from sqlalchemy import func, select
 
 from fundapp.extensions import db
-from fundapp.portfolio.models import Conversion, FinancingRound, Grant
+from fundapp.portfolio.conversion.models import Conversion
+from fundapp.portfolio.grants.models import Grant
+from fundapp.portfolio.rounds.models import FinancingRound
 from tests.conftest import csrf_from, login, make_user
 from tests.isolation import isolated_client
 from tests.portfolio.helpers import make_deal

@@ -7,8 +7,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fundapp.portfolio.operations import default_tranches
-from fundapp.portfolio.policies import clean_values, load_default_file
+from fundapp.fund.policies import clean_values, load_default_file
+from fundapp.portfolio.grants.operations import default_tranches
 
 
 @given(fen=st.integers(min_value=1, max_value=10**12),

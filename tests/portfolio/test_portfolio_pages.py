@@ -14,15 +14,11 @@ from fundapp.compliance.ledger import verify_chain
 from fundapp.demo import load_demo
 from fundapp.extensions import db
 from fundapp.portfolio.demo import INDEX_NAME, load_grants_demo, load_portfolio_demo
-from fundapp.portfolio.models import (
-    Exit,
-    Holding,
-    IndexLevel,
-    KpiReport,
-    MarkStatus,
-    ValuationMark,
-)
-from fundapp.portfolio.performance import performance_summary, shanghai_today
+from fundapp.portfolio.exits.models import Exit
+from fundapp.portfolio.holdings.models import Holding, MarkStatus, ValuationMark
+from fundapp.portfolio.kpis.models import KpiReport
+from fundapp.portfolio.performance.models import IndexLevel
+from fundapp.portfolio.performance.summary import performance_summary, shanghai_today
 from tests.conftest import csrf_from, login, make_user
 from tests.isolation import isolated_client
 from tests.portfolio.helpers import make_deal, make_fund, manager_headers, signed_and_paid

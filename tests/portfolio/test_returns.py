@@ -1,4 +1,5 @@
-"""Tests of fundapp.portfolio.returns: the rule book's vectors, pyxirr as an oracle, and properties.
+"""Tests of fundapp.portfolio.performance.returns: the rule book's vectors, pyxirr as an oracle, and
+properties.
 
 Every rate a test accepts is also checked the way metrics.md asks reports to check it: XNPV at that
 rate must be ~0 relative to the discounted flows.
@@ -16,7 +17,7 @@ import pyxirr
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from fundapp.portfolio.returns import (
+from fundapp.portfolio.performance.returns import (
     CashFlow,
     IrrResult,
     direct_alpha,

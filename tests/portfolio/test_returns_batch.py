@@ -15,9 +15,9 @@ import pyxirr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fundapp.portfolio.returns import (
+from fundapp.portfolio.performance.irr import _irr_by_scan
+from fundapp.portfolio.performance.returns import (
     CashFlow,
-    _irr_by_scan,
     irr_batch,
     net_by_day,
     since_inception_irr,

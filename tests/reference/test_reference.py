@@ -70,3 +70,61 @@ def test_admin_pages_and_read_only_for_others(client):
     response = client.post("/reference/lpr", headers=EN, data={
         "csrf_token": csrf_from(page), "published_on": "2026-02-20", "rate_pct": "2.9"})
     assert response.status_code == 403
+
+
+def test_refused_forms_show_why_on_the_page_and_save_nothing(client):
+    make_user("admin@example.cn", roles=("admin",))
+    login(client, "admin@example.cn", **EN)
+    csrf = csrf_from(client.get("/reference/calendar", headers=EN).get_data(as_text=True))
+    response = client.post("/reference/calendar", headers=EN, data={
+        "csrf_token": csrf, "on": "2026-10-01", "is_working_day": "0", "name": "国" * 101})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Name: Longer than maximum length 100." in page
+    assert 'value="2026-10-01"' in page  # what was typed stays
+    response = client.post("/reference/lpr", headers=EN, data={
+        "csrf_token": csrf, "published_on": "2026-01-20", "rate_pct": "25"})
+    assert response.status_code == 422
+    assert "Enter a value between 0.0001 and 20." in response.get_data(as_text=True)
+    response = client.post("/reference/lpr/import", headers=EN, data={
+        "csrf_token": csrf, "file": (io.BytesIO("2026-01-20,3.0\n".encode("utf-16")), "l.csv")},
+        content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "The CSV file is in UTF-16; save it as UTF-8 or GBK." in response.get_data(as_text=True)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(CalendarDay)) == 0
+    assert db.session.scalar(select(func.count()).select_from(LprRate)) == 0
+    # The form's way of writing a rate, with a per cent sign, is accepted and saved exactly.
+    response = client.post("/reference/lpr", headers=EN, data={
+        "csrf_token": csrf, "published_on": "2026-01-20", "rate_pct": "3.10%"})
+    assert response.status_code == 302
+    db.session.rollback()
+    assert db.session.scalar(select(LprRate.rate)) == Decimal("0.031000")
+
+
+def test_calendar_csv_refuses_a_name_longer_than_its_column(app):
+    rows = f"2026-10-01,0,{'节' * 101}\n2026-10-02,0,国庆节\n".encode()
+    with pytest.raises(ValidationFailed) as failed:
+        ops.import_calendar_csv(db.session, rows, actor="admin")
+    assert list(failed.value.details) == ["row 1"]
+
+
+@pytest.mark.parametrize("content, text", [
+    ("日期,名称\n".encode(), "日期,名称\n"),
+    ("\ufeff日期,名称\n".encode(), "日期,名称\n"),
+    ("日期,名称\n".encode("gbk"), "日期,名称\n"),
+    ("𠀀,x\n".encode("gb18030"), "𠀀,x\n"),
+])
+def test_decode_csv_reads_utf8_and_gbk(content, text):
+    from fundapp.textfiles import decode_csv
+
+    assert decode_csv(content) == text
+
+
+@pytest.mark.parametrize("content", ["日期\n".encode("utf-16"), b"\x00\x01PK\x03\x04",
+                                     b"\x81\x20"])
+def test_decode_csv_refuses_what_is_not_utf8_or_gbk_text(content):
+    from fundapp.textfiles import NotText, decode_csv
+
+    with pytest.raises(NotText):
+        decode_csv(content)

@@ -55,7 +55,13 @@ def test_auditor_reads_reports_but_never_creates_one(app):
     assert "2026Q2" in missing.get_json()["error"]["message"]
     assert db.session.scalar(select(func.count()).select_from(LedgerEntry)) == before
     manager = {"Authorization": f"Bearer {api_token(client, 'fm@example.cn')}"}
+    # A manager's GET does not create it either; generating is a POST.
     assert client.get("/api/v1/reports/quarterly?quarter=2026Q2",
-                      headers=manager).mimetype == "application/pdf"
+                      headers=manager).status_code == 404
+    assert client.post("/api/v1/reports/quarterly", json={"quarter": "2026Q2"},
+                       headers=auditor).status_code == 403
+    generated = client.post("/api/v1/reports/quarterly", json={"quarter": "2026Q2"},
+                            headers=manager)
+    assert generated.status_code == 201 and generated.mimetype == "application/pdf"
     served = client.get("/api/v1/reports/quarterly?quarter=2026Q2", headers=auditor)
     assert served.status_code == 200 and served.data.startswith(b"%PDF-")

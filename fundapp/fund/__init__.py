@@ -1,0 +1,1 @@
+"""The fund itself and its versioned policy parameters: importable by every domain."""

@@ -1,0 +1,56 @@
+"""What the portfolio's operations share: refusals, figures in messages, id bounds, dates."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from fundapp.deals.models import Company
+from fundapp.errors import NotFound, RuleRefused, ValidationFailed
+from fundapp.portfolio.conversion import engine as calc
+
+FEN = Decimal("0.01")
+ZERO = Decimal("0.00")
+MAX_ID = 2**31 - 1  # ids in URLs beyond an INTEGER are simply not found (SQLite would overflow)
+
+
+def refuse(rule: str, message: Any, **details: Any) -> RuleRefused:
+    return RuleRefused(rule, message, **details)
+
+
+def field_error(field: str, message: Any) -> ValidationFailed:
+    return ValidationFailed(_l("Some fields are not valid."), details={field: [str(message)]})
+
+
+def money_text(amount: Decimal) -> str:
+    return f"{amount.quantize(FEN):,}"
+
+
+def pct_text(fraction: Decimal) -> str:
+    return format((fraction * 100).normalize(), "f")
+
+
+def jsonable(value: Any) -> Any:
+    return calc._jsonable(value)  # noqa: SLF001 - the pure module's one JSON form
+
+
+def get_company(session: Session, company_id: int) -> Company:
+    company = session.get(Company, company_id) if 0 < company_id <= MAX_ID else None
+    if company is None:
+        raise NotFound(_l("No such company."))
+    return company
+
+
+def local_today() -> date:
+    from fundapp.portfolio.performance.summary import shanghai_today
+
+    return shanghai_today()
+
+
+def not_future(day: date, field: str) -> None:
+    if day > local_today():
+        raise field_error(field, _l("The date %(day)s is in the future.", day=day.isoformat()))

@@ -1,0 +1,366 @@
+"""Conversions (R3-R6, R3.f, R6.g): preview, the conversion itself under the grant's lock, the
+alternative trigger and registration.
+
+Every function changes the database with flush() only and writes its ledger entry in the same
+transaction; the caller commits once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fundapp.compliance.ledger import record
+from fundapp.errors import AppError, NotFound
+from fundapp.portfolio.common import ZERO, field_error, jsonable, refuse
+from fundapp.portfolio.conversion import engine as calc
+from fundapp.portfolio.conversion.models import (
+    AlternativeTrigger,
+    CapTable,
+    CapTableRow,
+    Conversion,
+)
+from fundapp.portfolio.grants.models import Grant, GrantDisbursement, GrantStatus, TrancheStatus
+from fundapp.portfolio.grants.operations import (
+    cancel_pending,
+    get_grant,
+    grant_policy,
+    grant_policy_values,
+    require_open,
+)
+from fundapp.portfolio.holdings.models import Holding
+from fundapp.portfolio.rounds.models import FinancingRound
+from fundapp.portfolio.rounds.operations import (
+    check_round_input,
+    clause_message,
+    get_round,
+    pure_grant,
+    pure_round,
+    qualifying_check,
+    round_input,
+)
+
+
+@dataclass
+class Preview:
+    grant: Grant
+    result: calc.ConversionResult
+    round_id: int | None
+    has_cap_table: bool
+
+
+def _appraisal_validity(grant: Grant) -> int:
+    return int(grant_policy_values(grant).get("appraisal_validity_months", 12))
+
+
+def record_alternative_condition_met(session: Session, grant: Grant, *, condition: str,
+                                     met_on: date, reference: str,
+                                     appraised_value_amount: Decimal, base_on: date,
+                                     filing_no: str, filed_on: date,
+                                     units_outstanding: Decimal | None = None,
+                                     actor: str) -> AlternativeTrigger:
+    """R3.f: an agreed alternative condition is met; the filed appraisal will price the
+    conversion instead of a round (see ``convert_grant(basis="appraisal")``)."""
+    require_open(grant, "R3.f")
+    if not (grant.alternative_conditions or "").strip():
+        raise refuse("R3.f", _l("The agreement has no agreed alternative conversion "
+                                "conditions."))
+    if grant.alternative_trigger is not None:
+        raise refuse("R3.f", _l("An alternative condition has already been recorded as met."))
+    if not condition.strip():
+        raise field_error("condition", _l("Name the agreed condition that was met."))
+    if not reference.strip():
+        raise field_error("reference", _l("Give the evidence that the condition was met."))
+    if not filing_no.strip():
+        raise field_error("filing_no", _l("An appraisal needs its filing number."))
+    if met_on < grant.signed_on:
+        raise field_error("met_on", _l("The condition cannot be met before the signing date."))
+    if filed_on < base_on:
+        raise field_error("filed_on", _l("Filing cannot precede the base date."))
+    if appraised_value_amount <= 0:
+        raise field_error("appraised_value_amount", _l("Must be more than 0."))
+    if units_outstanding is None:
+        table = current_cap_table(session, grant.company_id)
+        if table is None:
+            raise field_error("units_outstanding", _l("Give the units outstanding: the company "
+                                                      "has no cap table."))
+        units_outstanding = sum((r.units for r in table.rows), ZERO)
+    if units_outstanding <= 0:
+        raise field_error("units_outstanding", _l("Must be more than 0."))
+    months = _appraisal_validity(grant)
+    valid_until = calc.add_months(base_on, months)
+    if met_on > valid_until:
+        raise refuse("R9.a", _l("The appraisal is older than %(months)s months from its base "
+                                "date (valid until %(day)s).", months=months,
+                                day=valid_until.isoformat()), field="base_on")
+    row = AlternativeTrigger(grant=grant, condition=condition.strip(), met_on=met_on,
+                             reference=reference.strip(),
+                             appraised_value_amount=appraised_value_amount, base_on=base_on,
+                             units_outstanding=units_outstanding, filing_no=filing_no.strip(),
+                             filed_on=filed_on, recorded_by=actor)
+    session.add(row)
+    session.flush()
+    record(session, actor=actor, action="grant.alternative_condition_met", subject_type="grant",
+           subject_id=grant.id, payload={
+               "clause": "R3.f", "condition": row.condition, "met_on": met_on,
+               "reference": row.reference, "appraised_value_amount": appraised_value_amount,
+               "base_on": base_on, "units_outstanding": units_outstanding,
+               "filing_no": row.filing_no, "filed_on": filed_on,
+               "appraisal_validity_months": months})
+    return row
+
+
+def _pure_appraisal(grant: Grant, trigger: AlternativeTrigger) -> calc.Appraisal:
+    form = grant.company.legal_form
+    legal_form = "jsc" if getattr(form, "value", form) == "jsc" else "llc"
+    return calc.Appraisal(appraised_value=trigger.appraised_value_amount,
+                          base_date=trigger.base_on, filing_number=trigger.filing_no,
+                          units_outstanding=trigger.units_outstanding, filed_on=trigger.filed_on,
+                          legal_form=legal_form)
+
+
+def _appraisal_preview(session: Session, grant: Grant) -> Preview:
+    trigger = grant.alternative_trigger
+    if trigger is None:
+        raise refuse("R3.f", _l("No agreed alternative condition has been recorded as met."),
+                     field="basis")
+    table = current_cap_table(session, grant.company_id)
+    rows = [(r.holder, r.units) for r in table.rows] if table is not None else None
+    if rows is not None and sum((u for _, u in rows), ZERO) != trigger.units_outstanding:
+        rows = None  # another moment's table: the pre-conversion holders are unknown
+    try:
+        result = calc.compute_appraisal_conversion(
+            pure_grant(grant), _pure_appraisal(grant, trigger), grant_policy(grant), rows,
+            met_on=trigger.met_on, condition=trigger.condition,
+            validity_months=_appraisal_validity(grant), fund_holder=grant.holder_entity)
+    except (calc.ConversionError, ValueError) as exc:
+        raise refuse(getattr(exc, "clause", "R3.f"), str(exc)) from None
+    return Preview(grant, result, None, rows is not None)
+
+
+def current_cap_table(session: Session, company_id: int) -> CapTable | None:
+    return session.scalar(select(CapTable).where(CapTable.company_id == company_id)
+                          .order_by(CapTable.as_of.desc(), CapTable.id.desc()).limit(1))
+
+
+def _pre_round_table(session: Session, grant: Grant, spec: calc.FinancingRound,
+                     round_id: int | None, holders: Sequence[Mapping[str, Any]] | None
+                     ) -> list[tuple[str, Decimal]] | None:
+    """The holders before the round: given, recorded with the round, or the current table."""
+    if holders:
+        return [(h["holder"], Decimal(h["units"])) for h in holders]
+    table = None
+    if round_id is not None:
+        table = session.scalar(select(CapTable).where(CapTable.round_id == round_id,
+                                                      CapTable.source == "before_round"))
+    if table is None:
+        table = current_cap_table(session, grant.company_id)
+    if table is None:
+        return None
+    rows = [(r.holder, r.units) for r in table.rows]
+    # A table that does not add up to this round's units describes another moment: not used.
+    if sum((u for _, u in rows), ZERO) != spec.units_before:
+        return None
+    return rows
+
+
+def preview_conversion(session: Session, grant: Grant, *, round_id: int | None = None,
+                       round_data: Mapping[str, Any] | None = None,
+                       holders_before: Sequence[Mapping[str, Any]] | None = None,
+                       basis: str = "round") -> Preview:
+    """R4-R6 for a recorded or a hypothetical round, or (R3.f) the filed appraisal; changes
+    nothing."""
+    if basis == "appraisal":
+        return _appraisal_preview(session, grant)
+    if round_id is not None:
+        row = get_round(session, round_id)
+        if row.company_id != grant.company_id:
+            raise field_error("round_id", _l("The round is not of this grant's company."))
+        data = round_input(row)
+    elif round_data is not None:
+        check_round_input(grant.company, round_data)
+        data = dict(round_data)
+    else:
+        raise field_error("round_id", _l("Choose a recorded round or describe one."))
+    spec = pure_round(grant.company, data)
+    table = _pre_round_table(session, grant, spec, round_id, holders_before)
+    try:
+        result = calc.compute_conversion(pure_grant(grant), spec, grant_policy(grant), table,
+                                         fund_holder=grant.holder_entity)
+    except calc.NotQualifyingError as exc:
+        failed = exc.result.failed_clauses
+        raise refuse(failed[0].clause, _l("The round is not a qualifying financing: %(why)s",
+                                          why="; ".join(clause_message(c) for c in failed)),
+                     clauses=exc.result.to_dict()["clauses"],
+                     field="closed_on" if failed[0].clause == "R3.b" else None) from None
+    except calc.ConversionError as exc:
+        raise refuse(exc.clause, str(exc)) from None
+    return Preview(grant, result, round_id, table is not None)
+
+
+def lock_grant(session: Session, grant_id: int) -> Grant:
+    """Take the grant's write lock (an UPDATE locks the row on PostgreSQL and the database on
+    SQLite) and read it afresh, so concurrent conversions of one grant run one after another."""
+    get_grant(session, grant_id)
+    changed = session.execute(update(Grant).where(Grant.id == grant_id)
+                              .values(lock_version=Grant.lock_version + 1)).rowcount
+    if not changed:
+        raise NotFound(_l("No such grant agreement."))
+    session.expire_all()  # whatever this session read before the lock may be stale
+    grant = session.get(Grant, grant_id)
+    assert grant is not None
+    return grant
+
+
+def _earlier_qualifying_round(session: Session, grant: Grant, row: FinancingRound
+                              ) -> FinancingRound | None:
+    """R3: the qualifying financing is the first round that qualifies."""
+    earlier = session.scalars(select(FinancingRound)
+                              .where(FinancingRound.company_id == grant.company_id,
+                                     FinancingRound.closed_on < row.closed_on)
+                              .order_by(FinancingRound.closed_on, FinancingRound.id)).all()
+    for other in earlier:
+        if qualifying_check(grant, pure_round(grant.company, round_input(other))).qualifies:
+            return other
+    return None
+
+
+def convert_grant(session: Session, grant_id: int, *, round_id: int | None = None,
+                  basis: str = "round", ic_resolution_ref: str = "",
+                  keep_undisbursed_ref: str = "", actor: str) -> Conversion:
+    """Convert a grant at a qualifying round (R3-R6), or (R3.f, ``basis="appraisal"``) at the
+    filed appraisal of a met alternative condition, in the caller's one transaction."""
+    grant = lock_grant(session, grant_id)
+    if grant.status == GrantStatus.CONVERTED or grant.conversion is not None:
+        raise AppError(_l("This grant has already been converted."), status=409,
+                       code="already_converted", details={"rule": "R4"})
+    require_open(grant, "R3")
+    row: FinancingRound | None = None
+    if basis == "appraisal":
+        preview = _appraisal_preview(session, grant)
+    else:
+        if round_id is None:
+            raise field_error("round_id", _l("Choose a round."))
+        row = get_round(session, round_id)
+        if row.company_id != grant.company_id:
+            raise field_error("round_id", _l("The round is not of this grant's company."))
+        earlier = _earlier_qualifying_round(session, grant, row)
+        if earlier is not None:
+            raise refuse("R3", _l("An earlier round (closed %(day)s) is the qualifying "
+                                  "financing.", day=earlier.closed_on.isoformat()),
+                         round_id=earlier.id)
+        preview = preview_conversion(session, grant, round_id=row.id)
+    result = preview.result
+    # The closing date, or (R3.f) the date the agreed condition was met.
+    converted_on = result.financing_round.closed_on
+    row_id = row.id if row is not None else None
+    if result.needs_ic_resolution and not ic_resolution_ref.strip():
+        why = (_l("The fund would become the largest holder") if result.becomes_largest_holder
+               else _l("Without the cap table before the round the fund may become the largest "
+                       "holder"))
+        raise refuse("R6.e", _l("%(why)s: the conversion needs an IC resolution reference.",
+                                why=why), field="ic_resolution_ref")
+    policy = result.policy
+    added_payments = []
+    if policy.convert_base == "awarded":
+        # R4.a: the undisbursed tranches are paid at closing and the whole award converts.
+        for tranche in grant.tranches:
+            paid = sum((d.amount for d in grant.disbursements if d.tranche_id == tranche.id), ZERO)
+            if tranche.status == TrancheStatus.PENDING and paid < tranche.amount:
+                payment = GrantDisbursement(grant=grant, tranche=tranche,
+                                            amount=tranche.amount - paid,
+                                            paid_on=converted_on, recorded_by=actor)
+                session.add(payment)
+                tranche.status = TrancheStatus.RELEASED
+                added_payments.append({"tranche": tranche.position, "amount": payment.amount})
+    cancelled = [] if keep_undisbursed_ref.strip() else cancel_pending(grant,
+                                                                       TrancheStatus.CANCELLED)
+    sheet = result.to_dict()
+    stake_percent = Decimal(result.fund_stake_display.rstrip("%"))
+    conversion = Conversion(
+        grant=grant, basis=result.basis, round_id=row_id, converted_on=converted_on,
+        converting_amount=result.converting_amount, converted_amount=result.converted_amount,
+        remaining_grant_amount=result.remaining_grant_amount,
+        round_price=Decimal(result.round_price_display),
+        conversion_price=Decimal(result.conversion_price_display),
+        fund_units=result.fund_units, post_round_units=result.post_round_units,
+        stake_percent=stake_percent,
+        registered_capital_increase_amount=result.registered_capital_increase,
+        capital_reserve_amount=result.capital_reserve, is_stake_capped=result.is_stake_capped,
+        ic_resolution_ref=ic_resolution_ref.strip(),
+        registration_due_on=result.registration_due_on,
+        sheet_json=json.dumps(sheet, ensure_ascii=False), converted_by=actor)
+    session.add(conversion)
+    try:
+        session.flush()  # the unique grant_id is the database's guarantee of "exactly once"
+    except IntegrityError:
+        session.rollback()
+        raise AppError(_l("This grant has already been converted."), status=409,
+                       code="already_converted", details={"rule": "R4"}) from None
+    values = grant_policy_values(grant)
+    session.add(Holding(company_id=grant.company_id, grant_id=grant.id,
+                        conversion_id=conversion.id, holder_entity=grant.holder_entity,
+                        units=result.fund_units, cost_amount=result.converted_amount,
+                        initial_units=result.fund_units,
+                        initial_cost_amount=result.converted_amount,
+                        acquired_on=converted_on,
+                        is_state_asset=bool(values.get("state_asset_holding", True))))
+    session.add(CapTable(company_id=grant.company_id, as_of=converted_on, source="conversion",
+                         round_id=row_id, conversion_id=conversion.id,
+                         rows=[CapTableRow(position=n, holder=r.holder, units=r.units,
+                                           percent=r.percent, is_fund=r.is_fund)
+                               for n, r in enumerate(result.cap_table, start=1)]))
+    grant.status = GrantStatus.CONVERTED
+    session.flush()
+    record(session, actor=actor, action="grant.converted", subject_type="grant",
+           subject_id=grant.id, payload={
+               "conversion_id": conversion.id, "round_id": row_id, "basis": result.basis,
+               "policy_version": grant.policy_version.version,
+               "policy_override": grant.policy_override,
+               "inputs": {"grant": jsonable(pure_grant(grant)),
+                          "round": round_input(row) if row is not None else None,
+                          "appraisal": jsonable(result.appraisal),
+                          "policy": policy.to_dict(),
+                          "cap_table_before_known": preview.has_cap_table},
+               "clauses": sheet["qualifying"]["clauses"], "steps": sheet["steps"],
+               "outputs": {k: sheet[k] for k in (
+                   "converting_amount", "round_price_display", "conversion_price_display",
+                   "fund_units", "converted_amount", "remaining_grant_amount",
+                   "registered_capital_increase", "capital_reserve", "post_round_units",
+                   "fund_stake_display", "registration_due_on", "cap_table")},
+               "ic_resolution_ref_r6e": conversion.ic_resolution_ref,
+               "cancelled_tranches_r4b": cancelled,
+               "kept_undisbursed_ic_ref": keep_undisbursed_ref.strip(),
+               "paid_at_closing_r4a": added_payments})
+    return conversion
+
+
+def record_registration(session: Session, grant: Grant, *, registered_on: date,
+                        actor: str) -> None:
+    """R6.g: the company registered the change; late registration is a breach candidate."""
+    conversion = grant.conversion
+    if conversion is None:
+        raise refuse("R6.g", _l("The grant has not been converted."))
+    if registered_on < conversion.converted_on:
+        raise field_error("registered_on", _l("Registration cannot precede the conversion."))
+    conversion.registered_on = registered_on
+    late = registered_on > conversion.registration_due_on
+    record(session, actor=actor, action="grant.registration_recorded", subject_type="grant",
+           subject_id=grant.id, payload={"clause": "R6.g", "registered_on": registered_on,
+                                         "due_on": conversion.registration_due_on,
+                                         "breach_candidate": late})
+
+
+def registration_overdue(grant: Grant, today: date) -> bool:
+    conversion = grant.conversion
+    return bool(conversion and conversion.registered_on is None
+                and today > conversion.registration_due_on)

@@ -1,0 +1,1 @@
+"""Exits: team buy-backs (R7), exchange sales (R9), trade and IPO sales, liquidations."""

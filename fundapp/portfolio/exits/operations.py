@@ -1,0 +1,205 @@
+"""Exits (R7, R9): a team buy-back at or above its floor price, an exchange sale, a trade or IPO
+sale, a liquidation, and the balance of an exchange sale. The proceeds become cash flows.
+
+Every function changes the database with flush() only and writes its ledger entry in the same
+transaction; the caller commits once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from fundapp.compliance.ledger import record
+from fundapp.errors import AppError
+from fundapp.fund.operations import policy_in_force
+from fundapp.portfolio.common import field_error, jsonable, money_text, not_future, refuse
+from fundapp.portfolio.conversion import engine as calc
+from fundapp.portfolio.exits.models import Exit, ExitKind
+from fundapp.portfolio.grants.models import Grant
+from fundapp.portfolio.grants.operations import grant_policy_values
+from fundapp.portfolio.holdings import valuation
+from fundapp.portfolio.holdings.models import Appraisal, FlowKind, Holding, HoldingStatus
+from fundapp.portfolio.holdings.operations import add_cash_flow, latest_appraisal
+from fundapp.reference.queries import lpr_rate_on
+
+
+def _check_units(holding: Holding, units: Decimal) -> None:
+    if units <= 0:
+        raise field_error("units", _l("Must be more than 0."))
+    if units > holding.units:
+        raise field_error("units", _l("The exit is of %(units)s units but only %(held)s are "
+                                      "held.", units=units, held=holding.units))
+
+
+def _close_exit(session: Session, holding: Holding, exit_row: Exit, *, received: Decimal,
+                received_on: date, actor: str, kind: FlowKind) -> None:
+    holding.units -= exit_row.units
+    holding.cost_amount -= exit_row.cost_amount
+    if holding.units == 0:
+        holding.status = (HoldingStatus.WRITTEN_OFF if exit_row.kind == ExitKind.LIQUIDATION
+                          else HoldingStatus.EXITED)
+        holding.closed_on = exit_row.transfer_on
+        exit_row.is_closing = True
+    add_cash_flow(session, kind=kind, on=received_on, amount=received, actor=actor, holding=holding,
+                  exit_row=exit_row, units_delta=-exit_row.units, cost_delta=-exit_row.cost_amount,
+                  reference=f"exit {exit_row.id}")
+
+
+def record_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_on: date,
+                units: Decimal, price_amount: Decimal, buyer: str = "", actor: str,
+                **terms: Any) -> Exit:
+    """Sell (part of) a holding: R7 for a buy-back, R9 for an exchange sale; trade sale, IPO
+    sale and liquidation record the price. The proceeds become a cash flow; the holding shrinks
+    or closes. The whole check sheet goes to the ledger."""
+    _check_units(holding, units)
+    if holding.status != HoldingStatus.ACTIVE:
+        raise refuse("R12", _l("The holding is closed."), field="holding_id")
+    if transfer_on < holding.acquired_on:
+        raise field_error("transfer_on", _l("The holding did not exist before %(day)s.",
+                                            day=holding.acquired_on.isoformat()))
+    not_future(transfer_on, "transfer_on")
+    if price_amount < 0:
+        raise field_error("price_amount", _l("Must not be negative."))
+    cost = valuation.pro_rata(holding.cost_amount, units, holding.units)
+    details: dict[str, Any] = {"units_before": holding.units, "cost_before": holding.cost_amount}
+    down_payment = price_amount
+    balance_due_on = None
+    flow_kind = FlowKind.EXIT_PROCEEDS
+    if kind == ExitKind.BUYBACK:
+        details.update(_check_buyback(session, holding, transfer_on=transfer_on, units=units,
+                                      price=price_amount,
+                                      is_company=bool(terms.get("is_company_buyer"))))
+        flow_kind = FlowKind.BUYBACK_PROCEEDS
+    elif kind == ExitKind.EXCHANGE:
+        check = _check_exchange(session, holding, transfer_on=transfer_on, units=units,
+                                price=price_amount, terms=terms)
+        details["r9"] = check.to_dict()
+        down_payment = check.down_payment_amount
+        balance_due_on = check.balance_due_on
+    elif kind == ExitKind.LIQUIDATION and units != holding.units:
+        raise field_error("units", _l("A liquidation disposes of every unit held."))
+    if kind in (ExitKind.TRADE_SALE, ExitKind.IPO_SALE) and price_amount == 0:
+        raise field_error("price_amount", _l("Must be more than 0."))
+    exit_row = Exit(holding_id=holding.id, kind=kind, transfer_on=transfer_on, units=units,
+                    price_amount=price_amount, cost_amount=cost, buyer=buyer,
+                    balance_amount=price_amount - down_payment, balance_due_on=balance_due_on,
+                    details_json=json.dumps(jsonable(details), ensure_ascii=False),
+                    recorded_by=actor)
+    session.add(exit_row)
+    session.flush()
+    record(session, actor=actor, action=f"exit.{kind.value}", subject_type="exit",
+           subject_id=exit_row.id, payload={"holding_id": holding.id, "transfer_on": transfer_on,
+                                            "units": units, "price_amount": price_amount,
+                                            "cost_amount": cost, "buyer": buyer,
+                                            "details": details})
+    if down_payment > 0 or kind == ExitKind.LIQUIDATION or price_amount == 0:
+        _close_exit(session, holding, exit_row, received=down_payment, received_on=transfer_on,
+                    actor=actor, kind=flow_kind)
+    return exit_row
+
+
+def record_exit_balance(session: Session, exit_row: Exit, *, paid_on: date, actor: str) -> None:
+    """R9.d: the balance of an exchange sale arrives (within a year of the transfer)."""
+    if not exit_row.balance_amount or exit_row.balance_paid_on is not None:
+        raise AppError(_l("Nothing is outstanding on this exit."), status=409, code="settled")
+    if paid_on < exit_row.transfer_on:
+        raise field_error("paid_on", _l("The balance cannot precede the transfer."))
+    not_future(paid_on, "paid_on")
+    exit_row.balance_paid_on = paid_on
+    add_cash_flow(session, kind=FlowKind.EXIT_PROCEEDS, on=paid_on, amount=exit_row.balance_amount,
+                  actor=actor, holding=session.get(Holding, exit_row.holding_id), exit_row=exit_row,
+                  reference=f"exit {exit_row.id} balance (R9.d)")
+
+
+def _check_buyback(session: Session, holding: Holding, *, transfer_on: date, units: Decimal,
+                   price: Decimal, is_company: bool) -> dict[str, Any]:
+    grant = session.get(Grant, holding.grant_id) if holding.grant_id else None
+    if grant is None or grant.conversion is None:
+        raise refuse("R7.a", _l("A team buy-back applies to units from a converted grant."),
+                     field="holding_id")
+    values = grant_policy_values(grant)
+    conversion = grant.conversion
+    window_end = calc.add_months(conversion.converted_on, 12 * int(values["buyback_window_years"]))
+    if transfer_on > window_end:
+        raise refuse("R7.a", _l("The buy-back window ended on %(day)s.",
+                                day=window_end.isoformat()), field="transfer_on")
+    rate = lpr_rate_on(session, transfer_on)
+    if rate is None:
+        raise refuse("R7.b", _l("No 1-year LPR is published on or before %(day)s; an admin "
+                                "must enter it first.", day=transfer_on.isoformat()),
+                     field="transfer_on")
+    # Principal pro rata: the converted amount of the units sold (R7.b).
+    initial_units = holding.initial_units or conversion.fund_units
+    principal = valuation.pro_rata(conversion.converted_amount, units, initial_units)
+    cap = values.get("return_cap")
+    floor = calc.floor_price_buyback(principal, conversion.converted_on, transfer_on, rate,
+                                     int(values["t1_years"]),
+                                     None if cap is None else Decimal(str(cap)))
+    if price < floor.amount:
+        raise refuse("R7.b", _l("The price %(price)s is below the floor price %(floor)s.",
+                                price=money_text(price), floor=money_text(floor.amount)),
+                     field="price_amount", floor_amount=str(floor.amount))
+    if floor.cap_amount is not None and price > floor.cap_amount:
+        raise refuse("R7.c", _l("The price %(price)s exceeds the return cap %(cap)s.",
+                                price=money_text(price), cap=money_text(floor.cap_amount)),
+                     field="price_amount")
+    gate: dict[str, Any] = {"state_asset": holding.is_state_asset}
+    if holding.is_state_asset:
+        appraisal = latest_appraisal(session, holding, transfer_on)
+        if appraisal is not None:
+            appraised = valuation.pro_rata(appraisal.value_amount, units, appraisal.units)
+            gate.update(appraisal_id=appraisal.id, appraised_amount=appraised)
+            if price < appraised:
+                if not (grant.exit_filing_no and grant.exit_filed_on
+                        and grant.exit_filed_on <= conversion.converted_on):
+                    raise refuse("R7.d", _l(
+                        "The price is below the filed appraisal %(value)s and the exit terms "
+                        "were not filed before investing: sell through the exchange (R9).",
+                        value=money_text(appraised)), field="price_amount")
+                gate.update(below_appraisal=True, exit_filing_no=grant.exit_filing_no,
+                            exit_filed_on=grant.exit_filed_on)
+    return {"r7": floor.to_dict(), "r7d": gate, "is_company_buyer": is_company}
+
+
+def _check_exchange(session: Session, holding: Holding, *, transfer_on: date, units: Decimal,
+                    price: Decimal, terms: Mapping[str, Any]) -> valuation.ExchangeCheck:
+    from fundapp.reference.calendar import working_days_between
+    from fundapp.reference.queries import calendar_overrides
+
+    values = (grant_policy_values(session.get(Grant, holding.grant_id)) if holding.grant_id
+              else policy_in_force(session, transfer_on).values)
+    appraisal = None
+    if terms.get("appraisal_id"):
+        appraisal = session.get(Appraisal, int(terms["appraisal_id"]))
+        if appraisal is None or appraisal.holding_id != holding.id:
+            raise field_error("appraisal_id", _l("No such appraisal of this holding."))
+    start, end = terms.get("disclosure_start_on"), terms.get("disclosure_end_on")
+    if start is None or end is None:
+        raise field_error("disclosure_end_on", _l("Give the disclosure period."))
+    if end < start:
+        raise field_error("disclosure_end_on", _l("The disclosure cannot end before it starts."))
+    days = working_days_between(start - timedelta(days=1), end,
+                                calendar_overrides(session, start, end))
+    try:
+        return valuation.check_exchange(
+            transfer_on=transfer_on, price=price,
+            appraisal_value=None if appraisal is None else valuation.pro_rata(
+                appraisal.value_amount, units, appraisal.units),
+            appraisal_base_on=None if appraisal is None else appraisal.base_on,
+            validity_months=int(values["appraisal_validity_months"]),
+            reserve_price=Decimal(terms.get("reserve_price_amount") or 0),
+            disclosure_working_days=days,
+            required_working_days=int(values["disclosure_working_days"]),
+            is_relisting=bool(terms.get("is_relisting")),
+            relisting_approval_ref=str(terms.get("relisting_approval_ref") or ""),
+            down_payment=Decimal(terms.get("down_payment_amount") or price),
+            balance_due_on=terms.get("balance_due_on"))
+    except valuation.RuleProblem as exc:
+        raise refuse(exc.rule, exc.message, field=exc.field) from None

@@ -1,0 +1,1 @@
+"""Grant agreements (R2, R8): tranches, reviews, disbursements, refunds, R&D acceptance, closure."""

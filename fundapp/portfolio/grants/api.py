@@ -1,0 +1,143 @@
+"""API routes of policy versions and grant agreements, on the shared API blueprint."""
+
+from __future__ import annotations
+
+from flask import request
+from marshmallow import fields
+
+from fundapp.api import bp
+from fundapp.api.core import api_route, load_json
+from fundapp.api.routes import PAGE_PARAMS, page_body
+from fundapp.api.schemas import PageSchema
+from fundapp.extensions import db
+from fundapp.fund.operations import create_policy_version, ensure_default_policy
+from fundapp.fund.queries import policy_versions
+from fundapp.pagination import paginate
+from fundapp.portfolio.conversion.operations import record_alternative_condition_met
+from fundapp.portfolio.conversion.schemas import AlternativeConditionCreateSchema
+from fundapp.portfolio.grants import operations as ops
+from fundapp.portfolio.grants.queries import grants_query
+from fundapp.portfolio.grants.schemas import (
+    AcceptanceCreateSchema,
+    BreachCreateSchema,
+    DisbursementCreateSchema,
+    DisbursementListSchema,
+    DisbursementSchema,
+    GrantCreateSchema,
+    GrantSchema,
+    OverrideCreateSchema,
+    PolicyCreateSchema,
+    PolicyListSchema,
+    PolicySchema,
+    RefundCreateSchema,
+    ReviewCreateSchema,
+    ToleranceClosureSchema,
+)
+from fundapp.portfolio.web import current_actor
+
+
+class GrantPageSchema(PageSchema):
+    items = fields.List(fields.Nested(GrantSchema))
+
+
+# --------------------------------------------------------------------------- policies
+
+
+@api_route(bp, "/v1/policies", "GET", summary="Policy versions, newest effective date first",
+           response=PolicyListSchema)
+def list_policies():
+    ensure_default_policy(db.session)
+    db.session.commit()
+    return {"items": PolicySchema(many=True).dump(policy_versions(db.session))}
+
+
+@api_route(bp, "/v1/policies", "POST", summary="Create a new policy version (admin)",
+           body=PolicyCreateSchema, response=PolicySchema, status=201)
+def create_policy():
+    data = load_json(PolicyCreateSchema())
+    row = create_policy_version(db.session, actor=current_actor(), **data)
+    db.session.commit()
+    return PolicySchema().dump(row), 201
+
+
+# --------------------------------------------------------------------------- grants
+
+
+@api_route(bp, "/v1/grants", "GET", summary="Grant agreements", response=GrantPageSchema,
+           params=PAGE_PARAMS + [{"name": "status", "in": "query", "schema": {"type": "string"}}])
+def list_grants():
+    page = paginate(db.session, grants_query(request.args.get("status", "")),
+                    request.args.get("page", 1), request.args.get("per_page", 25))
+    return page_body(page, GrantSchema())
+
+
+@api_route(bp, "/v1/grants", "POST", summary="Sign a grant agreement for a deal",
+           body=GrantCreateSchema, response=GrantSchema, status=201)
+def create_grant():
+    data = load_json(GrantCreateSchema())
+    grant = ops.create_grant(db.session, actor=current_actor(), **data)
+    db.session.commit()
+    return GrantSchema().dump(grant), 201
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>", "GET", summary="A grant agreement",
+           response=GrantSchema)
+def get_grant(grant_id: int):
+    return GrantSchema().dump(ops.get_grant(db.session, grant_id))
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/disbursements", "GET",
+           summary="Disbursements of a grant", response=DisbursementListSchema)
+def list_disbursements(grant_id: int):
+    grant = ops.get_grant(db.session, grant_id)
+    return {"items": DisbursementSchema(many=True).dump(grant.disbursements)}
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/disbursements", "POST",
+           summary="Release a tranche (R2.b)", body=DisbursementCreateSchema,
+           response=DisbursementSchema, status=201)
+def create_disbursement(grant_id: int):
+    data = load_json(DisbursementCreateSchema())
+    grant = ops.get_grant(db.session, grant_id)
+    payment = ops.disburse(db.session, grant, actor=current_actor(), **data)
+    db.session.commit()
+    return DisbursementSchema().dump(payment), 201
+
+
+def _grant_action(path: str, operation, schema, summary: str, *, endpoint: str,
+                  status: int = 200) -> None:
+    """A POST on a grant that runs one operation and answers with the grant as it now is."""
+
+    def view(grant_id: int):
+        data = load_json(schema())
+        grant = ops.get_grant(db.session, grant_id)
+        operation(db.session, grant, actor=current_actor(), **data)
+        db.session.commit()
+        return GrantSchema().dump(grant), status
+
+    view.__name__ = endpoint
+    api_route(bp, f"/v1/grants/<int:grant_id>/{path}", "POST", summary=summary, body=schema,
+              response=GrantSchema, status=status, endpoint=endpoint)(view)
+
+
+for _args, _kwargs in [
+    (("reviews", ops.record_milestone_review, ReviewCreateSchema,
+      "Record a milestone review (R2.b)"), {"endpoint": "create_review", "status": 201}),
+    (("refunds", ops.record_refund, RefundCreateSchema, "Record a refund"),
+     {"endpoint": "create_refund", "status": 201}),
+    (("rd-acceptance", ops.accept_rd, AcceptanceCreateSchema, "Record the R&D acceptance (R2.c)"),
+     {"endpoint": "accept_rd"}),
+    (("breach", ops.declare_breach, BreachCreateSchema,
+      "Declare a breach: suspension and recovery with penalty interest (R8.c)"),
+     {"endpoint": "declare_breach"}),
+    (("tolerance-closure", ops.close_with_tolerance, ToleranceClosureSchema,
+      "Close with tolerance by IC decision (R8.b)"), {"endpoint": "close_with_tolerance"}),
+    (("policy-override", ops.override_grant_policy, OverrideCreateSchema,
+      "Override policy values for one agreement (needs an IC resolution)"),
+     {"endpoint": "override_policy"}),
+    (("alternative-condition", record_alternative_condition_met,
+      AlternativeConditionCreateSchema, "Record an agreed alternative condition as met, with "
+      "the filed appraisal that prices the conversion (R3.f)"),
+     {"endpoint": "record_alternative_condition", "status": 201}),
+]:
+    _grant_action(*_args, **_kwargs)

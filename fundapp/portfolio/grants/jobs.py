@@ -1,0 +1,21 @@
+"""Scheduled jobs of grant agreements (run by `fundapp scheduler run`, never by a web worker)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from fundapp.extensions import db
+from fundapp.portfolio.grants.operations import close_expired_grants
+
+
+def close_expired_grants_job() -> str:
+    """Daily (R8.a): close the grants whose window and grace ended without a conversion.
+
+    Idempotent by the grant's status: a grant already closed is not closed again, so a second
+    run the same day (or a caught-up run) changes nothing. The scheduler commits.
+    """
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    closed = close_expired_grants(db.session, today)
+    return f"{len(closed)} grant(s) closed under R8.a" + (
+        f": {', '.join(map(str, closed))}" if closed else "")

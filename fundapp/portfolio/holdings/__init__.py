@@ -1,0 +1,1 @@
+"""Holdings: follow-on investments, income, valuation marks, filed appraisals and cash flows."""

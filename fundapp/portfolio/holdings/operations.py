@@ -1,0 +1,229 @@
+"""Holdings (issue 5): follow-on investments, income, valuation marks and filed appraisals.
+
+Cash flows (design): grant disbursements and refunds are the rows of grant_disbursements and
+grant_refunds (issue 4) and are read from there as typed flows of kind grant_disbursement and
+refund; they are never copied, so a flow cannot disagree with the payment it describes. Every
+other money movement is one cash_flows row (follow_on, buyback_proceeds, exit_proceeds,
+dividend, recovery, fee) with a positive amount (the kind gives the sign), its date, and a link
+to its source: the holding, the exit, the grant (a recovery) or nothing (a fund-level fee).
+Each row is written with its ledger entry in the same transaction. A flow that changes the
+holding carries that change (units_delta, cost_delta_amount), so the units and cost held on
+any past date are the holding's initial ones plus the changes dated on or before it.
+
+Every function changes the database with flush() only; the caller commits once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fundapp.compliance.ledger import record
+from fundapp.errors import AppError, NotFound
+from fundapp.portfolio.common import (
+    MAX_ID,
+    ZERO,
+    field_error,
+    get_company,
+    local_today,
+    not_future,
+    refuse,
+)
+from fundapp.portfolio.exits.models import Exit
+from fundapp.portfolio.grants.operations import get_grant
+from fundapp.portfolio.holdings.models import (
+    Appraisal,
+    CashFlow,
+    FlowKind,
+    Holding,
+    HoldingOrigin,
+    HoldingStatus,
+    MarkMethod,
+    MarkStatus,
+    ValuationMark,
+)
+
+
+def get_holding(session: Session, holding_id: int) -> Holding:
+    holding = session.get(Holding, holding_id) if 0 < holding_id <= MAX_ID else None
+    if holding is None:
+        raise NotFound(_l("No such holding."))
+    return holding
+
+
+def add_cash_flow(session: Session, *, kind: FlowKind, on: date, amount: Decimal, actor: str,
+                  holding: Holding | None = None, grant_id: int | None = None,
+                  company_id: int | None = None, exit_row: Exit | None = None,
+                  units_delta: Decimal = ZERO, cost_delta: Decimal = ZERO, reference: str = "",
+                  note: str = "") -> CashFlow:
+    if amount < 0 or (amount == 0 and kind != FlowKind.EXIT_PROCEEDS):
+        raise field_error("amount", _l("Must be more than 0."))
+    flow = CashFlow(
+        kind=kind, on=on, amount=amount, holding_id=holding.id if holding else None,
+        company_id=company_id if company_id is not None else (holding.company_id if holding
+                                                              else None),
+        grant_id=grant_id, exit_id=exit_row.id if exit_row else None, units_delta=units_delta,
+        cost_delta_amount=cost_delta, reference=reference, note=note, recorded_by=actor)
+    session.add(flow)
+    session.flush()
+    record(session, actor=actor, action=f"cash_flow.{kind.value}", subject_type="cash_flow",
+           subject_id=flow.id, payload={"kind": kind.value, "on": on, "amount": amount,
+                                        "holding_id": flow.holding_id, "grant_id": grant_id,
+                                        "company_id": flow.company_id,
+                                        "exit_id": flow.exit_id, "units_delta": units_delta,
+                                        "cost_delta_amount": cost_delta, "reference": reference,
+                                        "note": note})
+    return flow
+
+
+def record_follow_on(session: Session, *, on: date, amount: Decimal, units: Decimal,
+                     actor: str, holding_id: int | None = None, company_id: int | None = None,
+                     holder_entity: str = "", reference: str = "") -> CashFlow:
+    """A direct investment: into an existing holding, or a new direct holding in a company."""
+    not_future(on, "on")
+    if units <= 0:
+        raise field_error("units", _l("Must be more than 0."))
+    if holding_id is not None:
+        holding = get_holding(session, holding_id)
+        if on < holding.acquired_on:
+            raise field_error("on", _l("The holding was acquired on %(day)s.",
+                                       day=holding.acquired_on.isoformat()))
+        if holding.status != HoldingStatus.ACTIVE:
+            raise refuse("R12", _l("The holding is closed."), field="holding_id")
+        holding.units += units
+        holding.cost_amount += amount
+        return add_cash_flow(session, kind=FlowKind.FOLLOW_ON, on=on, amount=amount, actor=actor,
+                             holding=holding, units_delta=units, cost_delta=amount,
+                             reference=reference)
+    if company_id is None:
+        raise field_error("holding_id", _l("Name the holding or the company."))
+    company = get_company(session, company_id)
+    holding = Holding(company_id=company.id, holder_entity=holder_entity or "platform",
+                      units=units, cost_amount=amount, initial_units=ZERO,
+                      initial_cost_amount=ZERO, acquired_on=on, origin=HoldingOrigin.DIRECT,
+                      status=HoldingStatus.ACTIVE)
+    session.add(holding)
+    session.flush()
+    return add_cash_flow(session, kind=FlowKind.FOLLOW_ON, on=on, amount=amount, actor=actor,
+                         holding=holding, units_delta=units, cost_delta=amount, reference=reference)
+
+
+def record_income(session: Session, *, kind: FlowKind, on: date, amount: Decimal, actor: str,
+                  holding_id: int | None = None, grant_id: int | None = None,
+                  reference: str = "", note: str = "") -> CashFlow:
+    """A dividend (holding), a recovery (grant in breach, R8.c) or a fee (fund)."""
+    not_future(on, "on")
+    if kind == FlowKind.DIVIDEND:
+        if holding_id is None:
+            raise field_error("holding_id", _l("A dividend belongs to a holding."))
+        holding = get_holding(session, holding_id)
+        if on < holding.acquired_on:
+            raise field_error("on", _l("The holding was acquired on %(day)s.",
+                                       day=holding.acquired_on.isoformat()))
+        return add_cash_flow(session, kind=kind, on=on, amount=amount, actor=actor, holding=holding,
+                             reference=reference, note=note)
+    if kind == FlowKind.RECOVERY:
+        if grant_id is None:
+            raise field_error("grant_id", _l("A recovery belongs to a grant agreement."))
+        grant = get_grant(session, grant_id)
+        if on < grant.signed_on:
+            raise field_error("on", _l("A recovery cannot precede the signing date."))
+        return add_cash_flow(session, kind=kind, on=on, amount=amount, actor=actor,
+                             grant_id=grant.id, company_id=grant.company_id, reference=reference,
+                             note=note)
+    if kind == FlowKind.FEE:
+        return add_cash_flow(session, kind=kind, on=on, amount=amount, actor=actor,
+                             reference=reference, note=note)
+    raise field_error("kind", _l("Record this kind through its own operation."))
+
+
+# ---- valuation marks
+
+
+def record_mark(session: Session, holding: Holding, *, measured_on: date, method: MarkMethod,
+                value_per_unit: Decimal, inputs: Mapping[str, Any] | None = None,
+                note: str = "", actor: str) -> ValuationMark:
+    """A draft mark; it counts only once another person finalises it."""
+    if measured_on < holding.acquired_on:
+        raise field_error("measured_on", _l(
+            "The holding did not exist before %(day)s.", day=holding.acquired_on.isoformat()))
+    not_future(measured_on, "measured_on")
+    if value_per_unit < 0:
+        raise field_error("value_per_unit", _l("Must not be negative."))
+    if method == MarkMethod.WRITE_OFF and value_per_unit != 0:
+        raise field_error("value_per_unit", _l("A write-off values the units at 0."))
+    mark = ValuationMark(holding_id=holding.id, measured_on=measured_on, method=method,
+                         inputs_json=json.dumps(dict(inputs or {}), ensure_ascii=False,
+                                                default=str, sort_keys=True),
+                         value_per_unit=value_per_unit, status=MarkStatus.DRAFT, note=note,
+                         author=actor)
+    session.add(mark)
+    session.flush()
+    record(session, actor=actor, action="mark.drafted", subject_type="valuation_mark",
+           subject_id=mark.id, payload={"holding_id": holding.id, "measured_on": measured_on,
+                                        "method": method.value, "inputs": mark.inputs,
+                                        "value_per_unit": value_per_unit, "note": note})
+    return mark
+
+
+def get_mark(session: Session, mark_id: int) -> ValuationMark:
+    mark = session.get(ValuationMark, mark_id) if 0 < mark_id <= MAX_ID else None
+    if mark is None:
+        raise NotFound(_l("No such valuation mark."))
+    return mark
+
+
+def finalise_mark(session: Session, mark: ValuationMark, *, actor: str) -> ValuationMark:
+    """Four eyes: the author cannot finalise their own mark; a final mark is never changed."""
+    if mark.status == MarkStatus.FINAL:
+        raise AppError(_l("This mark is already final."), status=409, code="already_final")
+    if mark.author == actor:
+        raise refuse("four_eyes", _l("A mark is finalised by someone other than its author."),
+                     field="approver")
+    mark.status = MarkStatus.FINAL
+    mark.approver = actor
+    mark.finalised_on = local_today()
+    record(session, actor=actor, action="mark.finalised", subject_type="valuation_mark",
+           subject_id=mark.id, payload={"holding_id": mark.holding_id, "author": mark.author,
+                                        "measured_on": mark.measured_on,
+                                        "value_per_unit": mark.value_per_unit})
+    return mark
+
+
+# ---- appraisals and exits
+
+
+def record_appraisal(session: Session, holding: Holding, *, base_on: date, units: Decimal,
+                     value_amount: Decimal, filing_no: str, filed_on: date, appraiser: str = "",
+                     actor: str) -> Appraisal:
+    """A filed appraisal (评估备案) of (some of) the holding's units (R7.d, R9.a)."""
+    if not filing_no.strip():
+        raise field_error("filing_no", _l("An appraisal needs its filing number."))
+    if units <= 0 or units > holding.units:
+        raise field_error("units", _l("The holding has %(units)s units.", units=holding.units))
+    if filed_on < base_on:
+        raise field_error("filed_on", _l("Filing cannot precede the base date."))
+    row = Appraisal(holding_id=holding.id, base_on=base_on, units=units,
+                    value_amount=value_amount, filing_no=filing_no.strip(), filed_on=filed_on,
+                    appraiser=appraiser, recorded_by=actor)
+    session.add(row)
+    session.flush()
+    record(session, actor=actor, action="appraisal.filed", subject_type="appraisal",
+           subject_id=row.id, payload={"holding_id": holding.id, "base_on": base_on,
+                                       "units": units, "value_amount": value_amount,
+                                       "filing_no": row.filing_no, "filed_on": filed_on,
+                                       "appraiser": appraiser, "clause": "R9.a"})
+    return row
+
+
+def latest_appraisal(session: Session, holding: Holding, on: date) -> Appraisal | None:
+    return session.scalar(select(Appraisal).where(Appraisal.holding_id == holding.id,
+                                                  Appraisal.filed_on <= on)
+                          .order_by(Appraisal.filed_on.desc(), Appraisal.id.desc()).limit(1))

@@ -1,0 +1,68 @@
+"""The KPI page: requests and answers by quarter, the dashboard, answers by form or CSV."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from fundapp.errors import AppError
+from fundapp.extensions import db
+from fundapp.portfolio.kpis import operations as kpi_ops
+from fundapp.portfolio.performance.charts import bar_chart_svg
+from fundapp.portfolio.performance.summary import shanghai_today
+from fundapp.portfolio.web import bp, errors_of
+
+
+@bp.get("/portfolio/kpis")
+def kpis(errors: dict[str, Any] | None = None, status: int = 200):
+    today = shanghai_today()
+    quarter = request.args.get("quarter", "")
+    rows = kpi_ops.kpi_rows(db.session, quarter=quarter, today=today)
+    summary = kpi_ops.kpi_summary(db.session, today)
+    years = summary["years"]
+    charts = {
+        "va": bar_chart_svg([(y["year"], y["value_added_per_employee"]) for y in years],
+                            title=_("Value added per employee (CNY/year)"),
+                            reference=summary["target_value_added_per_employee"],
+                            reference_label=_("2026 target"), value_format="{:,.0f}"),
+        "rd": bar_chart_svg([(y["year"], y["rd_to_revenue"]) for y in years],
+                            title=_("R&D spend / revenue"), value_format="{:.1%}"),
+        "pct": bar_chart_svg([(y["year"], y["pct_applications"]) for y in years],
+                             title=_("PCT applications"), value_format="{:.0f}"),
+    }
+    return render_template("portfolio/kpis.html", rows=rows, summary=summary, charts=charts,
+                           quarter=quarter, errors=errors or {}, fields=kpi_ops.FIELDS), status
+
+
+@bp.post("/portfolio/kpis/<int:report_id>/answer")
+def kpi_answer(report_id: int):
+    form = request.form.to_dict()
+    try:
+        answered = date.fromisoformat(form.get("answered_on", "") or shanghai_today().isoformat())
+        kpi_ops.record_kpi_answer(db.session, kpi_ops.get_report(db.session, report_id), form,
+                                  answered_on=answered, actor=g.user.email)
+    except ValueError:
+        return kpis({"answered_on": [_("Not a valid date.")]}, 422)
+    except AppError as exc:
+        db.session.rollback()
+        return kpis(errors_of(exc), 422)
+    db.session.commit()
+    flash(_("KPI answer saved."), "success")
+    return redirect(url_for("portfolio.kpis"))
+
+
+@bp.post("/portfolio/kpis/import")
+def kpi_import():
+    upload = request.files.get("file")
+    try:
+        count = kpi_ops.import_kpi_csv(db.session, upload.read() if upload else b"",
+                                       answered_on=shanghai_today(), actor=g.user.email)
+    except AppError as exc:
+        db.session.rollback()
+        return kpis(errors_of(exc), 422)
+    db.session.commit()
+    flash(_("%(n)s KPI answers imported.", n=count), "success")
+    return redirect(url_for("portfolio.kpis"))

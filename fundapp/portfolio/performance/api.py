@@ -1,0 +1,54 @@
+"""API routes of the fund's performance and of index series, on the shared API blueprint."""
+
+from __future__ import annotations
+
+from flask import request
+from sqlalchemy import select
+
+from fundapp.api import bp
+from fundapp.api.core import api_route
+from fundapp.extensions import db
+from fundapp.portfolio.fields import ItemsSchema
+from fundapp.portfolio.performance.models import IndexSeries
+from fundapp.portfolio.performance.operations import import_index_series
+from fundapp.portfolio.performance.schemas import IndexSeriesSchema, PerformanceSchema
+from fundapp.portfolio.performance.summary import performance_summary
+from fundapp.portfolio.web import AS_OF_PARAM, as_of_arg, current_actor, date_arg
+
+
+@api_route(bp, "/v1/performance", "GET", summary="Fund performance as of a date",
+           response=PerformanceSchema,
+           params=[AS_OF_PARAM,
+                   {"name": "period_start", "in": "query", "schema": {"type": "string"},
+                    "description": "Start of a reporting period: its cash flows are listed."},
+                   {"name": "index", "in": "query", "schema": {"type": "string"}},
+                   {"name": "include", "in": "query", "schema": {"type": "string",
+                                                                 "enum": ["cash_flows"]},
+                    "description": "cash_flows: also list every flow since inception (large;"
+                                   " GET /api/v1/cash-flows gives the same list)."}])
+def get_performance():
+    period_start = date_arg("period_start")
+    # The figures, not every one of the fund's flows: those only for a period or when asked.
+    detail = period_start is not None or request.args.get("include") == "cash_flows"
+    summary = performance_summary(db.session, as_of_arg(), period_start=period_start,
+                                  index_series=request.args.get("index") or None, detail=detail)
+    return PerformanceSchema().dump(summary)
+
+
+@api_route(bp, "/v1/index-series", "GET", summary="Index series for PME", response=ItemsSchema)
+def list_index_series():
+    rows = db.session.scalars(select(IndexSeries).order_by(IndexSeries.name))
+    return {"items": IndexSeriesSchema(many=True).dump(rows)}
+
+
+@api_route(bp, "/v1/index-series", "POST",
+           summary="Upload an index series as CSV (date,level): file field or text/csv body",
+           response=IndexSeriesSchema, status=201,
+           params=[{"name": "name", "in": "query", "schema": {"type": "string"}}])
+def upload_index_series():
+    upload = request.files.get("file")
+    content = upload.read() if upload else request.get_data()
+    name = request.form.get("name") or request.args.get("name", "")
+    series = import_index_series(db.session, name=name, content=content, actor=current_actor())
+    db.session.commit()
+    return IndexSeriesSchema().dump(series), 201

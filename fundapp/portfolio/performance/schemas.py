@@ -1,0 +1,35 @@
+"""Output schemas of the performance figures and index series."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from fundapp.portfolio.fields import Plain
+
+
+class PerformanceSchema(Schema):
+    as_of = fields.Date()
+    period_start = fields.Date(allow_none=True)
+    conventions = fields.String()
+    fund = Plain()
+    views = Plain()
+    by_vintage = Plain()
+    by_sector = Plain()
+    holdings = Plain()
+    cash_flows = Plain()
+    valuation_changes = Plain()
+    conversions = Plain()
+    exits = Plain()
+    policy_figures = Plain()
+    kpis = Plain()
+    stale_marks = Plain()
+    pme = Plain()
+    series = Plain()
+
+
+class IndexSeriesSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    levels = fields.Function(lambda s: len(s.levels))
+    first_on = fields.Function(lambda s: s.levels[0].on.isoformat() if s.levels else None)
+    last_on = fields.Function(lambda s: s.levels[-1].on.isoformat() if s.levels else None)
