@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from bench import upgrade_quietly
@@ -23,33 +24,35 @@ DEALS = 20
 def _setup(session):
     from fundapp.auth.operations import create_user
     from fundapp.deals import operations as deal_ops
+    from fundapp.deals import roadshows as roadshow_ops
     from fundapp.deals.models import DealStage
-    from fundapp.fund.models import Fund
+    from fundapp.fund.operations import create_fund
 
-    session.add(Fund(name="基准基金", committed_amount=10**10, established_on=date(2025, 1, 1)))
+    create_fund(session, name="基准基金", committed_amount=Decimal(10**10),
+                established_on=date(2025, 1, 1), actor="bench")
     users = [create_user(session, email=f"ic{i}@bench.cn", password="bench-password-1",
                          roles=["ic_member"], name=f"委员{i}", actor="bench") for i in range(5)]
-    roadshow = deal_ops.create_roadshow(session, actor="bench", name="基准路演",
+    roadshow = roadshow_ops.create_roadshow(session, actor="bench", name="基准路演",
                                         held_on=date(2026, 3, 1), venue="张江", organiser="b")
-    panel = [deal_ops.add_panel_member(session, roadshow, actor="bench", name=f"专家{i}",
+    panel = [roadshow_ops.add_panel_member(session, roadshow, actor="bench", name=f"专家{i}",
                                        affiliation="大学") for i in range(3)]
     monday = datetime(2026, 3, 2, 2, tzinfo=UTC)
     deals = []
     for n in range(1, DEALS + 1):
         company = deal_ops.create_company(session, actor="bench",
                                           legal_name=f"基准{n}号科技有限公司", sector="ai",
-                                          registered_capital_amount="10000000.00",
+                                          registered_capital_amount=Decimal("10000000.00"),
                                           founders=[{"name": f"创始人{n}", "title": "CEO",
                                                      "background": "博士"}])
-        deal_ops.add_slot(session, roadshow, company, actor="bench")
+        roadshow_ops.add_slot(session, roadshow, company, actor="bench")
         deal = deal_ops.create_deal(session, actor="bench", company_id=company.id,
-                                    project_name=f"项目{n}", requested_grant_amount="2000000.00",
-                                    approved_budget_amount="8000000.00", roadshow_id=roadshow.id,
+                                    project_name=f"项目{n}", requested_grant_amount=Decimal("2000000.00"),
+                                    approved_budget_amount=Decimal("8000000.00"), roadshow_id=roadshow.id,
                                     project_summary="研发新一代芯片。" * 20)
         for member in panel:
-            deal_ops.record_score_sheet(session, roadshow, panel_member_id=member.id,
+            roadshow_ops.record_score_sheet(session, roadshow, panel_member_id=member.id,
                                         company_id=company.id, actor="bench", scores={
-                                            c.code: str(5 + (n + member.id) % 5)
+                                            c.code: Decimal(5 + (n + member.id) % 5)
                                             for c in roadshow.criteria})
         for target in (DealStage.ROADSHOW, DealStage.EXPERT_REVIEW, DealStage.DUE_DILIGENCE,
                        DealStage.IC_DECISION):

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from bench import upgrade_quietly
@@ -31,11 +32,12 @@ def _generate(session, holdings: int, flows: int) -> None:
     from sqlalchemy import insert
 
     from fundapp.deals.models import Company
-    from fundapp.fund.models import Fund
+    from fundapp.fund.operations import create_fund
     from fundapp.portfolio.holdings.models import CashFlow, Holding, ValuationMark
 
     now = datetime.now(UTC)
-    session.add(Fund(name="Bench fund", committed_amount=10**12, established_on=date(2015, 1, 1)))
+    create_fund(session, name="Bench fund", committed_amount=Decimal(10**12),
+                established_on=date(2015, 1, 1), actor="bench")
     sectors = ["ai", "bci", "robotics.humanoid", "life_health", "semiconductors"]
     session.execute(insert(Company), [
         {"id": i, "legal_name": f"基准{i}科技有限公司", "name_en": f"Bench {i}",
@@ -178,5 +180,5 @@ def run() -> dict:
     }
 
 
-def D_total(body: dict) -> str:  # noqa: N802 - the NAV as the last quarter's terminal value
+def D_total(body: dict) -> str:  # the NAV as the last quarter's terminal value
     return body["fund"]["nav_amount"]

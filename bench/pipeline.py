@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from bench import upgrade_quietly
@@ -24,10 +25,10 @@ def _generate(session, deals: int, open_deals: int) -> None:
     from sqlalchemy import insert
 
     from fundapp.deals.models import Company, Deal, DealStage
-    from fundapp.fund.models import Fund
+    from fundapp.fund.operations import create_fund
 
-    session.add(Fund(name="Bench fund", committed_amount=10**12, established_on=datetime(
-        2025, 1, 1).date()))
+    create_fund(session, name="Bench fund", committed_amount=Decimal(10**12),
+                established_on=datetime(2025, 1, 1).date(), actor="bench")
     companies = deals // 5
     now = datetime.now(UTC)
     sectors = ["ai", "bci", "fintech.insurtech", "robotics.humanoid", "life_health"]
@@ -85,7 +86,8 @@ def run() -> dict:
     from fundapp.deals import queries
     from fundapp.deals.intake import import_signup, preview_signup
     from fundapp.deals.models import Deal
-    from fundapp.deals.operations import OPEN_STAGES, create_roadshow
+    from fundapp.deals.operations import OPEN_STAGES
+    from fundapp.deals.roadshows import create_roadshow
     from fundapp.extensions import db
 
     scale = float(os.environ.get("BENCH_SCALE", 1))

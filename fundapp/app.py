@@ -28,8 +28,8 @@ DOMAIN_MODULES = (
     "fundapp.api.routes", "fundapp.compliance.api", "fundapp.deals.api", "fundapp.ic.api",
     "fundapp.portfolio.api",
     "fundapp.compliance.checks", "fundapp.compliance.jobs", "fundapp.deals.checks",
-    "fundapp.ic.jobs", "fundapp.portfolio.checks",
-    "fundapp.portfolio.jobs",
+    "fundapp.ic.jobs", "fundapp.portfolio.checks", "fundapp.portfolio.grants.jobs",
+    "fundapp.portfolio.kpis.jobs",
 )
 
 

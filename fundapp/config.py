@@ -59,7 +59,9 @@ class Config:
         self.BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
         self.LANGUAGES = ("zh", "en")
         self.API_TOKEN_HOURS = int(os.environ.get("FUNDAPP_API_TOKEN_HOURS", 12))
-        self.LOGIN_MAX_FAILURES = 10
+        self.LOGIN_MAX_FAILURES = 10  # per account in the window
+        self.LOGIN_MAX_FAILURES_PER_ADDRESS = int(
+            os.environ.get("FUNDAPP_LOGIN_MAX_FAILURES_PER_ADDRESS", 100))
         self.LOGIN_WINDOW_SECONDS = 15 * 60
         self.PROXY_FIX = os.environ.get("FUNDAPP_PROXY_FIX") == "1"
         self.FUND_NAME = os.environ.get("FUNDAPP_FUND_NAME", "")

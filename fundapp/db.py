@@ -111,7 +111,7 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         return Decimal(int(value)).scaleb(-self.places)
 
 
-def Money() -> ScaledDecimal:  # noqa: N802 - reads like a type in column declarations
+def Money() -> ScaledDecimal:  # reads like a type in column declarations
     """CNY with 2 places (fen), R1."""
     return ScaledDecimal(2)
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from fundapp.auth.models import Role
 from fundapp.auth.operations import create_user
-from fundapp.compliance.ledger import record
 from fundapp.fund.models import Fund
+from fundapp.fund.operations import create_fund
 
 # Demo data only: printed by `make run`, documented in README; never used outside the demo.
 DEMO_PASSWORD = "demo-password"
@@ -32,15 +32,11 @@ def load_demo(session: Session, *, if_empty: bool = False) -> list[tuple[str, st
         if if_empty:
             return None
     else:
-        fund = Fund(name="张江科创拨投结合基金（演示）",
+        create_fund(session, name="张江科创拨投结合基金（演示）",
                     name_en="Zhangjiang Sci-Tech Grant-plus-Investment Fund (demo)",
                     committed_amount=Decimal("500000000.00"), established_on=date(2025, 1, 1),
-                    platform_name="区科创投资平台有限公司 District Sci-Tech Investment Platform Co.")
-        session.add(fund)
-        session.flush()
-        record(session, actor="demo", action="fund.created", subject_type="fund",
-               subject_id=fund.id, payload={"name": fund.name,
-                                            "committed_amount": fund.committed_amount})
+                    platform_name="区科创投资平台有限公司 District Sci-Tech Investment Platform Co.",
+                    actor="demo")
     made = []
     from fundapp.auth.models import User
 

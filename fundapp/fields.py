@@ -91,7 +91,7 @@ class Percent(fields.Field):
 
     openapi_properties = {"type": "string", "format": "decimal", "example": "0.2000"}
 
-    def __init__(self, *, min: Decimal = Decimal(0), max: Decimal = Decimal(100),  # noqa: A002
+    def __init__(self, *, min: Decimal = Decimal(0), max: Decimal = Decimal(100),
                  places: int = 4, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.min, self.max, self.places = Decimal(min), Decimal(max), places
@@ -119,7 +119,7 @@ class Day(fields.Date):
         return day
 
 
-def Id(**kwargs: Any) -> fields.Integer:  # noqa: N802 - reads like a field class
+def Id(**kwargs: Any) -> fields.Integer:  # reads like a field class
     """A row id or a small count: a positive integer that fits the database's INTEGER."""
     return fields.Integer(strict=False, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
@@ -131,7 +131,7 @@ class _Text(fields.String):
     message first ("Longer than maximum length 200."), which no catalogue entry matches.
     """
 
-    def __init__(self, max: int, **kwargs: Any) -> None:  # noqa: A002
+    def __init__(self, max: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max = max
         self.openapi_properties = {"type": "string", "maxLength": max,
@@ -146,7 +146,7 @@ class _Text(fields.String):
         return text
 
 
-def Text(max: int, *, required: bool = False, **kwargs: Any) -> fields.String:  # noqa: N802,A002
+def Text(max: int, *, required: bool = False, **kwargs: Any) -> fields.String:
     """Text with the length limit of its column; blank counts as missing when required."""
     if "load_default" not in kwargs and not required:
         kwargs["load_default"] = ""

@@ -12,7 +12,7 @@ bp = Blueprint("health", __name__)
 def healthz():
     try:
         db.session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any database failure means "not healthy"
+    except Exception:  # any database failure means "not healthy"
         db.session.rollback()
         return jsonify({"status": "error", "database": "unreachable"}), 503
     return jsonify({"status": "ok", "database": "ok"})

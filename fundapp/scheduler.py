@@ -91,7 +91,7 @@ def run_occurrence(job: JobSpec, scheduled_for: datetime) -> JobRun | None:
         with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh")), transaction():
             message = job.func()
         outcome, message = "ok", message or ""
-    except Exception as exc:  # noqa: BLE001 - a failed job is recorded, the scheduler goes on
+    except Exception as exc:  # a failed job is recorded, the scheduler goes on
         log.exception("job %s failed", job.id)
         outcome, message = "failed", str(exc)[:2000]
     with transaction():

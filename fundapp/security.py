@@ -1,6 +1,6 @@
 """Security headers on every response."""
 
-from flask import Response
+from flask import Response, request
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
@@ -14,6 +14,9 @@ def add_security_headers(response: Response) -> Response:
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if response.mimetype == "text/html":
-        headers.setdefault("Cache-Control", "no-store")
+    # Pages, API answers, PDFs and exports carry the fund's data: no cache keeps a copy.
+    # Only the bundled static assets (CSS, scripts, fonts) may be cached.
+    if request.endpoint != "static":
+        headers["Cache-Control"] = "no-store"
+    headers.pop("Server", None)  # no product banner (gunicorn's own is off in gunicorn.conf.py)
     return response

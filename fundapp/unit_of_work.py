@@ -28,11 +28,12 @@ from typing import Any, TypeVar
 
 from flask import Response, current_app, g, has_request_context, request
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from fundapp.errors import AppError, ValidationFailed
 from fundapp.extensions import db
+from fundapp.idempotency import IdempotentRequest
 
 T = TypeVar("T")
 
@@ -118,6 +119,24 @@ def _flatten(value: Any) -> list[str]:
     return [str(value)]
 
 
+# --------------------------------------------------------------------------- locks
+
+
+def lock_key(session, key: str) -> None:
+    """Serialise the work on one named thing (an account's sign-ins) until this unit ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on the key. SQLite has one writer at a time:
+    a write that changes nothing takes the database's write lock now rather than at the first
+    real write, so what is read after this call cannot change before the commit.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                        {"key": key})
+    else:
+        session.execute(text("UPDATE alembic_version SET version_num = version_num"))
+        session.expire_all()
+
+
 # --------------------------------------------------------------------------- CLI and jobs
 
 
@@ -146,8 +165,6 @@ def _claim_idempotency_key():
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationFailed(_l("Some fields are not valid."), details={"Idempotency-Key": [
             str(_l("Longer than maximum length %(max)s.", max=MAX_KEY_LENGTH))]})
-    from fundapp.idempotency import IdempotentRequest
-
     scope = f"{request.method} {request.path}"
     body = request.get_json(silent=True)
     digest = hashlib.sha256(canonical_json(body).encode() if body is not None

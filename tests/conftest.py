@@ -49,7 +49,7 @@ def pg_available() -> str | None:
     try:
         with _pg_connect() as conn:
             conn.execute("SELECT 1")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"PostgreSQL not reachable at {make_url(pg_admin_url()).render_as_string()}: {exc}"
     return None
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from fundapp.auth.models import ApiToken, LoginAttempt, Role, User, UserRole, UserSession
 from fundapp.compliance.ledger import record
 from fundapp.errors import AppError, NotFound, ValidationFailed
+from fundapp.unit_of_work import lock_key
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -97,10 +98,28 @@ def set_roles(session: Session, user: User, roles: Iterable[str | Role], *, acto
         return
     user.role_rows = [row for row in user.role_rows if row.role in new] + [
         UserRole(role=r) for r in sorted(new - old)]
+    # A role taken away takes effect now: the user signs in again with what is left.
+    ended = revoke_access(session, user) if old - new else (0, 0)
     record(session, actor=actor, action="user.roles_changed", subject_type="user",
            subject_id=user.id, payload={"email": user.email,
                                         "before": sorted(r.value for r in old),
-                                        "after": sorted(r.value for r in new)})
+                                        "after": sorted(r.value for r in new),
+                                        "sessions_ended": ended[0], "tokens_revoked": ended[1]})
+
+
+def revoke_access(session: Session, user: User, *,
+                  keep_session_key: str | None = None) -> tuple[int, int]:
+    """End the user's web sessions (all but `keep_session_key`'s) and API tokens."""
+    now = datetime.now(UTC)
+    sessions = update(UserSession).where(UserSession.user_id == user.id,
+                                         UserSession.revoked_at.is_(None))
+    if keep_session_key:
+        sessions = sessions.where(UserSession.key_hash != _digest(keep_session_key))
+    ended = session.execute(sessions.values(revoked_at=now)).rowcount or 0
+    revoked = session.execute(update(ApiToken).where(ApiToken.user_id == user.id,
+                                                     ApiToken.revoked_at.is_(None))
+                              .values(revoked_at=now)).rowcount or 0
+    return ended, revoked
 
 
 def set_active(session: Session, user: User, active: bool, *, actor: str) -> None:
@@ -109,13 +128,7 @@ def set_active(session: Session, user: User, active: bool, *, actor: str) -> Non
         return
     user.is_active = active
     if not active:
-        now = datetime.now(UTC)
-        session.execute(update(UserSession).where(UserSession.user_id == user.id,
-                                                  UserSession.revoked_at.is_(None))
-                        .values(revoked_at=now))
-        session.execute(update(ApiToken).where(ApiToken.user_id == user.id,
-                                               ApiToken.revoked_at.is_(None))
-                        .values(revoked_at=now))
+        revoke_access(session, user)
     record(session, actor=actor, action="user.enabled" if active else "user.disabled",
            subject_type="user", subject_id=user.id, payload={"email": user.email})
 
@@ -134,8 +147,9 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
                                details={"current_password": [str(_l("Wrong password."))]})
     check_new_password(new)
     user.password_hash = hash_password(new)
+    ended = revoke_access(session, user, keep_session_key=user.login_session_key)
     record(session, actor=user.email, action="user.password_changed", subject_type="user",
-           subject_id=user.id, payload={})
+           subject_id=user.id, payload={"sessions_ended": ended[0], "tokens_revoked": ended[1]})
 
 
 def get_user(session: Session, user_id: int) -> User:
@@ -159,11 +173,20 @@ def _recent_failures(session: Session, column, value: str) -> int:
 
 def authenticate(session: Session, email: str, password: str, address: str, *,
                  via: str) -> SignIn:
-    """Check a password. Failures are counted and ledgered; the caller commits either way."""
+    """Check a password. Failures are counted and ledgered; the caller keeps them either way.
+
+    The lock-out counts per account (LOGIN_MAX_FAILURES in the window), so one account's
+    attacker does not lock out the colleagues behind the same address; a separate, higher limit
+    per address (LOGIN_MAX_FAILURES_PER_ADDRESS) slows one machine guessing many accounts. The
+    account's sign-ins are serialised, so concurrent guesses cannot all be counted below the
+    limit.
+    """
     email = normalise_email(email)
-    limit = current_app.config["LOGIN_MAX_FAILURES"]
-    if (_recent_failures(session, LoginAttempt.email, email) >= limit
-            or _recent_failures(session, LoginAttempt.address, address) >= limit):
+    lock_key(session, f"sign-in:{email}")
+    if (_recent_failures(session, LoginAttempt.email, email)
+            >= current_app.config["LOGIN_MAX_FAILURES"]
+            or _recent_failures(session, LoginAttempt.address, address)
+            >= current_app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"]):
         record(session, actor=email or "anonymous", action="auth.login_throttled",
                subject_type="user", subject_id=email, payload={"address": address, "via": via})
         return SignIn(None, throttled=True)

@@ -28,7 +28,7 @@ def role_choices() -> list[tuple[str, str]]:
     return [(role.value, str(ROLE_LABELS[role])) for role in Role]
 
 
-def N_(message: str) -> str:  # noqa: N802 - Babel's marker: extracted, translated when loaded
+def N_(message: str) -> str:  # Babel's marker: extracted, translated when loaded
     """A message marshmallow keeps as given; fundapp.inputs translates it when a load fails."""
     return message
 

@@ -187,7 +187,7 @@ class _XlsxWriter:
         """Finish the half-written file so openpyxl's streams close (the caller deletes it)."""
         try:
             self.book.save(self.path)
-        except Exception:  # noqa: BLE001, S110 - it is being thrown away anyway
+        except Exception:  # it is being thrown away anyway
             pass
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
 from fundapp.deals import operations as ops
-from fundapp.deals import queries
+from fundapp.deals import queries, roadshows
 from fundapp.deals.intake import MAX_SHEET_BYTES, SheetError, import_signup, preview_signup
 from fundapp.deals.models import Company, DealStageChange, Roadshow
 from fundapp.deals.schemas import (
@@ -74,22 +74,22 @@ def create_roadshow():
     data = load_json(RoadshowCreateSchema())
     panel = data.pop("panel")
     company_ids = data.pop("company_ids")
-    roadshow = ops.create_roadshow(db.session, actor=g.user.email, **data)
+    roadshow = roadshows.create_roadshow(db.session, actor=g.user.email, **data)
     for member in panel:
-        ops.add_panel_member(db.session, roadshow, actor=g.user.email, **member)
+        roadshows.add_panel_member(db.session, roadshow, actor=g.user.email, **member)
     for index, company_id in enumerate(company_ids):
         company = db.session.get(Company, company_id)
         if company is None:
             raise ValidationFailed(_l("Some fields are not valid."), details={
                 "company_ids": {str(index): [str(_l("No such company."))]}})
-        ops.add_slot(db.session, roadshow, company, actor=g.user.email)
+        roadshows.add_slot(db.session, roadshow, company, actor=g.user.email)
     return RoadshowSchema().dump(roadshow), 201
 
 
 @api_route(bp, "/v1/roadshows/<int:roadshow_id>", "GET", summary="A roadshow",
            response=RoadshowSchema)
 def get_roadshow(roadshow_id: int):
-    return RoadshowSchema().dump(ops.get_roadshow(db.session, roadshow_id))
+    return RoadshowSchema().dump(roadshows.get_roadshow(db.session, roadshow_id))
 
 
 def _scores_body(roadshow: Roadshow) -> dict:
@@ -104,16 +104,16 @@ def _scores_body(roadshow: Roadshow) -> dict:
            summary="The roadshow's ranking: mean, spread and count of scores per company",
            response=RoadshowScoresSchema)
 def get_roadshow_scores(roadshow_id: int):
-    return _scores_body(ops.get_roadshow(db.session, roadshow_id))
+    return _scores_body(roadshows.get_roadshow(db.session, roadshow_id))
 
 
 @api_route(bp, "/v1/roadshows/<int:roadshow_id>/scores", "POST",
            summary="Record a judge's score sheet (or conflict declaration) for a company",
            body=ScoreSheetCreateSchema, response=RoadshowScoresSchema, status=201)
 def record_roadshow_scores(roadshow_id: int):
-    roadshow = ops.get_roadshow(db.session, roadshow_id)
+    roadshow = roadshows.get_roadshow(db.session, roadshow_id)
     data = load_json(ScoreSheetCreateSchema())
-    ops.record_score_sheet(db.session, roadshow, actor=g.user.email, **data)
+    roadshows.record_score_sheet(db.session, roadshow, actor=g.user.email, **data)
     return _scores_body(roadshow), 201
 
 
@@ -122,7 +122,7 @@ def record_roadshow_scores(roadshow_id: int):
                    "GBK), all or nothing; ?preview=1 only reports", response=ImportResultSchema,
            params=[{"name": "preview", "in": "query", "schema": {"type": "boolean"}}])
 def import_roadshow_signup(roadshow_id: int):
-    roadshow = ops.get_roadshow(db.session, roadshow_id)
+    roadshow = roadshows.get_roadshow(db.session, roadshow_id)
     upload = request.files.get("file")
     if upload is None:
         raise ValidationFailed(_l("Send the sheet as the multipart field 'file'."),

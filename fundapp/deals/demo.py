@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from fundapp.auth.models import User
 from fundapp.deals import operations as ops
+from fundapp.deals import roadshows
 from fundapp.deals.intake import import_signup
 from fundapp.deals.models import DealStage, Roadshow
 from fundapp.deals.uscc import check_character
@@ -116,10 +117,10 @@ def load_pipeline_demo(session: Session) -> None:
     users = {u.email: u for u in session.scalars(select(User))}
     manager = users.get("manager@demo.fundapp.cn")
     manager2 = users.get("manager2@demo.fundapp.cn")
-    spring = ops.create_roadshow(session, actor=ACTOR, name="2025年春季张江科创项目路演",
+    spring = roadshows.create_roadshow(session, actor=ACTOR, name="2025年春季张江科创项目路演",
                                  held_on=date(2025, 4, 18), venue="张江科学会堂",
                                  organiser="张江科技投资联盟", format="offline")
-    autumn = ops.create_roadshow(session, actor=ACTOR, name="2025年秋季投资对接会（线上）",
+    autumn = roadshows.create_roadshow(session, actor=ACTOR, name="2025年秋季投资对接会（线上）",
                                  held_on=date(2025, 10, 24), venue="腾讯会议",
                                  organiser="区科委、张江科技投资联盟", format="online",
                                  criteria=[
@@ -133,10 +134,10 @@ def load_pipeline_demo(session: Session) -> None:
                                       "weight_pct": Decimal(10)}])
     for roadshow in (spring, autumn):
         if manager2 is not None:
-            ops.add_panel_member(session, roadshow, actor=ACTOR, user_id=manager2.id)
-        ops.add_panel_member(session, roadshow, actor=ACTOR, name="周教授 Prof. Zhou",
+            roadshows.add_panel_member(session, roadshow, actor=ACTOR, user_id=manager2.id)
+        roadshows.add_panel_member(session, roadshow, actor=ACTOR, name="周教授 Prof. Zhou",
                              affiliation="复旦大学脑科学研究院")
-        ops.add_panel_member(session, roadshow, actor=ACTOR, name="吴博士 Dr. Wu",
+        roadshows.add_panel_member(session, roadshow, actor=ACTOR, name="吴博士 Dr. Wu",
                              affiliation="上海市生物医药产业促进中心")
     deals = []
     for index, (name, name_en, sector) in enumerate(COMPANIES):
@@ -150,7 +151,7 @@ def load_pipeline_demo(session: Session) -> None:
                                                 "phone": f"1380000{index:04d}",
                                                 "email": f"bd{index + 1}@example.cn"}])
         roadshow = spring if index % 2 == 0 else autumn
-        ops.add_slot(session, roadshow, company, actor=ACTOR)
+        roadshows.add_slot(session, roadshow, company, actor=ACTOR)
         requested = Decimal(500000 + (index * 350000) % 4000000)
         deal = ops.create_deal(session, actor=ACTOR, company_id=company.id,
                                project_name=f"{name_en} 研发项目",
@@ -169,14 +170,14 @@ def load_pipeline_demo(session: Session) -> None:
             for s_index, slot in enumerate(roadshow.slots):
                 conflict = m_index == 2 and s_index == 1  # one declared conflict per roadshow
                 values = _scores(s_index * 3 + m_index * (5 if s_index == 4 else 1), len(codes))
-                ops.record_score_sheet(session, roadshow, panel_member_id=member.id,
+                roadshows.record_score_sheet(session, roadshow, panel_member_id=member.id,
                                        company_id=slot.company_id, actor=ACTOR,
                                        has_conflict=conflict,
                                        scores=None if conflict else dict(zip(codes, values,
                                                                              strict=True)))
     for (deal, roadshow), target in zip(deals, PLAN, strict=True):
         _walk(session, deal, roadshow, target)
-    upcoming = ops.create_roadshow(session, actor=ACTOR, name="2026年春季张江科创项目路演",
+    upcoming = roadshows.create_roadshow(session, actor=ACTOR, name="2026年春季张江科创项目路演",
                                    held_on=date(2026, 4, 24), venue="张江科学会堂",
                                    organiser="张江科技投资联盟", format="offline")
     import_signup(session, upcoming, "2026春季路演报名表.csv", signup_sheet_csv(), actor=ACTOR)

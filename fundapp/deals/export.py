@@ -11,6 +11,7 @@ from typing import Any
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from fundapp.compliance.verify_export import neutralise
 from fundapp.deals.operations import stage_label
 from fundapp.deals.sectors import sector_label
 
@@ -22,9 +23,9 @@ def _headers() -> list[str]:
 
 
 def _safe(text: Any) -> str:
-    """Text that a spreadsheet will not run as a formula (names come from sign-up sheets)."""
-    value = "" if text is None else str(text)
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """Text that a spreadsheet will not run as a formula (names come from sign-up sheets); the
+    one rule every export of fundapp follows, the ledger export's included."""
+    return neutralise("" if text is None else str(text))
 
 
 def _rows(rows: Iterable[Mapping[str, Any]]):

@@ -37,6 +37,7 @@ from fundapp.deals.operations import normalise_name
 from fundapp.deals.schemas import SignupRowSchema
 from fundapp.errors import ValidationFailed
 from fundapp.inputs import translate_messages
+from fundapp.textfiles import NotText, decode_csv
 
 MAX_SHEET_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000
@@ -152,7 +153,7 @@ def _read_xlsx(content: bytes) -> list[list[Any]]:
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
         raise SheetError(_l("The file is not a readable XLSX workbook.")) from exc
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on damaged files
+    except Exception as exc:  # openpyxl raises many kinds on damaged files
         raise SheetError(_l("The file is not a readable XLSX workbook.")) from exc
     try:
         sheet = book.worksheets[0]
@@ -162,25 +163,17 @@ def _read_xlsx(content: bytes) -> list[list[Any]]:
             if len(rows) > MAX_ROWS + 1:
                 break
         return rows
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise SheetError(_l("The file is not a readable XLSX workbook.")) from exc
     finally:
         book.close()
 
 
 def _read_csv(content: bytes) -> list[list[Any]]:
-    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise SheetError(_l("The CSV file is in UTF-16; save it as UTF-8 or GBK."))
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise SheetError(_l("The CSV file is neither UTF-8 nor GBK text."))
-    if "\x00" in text:
-        raise SheetError(_l("The file is not a CSV text file."))
+    try:
+        text = decode_csv(content)
+    except NotText as exc:
+        raise SheetError(exc.message) from None
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:

@@ -37,14 +37,10 @@ from fundapp.deals.models import (
     LegalForm,
     PanelMember,
     Roadshow,
-    RoadshowCriterion,
-    RoadshowFormat,
     RoadshowSlot,
-    Score,
     ScoreSheet,
 )
 from fundapp.deals.policy import PipelinePolicy, pipeline_policy
-from fundapp.deals.scoring import DEFAULT_CRITERIA
 from fundapp.errors import AppError, NotFound, RuleRefused, ValidationFailed
 from fundapp.fund.models import Fund
 from fundapp.reference.calendar import add_working_days, working_days_between
@@ -115,7 +111,7 @@ COMPANY_FIELDS = ("legal_name", "name_en", "uscc", "district", "legal_form",
 PAR_VALUE = Decimal("1.00")  # per share, when a joint-stock company's par value is not given
 
 
-def _refuse(problems: dict[str, list[str]]) -> None:
+def refuse_fields(problems: dict[str, list[str]]) -> None:
     """Raise what the database objects to in validated input, every field at once."""
     if problems:
         raise ValidationFailed(_l("Some fields are not valid."), details=problems)
@@ -177,7 +173,7 @@ def create_company(session: Session, *, actor: str, legal_name: str, sector: str
              "par_value_amount": PAR_VALUE if par_value_amount is None else par_value_amount,
              "sector": sector, "founded_on": founded_on, "website": website,
              "description": description, "normalised_name": normalise_name(legal_name)}
-    _refuse(_company_problems(session, clean))
+    refuse_fields(_company_problems(session, clean))
     company = Company(**clean, founders=[_founder(f) for f in founders],
                       contacts=[_contact(c) for c in contacts])
     session.add(company)
@@ -198,7 +194,7 @@ def update_company(session: Session, company: Company, *, actor: str, **changes:
     if clean["par_value_amount"] is None:
         clean["par_value_amount"] = PAR_VALUE
     clean["normalised_name"] = normalise_name(clean["legal_name"])
-    _refuse(_company_problems(session, clean, company))
+    refuse_fields(_company_problems(session, clean, company))
     before = _company_payload(company)
     for key, value in clean.items():
         setattr(company, key, value)
@@ -253,7 +249,7 @@ def create_deal(session: Session, *, actor: str, company_id: int, project_name: 
     problems = {"company_id": None if company else str(_l("No such company.")),
                 "manager_id": _manager_problem(session, manager_id),
                 "roadshow_id": _roadshow_problem(session, roadshow_id)}
-    _refuse({field: [message] for field, message in problems.items() if message})
+    refuse_fields({field: [message] for field, message in problems.items() if message})
     moment = now or datetime.now(UTC)
     deal = Deal(company=company, project_name=project_name,
                 requested_grant_amount=requested_grant_amount,
@@ -286,7 +282,7 @@ def update_deal(session: Session, deal: Deal, *, actor: str, **changes: Any) -> 
     clean = {k: v for k, v in changes.items() if k in DEAL_FIELDS}
     problems = {"manager_id": _manager_problem(session, clean.get("manager_id")),
                 "roadshow_id": _roadshow_problem(session, clean.get("roadshow_id"))}
-    _refuse({field: [message] for field, message in problems.items() if message})
+    refuse_fields({field: [message] for field, message in problems.items() if message})
     changed = {}
     for key, value in clean.items():
         before = getattr(deal, key)
@@ -569,197 +565,6 @@ def advance_deal(session: Session, deal: Deal, to_stage: DealStage | str, *, act
                     "ic_decision_ref": deal.ic_decision_ref or None,
                     "public_notice_started_on": deal.public_notice_started_on})
     return change
-
-
-# ---------------------------------------------------------------------------------------------
-# Roadshows and judging
-
-
-def create_roadshow(session: Session, *, actor: str, name: str, held_on: date, venue: str = "",
-                    organiser: str = "", format: RoadshowFormat = RoadshowFormat.OFFLINE,  # noqa: A002
-                    criteria: Sequence[Mapping[str, Any]] | None = None) -> Roadshow:
-    """A roadshow with the default criteria (20% each) unless criteria are given.
-
-    `criteria` as RoadshowCreateSchema checked them: codes unique, weights adding up to 100.
-    """
-    clean = {"name": name, "held_on": held_on, "venue": venue, "organiser": organiser,
-             "format": RoadshowFormat(format)}
-    checked = [dict(c) for c in criteria] if criteria else [
-        {"code": c, "label": label, "weight_pct": w} for c, label, w in DEFAULT_CRITERIA]
-    roadshow = Roadshow(**clean, criteria=[RoadshowCriterion(position=i, **c)
-                                           for i, c in enumerate(checked)])
-    session.add(roadshow)
-    session.flush()
-    record(session, actor=actor, action="roadshow.created", subject_type="roadshow",
-           subject_id=roadshow.id, payload={**clean, "criteria": [
-               {"code": c["code"], "weight_pct": c["weight_pct"]} for c in checked]})
-    return roadshow
-
-
-ROADSHOW_FIELDS = ("name", "held_on", "venue", "organiser", "format")
-
-
-def update_roadshow(session: Session, roadshow: Roadshow, *, actor: str, **changes: Any) -> None:
-    """Change a roadshow's name, day, venue, organiser or format (RoadshowFormSchema)."""
-    changed = {}
-    for key, value in changes.items():
-        if key in ROADSHOW_FIELDS and getattr(roadshow, key) != value:
-            changed[key] = {"before": getattr(roadshow, key), "after": value}
-            setattr(roadshow, key, value)
-    if changed:
-        record(session, actor=actor, action="roadshow.updated", subject_type="roadshow",
-               subject_id=roadshow.id, payload=changed)
-
-
-def get_roadshow(session: Session, roadshow_id: int) -> Roadshow:
-    roadshow = session.get(Roadshow, roadshow_id)
-    if roadshow is None:
-        raise NotFound(_l("No such roadshow."))
-    return roadshow
-
-
-def set_criteria(session: Session, roadshow: Roadshow, criteria: Sequence[Mapping[str, Any]], *,
-                 actor: str) -> None:
-    """Replace the roadshow's criteria and weights (CriteriaSchema: summing to 100%); scores
-    already given to a criterion that stays are kept, and a criterion that has scores cannot be
-    removed."""
-    existing = {c.code: c for c in roadshow.criteria}
-    wanted = {c["code"] for c in criteria}
-    removed = [c for code, c in existing.items() if code not in wanted]
-    if removed:
-        scored = session.scalar(select(func.count()).select_from(Score).where(
-            Score.criterion_id.in_([c.id for c in removed])))
-        if scored:
-            _refuse({"criteria": [str(_l("%(label)s already has scores and cannot be removed.",
-                                         label=removed[0].label))]})
-    kept = []
-    for position, item in enumerate(criteria):
-        criterion = existing.get(item["code"])
-        if criterion is None:
-            criterion = RoadshowCriterion(code=item["code"])
-        criterion.label = item["label"]
-        criterion.weight_pct = item["weight_pct"]
-        criterion.position = position
-        kept.append(criterion)
-    roadshow.criteria = kept
-    session.flush()
-    record(session, actor=actor, action="roadshow.criteria_set", subject_type="roadshow",
-           subject_id=roadshow.id, payload={"criteria": [
-               {"code": c["code"], "label": c["label"], "weight_pct": c["weight_pct"]}
-               for c in criteria]})
-
-
-def add_panel_member(session: Session, roadshow: Roadshow, *, actor: str,
-                     user_id: int | None = None, name: str = "",
-                     affiliation: str = "") -> PanelMember:
-    """A judge: a user of fundapp, or an external expert by name (PanelMemberCreateSchema)."""
-    user = None
-    if user_id is not None:
-        user = session.get(User, user_id)
-        if user is None or not user.is_active:
-            _refuse({"user_id": [str(_l("No such user."))]})
-        if session.scalar(select(PanelMember.id).where(PanelMember.roadshow_id == roadshow.id,
-                                                       PanelMember.user_id == user.id)):
-            _refuse({"user_id": [str(_l("This user is already on the panel."))]})
-        name = name or user.display_name[:200]
-    member = PanelMember(roadshow_id=roadshow.id, user_id=user.id if user else None, name=name,
-                         affiliation=affiliation)
-    session.add(member)
-    session.flush()
-    record(session, actor=actor, action="roadshow.panel_member_added", subject_type="roadshow",
-           subject_id=roadshow.id, payload={"panel_member_id": member.id, "name": name,
-                                            "user_id": member.user_id,
-                                            "affiliation": affiliation})
-    return member
-
-
-def add_slot(session: Session, roadshow: Roadshow, company: Company, *, actor: str,
-             position: int | None = None) -> RoadshowSlot:
-    """The company pitches at the roadshow, by default after the last slot (SlotCreateSchema)."""
-    slot = session.scalar(select(RoadshowSlot).where(RoadshowSlot.roadshow_id == roadshow.id,
-                                                     RoadshowSlot.company_id == company.id))
-    if slot is not None:
-        return slot
-    if position is None:
-        last = session.scalar(select(func.max(RoadshowSlot.position))
-                              .where(RoadshowSlot.roadshow_id == roadshow.id))
-        position = (last or 0) + 1
-    slot = RoadshowSlot(roadshow_id=roadshow.id, company_id=company.id, position=position)
-    session.add(slot)
-    session.flush()
-    record(session, actor=actor, action="roadshow.slot_added", subject_type="roadshow",
-           subject_id=roadshow.id, payload={"company_id": company.id,
-                                            "company": company.legal_name, "position": position})
-    return slot
-
-
-def record_score_sheet(session: Session, roadshow: Roadshow, *, panel_member_id: int,
-                       company_id: int, scores: Mapping[str, Decimal] | None = None,
-                       has_conflict: bool = False, comment: str = "",
-                       actor: str) -> ScoreSheet:
-    """A judge's scores for a company (every criterion, 0 to 10), or a declared conflict.
-
-    ScoreSheetCreateSchema checked each score; here they are matched to the roadshow's criteria.
-    A conflicted judge's sheet carries no scores and is left out of the company's ranking.
-    """
-    problems: dict[str, list[str]] = {}
-    member = session.get(PanelMember, panel_member_id)
-    if member is None or member.roadshow_id != roadshow.id:
-        problems["panel_member_id"] = [str(_l("Choose a member of this roadshow's panel."))]
-    pitched = session.scalar(select(RoadshowSlot.id).where(
-        RoadshowSlot.roadshow_id == roadshow.id, RoadshowSlot.company_id == company_id))
-    if pitched is None:
-        problems["company_id"] = [str(_l("This company has no slot at this roadshow."))]
-    values: dict[int, Decimal] = {}
-    if not has_conflict:
-        given = dict(scores or {})
-        for criterion in roadshow.criteria:
-            value = given.pop(criterion.code, given.pop(str(criterion.id), None))
-            if value is None:
-                problems[f"scores.{criterion.code}"] = [
-                    str(_l("Score %(label)s.", label=criterion_label(criterion)))]
-            else:
-                values[criterion.id] = value
-        for unknown in given:
-            problems[f"scores.{unknown}"] = [str(_l("Unknown criterion."))]
-    _refuse(problems)
-    sheet = session.scalar(select(ScoreSheet).where(ScoreSheet.panel_member_id == member.id,
-                                                    ScoreSheet.company_id == company_id))
-    if sheet is None:
-        sheet = ScoreSheet(roadshow_id=roadshow.id, panel_member_id=member.id,
-                           company_id=company_id)
-        session.add(sheet)
-    sheet.has_conflict = bool(has_conflict)
-    sheet.comment = comment
-    sheet.recorded_by = actor
-    sheet.scores = [Score(criterion_id=cid, value=v) for cid, v in values.items()]
-    session.flush()
-    by_code = {c.id: c.code for c in roadshow.criteria}
-    record(session, actor=actor, action="roadshow.scores_recorded", subject_type="roadshow",
-           subject_id=roadshow.id, payload={"panel_member_id": member.id,
-                                            "panel_member": member.name,
-                                            "company_id": company_id,
-                                            "has_conflict": sheet.has_conflict,
-                                            "scores": {by_code[k]: v for k, v in values.items()}})
-    return sheet
-
-
-DEFAULT_CRITERION_LABELS = {
-    "technology": _l("Technology"),
-    "team": _l("Team"),
-    "market": _l("Market"),
-    "park_fit": _l("Fit with the park's industries"),
-    "policy_value": _l("Policy value"),
-}
-
-
-def criterion_label(criterion: RoadshowCriterion) -> str:
-    """Default criteria in the reader's language; criteria an editor named, as named."""
-    default = dict((c, label) for c, label, _w in DEFAULT_CRITERIA)
-    if criterion.code in DEFAULT_CRITERION_LABELS and default.get(criterion.code) == \
-            criterion.label:
-        return str(DEFAULT_CRITERION_LABELS[criterion.code])
-    return criterion.label
 
 
 def deal_days_in_stage(deal_entered: datetime, now: datetime | None = None) -> int:

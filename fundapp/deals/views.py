@@ -29,6 +29,7 @@ from sqlalchemy import func, or_, select
 from fundapp.auth.models import User
 from fundapp.deals import export, queries
 from fundapp.deals import operations as ops
+from fundapp.deals import roadshows as roadshow_ops
 from fundapp.deals.intake import MAX_SHEET_BYTES, SheetError, import_signup, preview_signup
 from fundapp.deals.models import (
     PIPELINE,
@@ -357,7 +358,7 @@ def new_roadshow():
     errors: dict[str, list[str]] = {}
     values: Any = {"format": "offline"}
     if request.method == "POST":
-        roadshow, errors = attempt(lambda: ops.create_roadshow(
+        roadshow, errors = attempt(lambda: roadshow_ops.create_roadshow(
             db.session, actor=_actor(), **load_form(RoadshowFormSchema())))
         if not errors:
             flash(_("Roadshow %(name)s created.", name=roadshow.name), "success")
@@ -369,9 +370,9 @@ def new_roadshow():
 
 @bp.get("/roadshows/<int:roadshow_id>")
 def roadshow(roadshow_id: int):
-    roadshow = ops.get_roadshow(db.session, roadshow_id)
+    roadshow = roadshow_ops.get_roadshow(db.session, roadshow_id)
     ranking = queries.roadshow_rankings(db.session, roadshow)
-    criteria = [{"id": c.id, "code": c.code, "label": ops.criterion_label(c),
+    criteria = [{"id": c.id, "code": c.code, "label": roadshow_ops.criterion_label(c),
                  "raw_label": c.label, "weight_pct": c.weight_pct} for c in roadshow.criteria]
     panel = [{"id": m.id, "name": m.name, "affiliation": m.affiliation,
               "is_user": m.user_id is not None} for m in roadshow.panel]
@@ -408,7 +409,7 @@ def _pop_errors() -> dict[str, list[str]]:
 
 def _roadshow_action(roadshow_id: int, action, success: str):
     """Run a form of the roadshow's page; its field messages are shown there after the redirect."""
-    roadshow = ops.get_roadshow(db.session, roadshow_id)
+    roadshow = roadshow_ops.get_roadshow(db.session, roadshow_id)
     _done, errors = attempt(lambda: action(roadshow))
     if errors:
         from flask import session
@@ -425,14 +426,14 @@ def set_criteria(roadshow_id: int):
     rows = [{k: v for k, v in row.items() if v}
             for row in form_rows(None, code="code", label="label", weight_pct="weight_pct")
             if row["label"] or row["weight_pct"]]  # a row emptied of both is removed
-    return _roadshow_action(roadshow_id, lambda r: ops.set_criteria(
+    return _roadshow_action(roadshow_id, lambda r: roadshow_ops.set_criteria(
         db.session, r, actor=_actor(), **load_form(CriteriaSchema(), criteria=rows)),
         _("Criteria saved."))
 
 
 @bp.post("/roadshows/<int:roadshow_id>/panel")
 def add_panel_member(roadshow_id: int):
-    return _roadshow_action(roadshow_id, lambda r: ops.add_panel_member(
+    return _roadshow_action(roadshow_id, lambda r: roadshow_ops.add_panel_member(
         db.session, r, actor=_actor(), **load_form(PanelMemberCreateSchema())),
         _("Panel member added."))
 
@@ -442,7 +443,7 @@ def add_slot(roadshow_id: int):
     def action(roadshow):
         data = load_form(SlotCreateSchema())
         company = ops.get_company(db.session, data.pop("company_id"))
-        ops.add_slot(db.session, roadshow, company, actor=_actor(), **data)
+        roadshow_ops.add_slot(db.session, roadshow, company, actor=_actor(), **data)
 
     return _roadshow_action(roadshow_id, action, _("Company added to the roadshow."))
 
@@ -452,14 +453,14 @@ def record_scores(roadshow_id: int):
     # One input per criterion, named score_<code>; blanks are left to the operation to name.
     scores = {key[len("score_"):]: value for key, value in request.form.items()
               if key.startswith("score_") and value.strip()}
-    return _roadshow_action(roadshow_id, lambda r: ops.record_score_sheet(
+    return _roadshow_action(roadshow_id, lambda r: roadshow_ops.record_score_sheet(
         db.session, r, actor=_actor(), **load_form(ScoreSheetCreateSchema(), scores=scores)),
         _("Score sheet recorded."))
 
 
 @bp.post("/roadshows/<int:roadshow_id>/import")
 def upload_signup(roadshow_id: int):
-    roadshow = ops.get_roadshow(db.session, roadshow_id)
+    roadshow = roadshow_ops.get_roadshow(db.session, roadshow_id)
     upload = request.files.get("sheet")
     if upload is None or not upload.filename:
         flash(_("Choose a sign-up sheet to upload."), "error")
@@ -478,7 +479,7 @@ def upload_signup(roadshow_id: int):
 
 @bp.route("/roadshows/<int:roadshow_id>/import/<token>", methods=["GET", "POST"])
 def signup_preview(roadshow_id: int, token: str):
-    roadshow = ops.get_roadshow(db.session, roadshow_id)
+    roadshow = roadshow_ops.get_roadshow(db.session, roadshow_id)
     upload = db.session.scalar(select(SheetUpload).where(SheetUpload.token == token,
                                                          SheetUpload.roadshow_id == roadshow.id))
     if upload is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
 from fundapp.errors import RuleRefused, ValidationFailed
-from fundapp.fund.models import PolicyVersion
+from fundapp.fund.models import Fund, PolicyVersion
 from fundapp.fund.policies import clean_values, load_default_file, values_json
 
 
@@ -42,9 +43,30 @@ def ensure_default_policy(session: Session) -> PolicyVersion | None:
     return version
 
 
-def policy_in_force(session: Session, on: date) -> PolicyVersion:
-    """The version with the latest effective date on or before `on` (ties: the newer version)."""
+def create_fund(session: Session, *, name: str, committed_amount: Decimal,
+                established_on: date, name_en: str = "", platform_name: str = "",
+                actor: str) -> Fund:
+    """Set the fund up: the fund itself and, with it, the shipped default policy version.
+
+    The policy is created here (never on a read) so every page can show the policy in force.
+    """
+    fund = Fund(name=name, name_en=name_en, committed_amount=committed_amount,
+                established_on=established_on, platform_name=platform_name)
+    session.add(fund)
+    session.flush()
+    record(session, actor=actor, action="fund.created", subject_type="fund", subject_id=fund.id,
+           payload={"name": name, "name_en": name_en, "committed_amount": committed_amount,
+                    "established_on": established_on, "platform_name": platform_name})
     ensure_default_policy(session)
+    return fund
+
+
+def policy_in_force(session: Session, on: date) -> PolicyVersion:
+    """The version with the latest effective date on or before `on` (ties: the newer version).
+
+    Read only: the default version is created with the fund (`create_fund`) or by a write that
+    needs one (`ensure_default_policy`), never here.
+    """
     version = session.scalar(select(PolicyVersion).where(PolicyVersion.effective_on <= on)
                              .order_by(PolicyVersion.effective_on.desc(),
                                        PolicyVersion.id.desc()).limit(1))
@@ -58,6 +80,7 @@ def create_policy_version(session: Session, *, effective_on: date, values: Mappi
                           approved_by: str, ic_resolution_ref: str, note: str = "",
                           version: str | None = None, actor: str) -> PolicyVersion:
     """An admin's change: a new version; parameters not given keep the values in force then."""
+    ensure_default_policy(session)
     base = policy_in_force(session, effective_on).values
     merged = {**base, **dict(values)}
     clean, errors = clean_values(merged)

@@ -35,7 +35,7 @@ def pct_text(fraction: Decimal) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    return calc._jsonable(value)  # noqa: SLF001 - the pure module's one JSON form
+    return calc._jsonable(value)  # the pure module's one JSON form
 
 
 def get_company(session: Session, company_id: int) -> Company:

@@ -26,7 +26,7 @@ class Day(fields.Date):
         return day
 
 
-def Id(**kwargs) -> fields.Integer:  # noqa: N802 - reads like a field class
+def Id(**kwargs) -> fields.Integer:  # reads like a field class
     """A row id or a small count: a positive integer that fits the database's INTEGER."""
     return fields.Integer(validate=validate.Range(min=1, max=2**31 - 1), **kwargs)
 

@@ -1,5 +1,6 @@
-"""What the portfolio's pages and API routes share: the pages' blueprint, a form read through a
-schema, a refusal as form messages, the acting user and date arguments of the query string.
+"""What the portfolio's pages and API routes share: the pages' blueprint, a form's operation run
+as an `attempt` that names the rule book's clause, the acting user and date arguments of the
+query string.
 
 Each sub-package's views module registers its pages on `bp`; fundapp.portfolio.views imports them
 all, so the blueprint it gives is complete.
@@ -7,15 +8,17 @@ all, so the blueprint it gives is complete.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import TypeVar
 
 from flask import Blueprint, g, request
 from flask_babel import lazy_gettext as _l
-from marshmallow import Schema, ValidationError
 
-from fundapp.api.core import translate_messages
 from fundapp.errors import AppError, RuleRefused, ValidationFailed
+from fundapp.unit_of_work import attempt
+
+T = TypeVar("T")
 
 bp = Blueprint("portfolio", __name__)
 
@@ -23,26 +26,24 @@ AS_OF_PARAM = {"name": "as_of", "in": "query", "schema": {"type": "string", "for
                "description": "Figures as of this date (default today); not in the future."}
 
 
-def load_form(schema: Schema, data: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    try:
-        return schema.load(data), {}
-    except ValidationError as exc:
-        return None, translate_messages(exc.messages)
+def attempt_naming_the_clause(action: Callable[[], T]
+                              ) -> tuple[T | None, dict[str, list[str]], AppError | None]:
+    """`attempt` for the portfolio's forms: a refusal of the rule book shows its clause
+    ("R2.b: ..."), as the API's details["rule"] gives it; the refusal comes back too, for its
+    status or details (the failed clauses of a preview)."""
+    refused: list[AppError] = []
 
+    def run() -> T:
+        try:
+            return action()
+        except AppError as exc:
+            refused.append(exc)
+            if isinstance(exc, RuleRefused) and exc.details.get("rule"):
+                exc.message = f"{exc.details['rule']}: {exc.message}"
+            raise
 
-def errors_of(exc: AppError) -> dict[str, Any]:
-    """Field errors for the form, and the clause for a refusal (shown above the form)."""
-    if isinstance(exc, ValidationFailed):
-        return dict(exc.details)
-    if isinstance(exc, RuleRefused):
-        field = exc.details.get("field") or "_rule"
-        return {field: [f"{exc.details['rule']}: {exc.message}"], "_rule": [
-            f"{exc.details['rule']}: {exc.message}"]}
-    return {"_rule": [str(exc.message)]}
-
-
-def blank_to_none(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if v not in ("", None)}
+    result, errors = attempt(run)
+    return result, errors, refused[0] if refused else None
 
 
 def current_actor() -> str:

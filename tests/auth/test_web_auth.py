@@ -275,10 +275,22 @@ def test_ten_failures_for_one_account_lock_it_even_with_the_right_password(clien
     assert post_login(client, "other@example.cn", PASSWORD, csrf, "10.0.1.2").status_code == 302
 
 
-def test_ten_failures_from_one_address_lock_that_address(client, app):
+def test_failures_for_other_accounts_do_not_lock_out_colleagues_behind_one_address(client,
+                                                                                 app):
+    """Ten offices share one NAT address: one account's attacker must not lock the others out."""
     make_user("m@example.cn")
     csrf = token_of(client)
     for n in range(10):
+        response = post_login(client, f"guess{n}@example.cn", WRONG, csrf, "192.0.2.7")
+        assert response.status_code == 401
+    assert post_login(client, "m@example.cn", PASSWORD, csrf, "192.0.2.7").status_code == 302
+
+
+def test_the_separate_higher_limit_per_address_locks_that_address(client, app):
+    app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"] = 25
+    make_user("m@example.cn")
+    csrf = token_of(client)
+    for n in range(25):
         response = post_login(client, f"guess{n}@example.cn", WRONG, csrf, "192.0.2.7")
         assert response.status_code == 401
     response = post_login(client, "m@example.cn", PASSWORD, csrf, "192.0.2.7")
@@ -288,6 +300,76 @@ def test_ten_failures_from_one_address_lock_that_address(client, app):
     elsewhere = new_client(app)
     assert post_login(elsewhere, "m@example.cn", PASSWORD, token_of(elsewhere),
                       "198.51.100.1").status_code == 302
+
+
+def test_concurrent_wrong_passwords_are_counted_against_the_limit(app):
+    """30 guesses at once: at most the limit's worth are checked, the rest are refused 429."""
+    import threading
+
+    make_user("m@example.cn")
+    statuses: list[int] = []
+
+    def guess(n: int) -> None:
+        response = new_client(app).post("/api/v1/auth/token", json={
+            "email": "m@example.cn", "password": WRONG},
+            environ_base={"REMOTE_ADDR": f"10.9.0.{n}"})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(set(statuses)) == [401, 429]
+    assert statuses.count(401) == 10
+    db.session.rollback()
+    assert db.session.query(LoginAttempt).filter_by(email="m@example.cn").count() == 10
+
+
+def test_changing_the_password_ends_other_sessions_and_tokens(app):
+    make_user("m@example.cn")
+    here, there = new_client(app), new_client(app)
+    login(here, "m@example.cn")
+    login(there, "m@example.cn")
+    token = here.post("/api/v1/auth/token", json={"email": "m@example.cn", "password": PASSWORD}
+                      ).get_json()["token"]
+    api = {"Authorization": f"Bearer {token}"}
+    assert here.get("/api/v1/me", headers=api).status_code == 200
+    response = here.post("/profile/password", data={
+        "csrf_token": token_of(here, "/profile"), "current_password": PASSWORD,
+        "new_password": "a-new-password-1"})
+    assert response.status_code == 302
+    assert signed_in(here)  # the session that changed it stays
+    assert not signed_in(there)  # every other session ends
+    assert here.get("/api/v1/me", headers=api).status_code == 401  # and every token
+    [entry] = entries("user.password_changed")
+    assert json.loads(entry.payload) == {"sessions_ended": 1, "tokens_revoked": 1}
+
+
+def test_taking_a_role_away_ends_the_users_sessions_and_tokens(app):
+    from fundapp.auth.operations import set_roles
+
+    user = make_user("m@example.cn", roles=("fund_manager", "auditor"))
+    browser = new_client(app)
+    login(browser, "m@example.cn")
+    token = browser.post("/api/v1/auth/token", json={"email": "m@example.cn",
+                                                     "password": PASSWORD}).get_json()["token"]
+    set_roles(db.session, user, ["auditor"], actor="admin@example.cn")
+    db.session.commit()
+    assert not signed_in(browser)
+    assert browser.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}
+                       ).status_code == 401
+
+
+def test_api_pdf_and_export_answers_are_not_cached_and_name_no_server(client):
+    make_user("m@example.cn")
+    token = client.post("/api/v1/auth/token", json={"email": "m@example.cn",
+                                                    "password": PASSWORD}).get_json()["token"]
+    for response in (client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}),
+                     client.get("/api/v1/me"), client.get("/api/openapi.json")):
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "Server" not in response.headers
+    assert client.get("/static/app.css").headers.get("Cache-Control") != "no-store"
 
 
 def test_nine_recent_failures_and_older_ones_still_let_the_right_password_in(client):
@@ -464,7 +546,8 @@ def test_user_creation_and_role_changes_in_the_admin_pages_are_ledgered(client):
     [change] = entries("user.roles_changed")
     assert change.actor == "admin@example.cn" and change.subject_id == str(created.id)
     assert json.loads(change.payload) == {"email": "new@example.cn", "before": ["ic_member"],
-                                          "after": ["auditor", "ic_member"]}
+                                          "after": ["auditor", "ic_member"],
+                                          "sessions_ended": 0, "tokens_revoked": 0}
     assert entries("user.disabled") == []
 
 

@@ -53,14 +53,14 @@ def browser_database(sqlite_template, tmp_path) -> str:
 
 def _seed(app) -> None:
     from fundapp.auth.operations import create_user
-    from fundapp.fund.models import Fund
+    from fundapp.fund.operations import create_fund
 
     with app.app_context():
         create_user(db.session, email=USER_EMAIL, password=PASSWORD, roles=["fund_manager"],
                     name=USER_NAME, actor="test")
-        db.session.add(Fund(name=FUND_NAME, name_en=FUND_NAME_EN,
-                            committed_amount=Decimal("100000000.00"),
-                            established_on=date(2025, 1, 1), platform_name="测试平台 Test platform"))
+        create_fund(db.session, name=FUND_NAME, name_en=FUND_NAME_EN,
+                    committed_amount=Decimal("100000000.00"), established_on=date(2025, 1, 1),
+                    platform_name="测试平台 Test platform", actor="test")
         db.session.commit()
         db.session.remove()
 

@@ -14,8 +14,8 @@ from fundapp.compliance import checks as checks_module
 from fundapp.compliance.checks import CheckItem, register_check, run_checks
 from fundapp.deals.models import Company, Deal, DealStage
 from fundapp.extensions import db
-from fundapp.fund.models import Fund
-from fundapp.scheduler import JOBS, run_occurrence
+from fundapp.fund.operations import create_fund
+from fundapp.scheduler import JOBS, latest_occurrence, run_occurrence
 from tests.conftest import api_token, login, make_user, tamper
 
 pytestmark = pytest.mark.timeout(60)
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.timeout(60)
 
 def fund_with_deals(*requested: tuple[str, str, str], committed: str = "10000000.00") -> None:
     """requested: (company, requested grant, approved budget) per deal."""
-    db.session.add(Fund(name="示范基金", committed_amount=Decimal(committed),
-                        established_on=date(2025, 1, 1)))
+    create_fund(db.session, name="示范基金", committed_amount=Decimal(committed),
+                established_on=date(2025, 1, 1), actor="test")
     companies: dict[str, Company] = {}
     for name, amount, budget in requested:
         if name not in companies:
@@ -119,7 +119,11 @@ def test_users_without_roles_and_stale_or_missed_jobs(app):
     assert orphan.subject == "orphan@example.cn"
 
     now = datetime.now(UTC)
-    db.session.add(JobRun(job_id="deadlines.remind", scheduled_for=now - timedelta(hours=5),
+    # The job's latest occurrence, started five hours ago and never finished (whatever the time
+    # of day the test runs at, so no "did not run" item hides it).
+    [remind] = [j for j in JOBS if j.id == "deadlines.remind"]
+    due = latest_occurrence(remind, now).astimezone(UTC)
+    db.session.add(JobRun(job_id="deadlines.remind", scheduled_for=due,
                           started_at=now - timedelta(hours=5), outcome="running"))
     db.session.commit()
     jobs = {i.subject_id: i for i in items("scheduler.jobs")}

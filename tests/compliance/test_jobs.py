@@ -21,6 +21,7 @@ from fundapp.dates import previous_quarter
 from fundapp.deals.models import Company, Deal, DealStage
 from fundapp.extensions import db
 from fundapp.notifications.models import Notification
+from fundapp.portfolio.kpis.jobs import request_kpis_job
 from fundapp.scheduler import JOBS, run_occurrence
 from tests.compliance.helpers import add_entries, today_shanghai
 from tests.conftest import login, make_user, tamper
@@ -162,11 +163,11 @@ def test_kpi_job_asks_each_portfolio_company_once(app):
     headers = manager_headers(client)
     signed_and_paid(client, headers, make_deal("甲科技有限公司").id)
     quarter, _, _ = previous_quarter(today_shanghai())
-    assert jobs.request_kpis_job() == f"KPI reports for {quarter} requested from 1 companies"
+    assert request_kpis_job() == f"KPI reports for {quarter} requested from 1 companies"
     db.session.commit()
     [kpi] = notes("kpi.request")
     assert "甲科技有限公司" in kpi.message_en and quarter in kpi.message_en
-    assert "nothing new to request" in jobs.request_kpis_job()
+    assert "nothing new to request" in request_kpis_job()
 
 
 def test_jobs_with_nothing_to_act_on_say_so():
@@ -177,7 +178,7 @@ def test_jobs_with_nothing_to_act_on_say_so():
 
 def test_empty_fund_job_messages(app):
     assert "no deadlines within 30 days" in jobs.remind_deadlines_job()
-    assert "nothing new to request" in jobs.request_kpis_job()
+    assert "nothing new to request" in request_kpis_job()
     assert "nothing to export" in jobs.quarterly_report_job()
 
 

@@ -243,7 +243,7 @@ def test_concurrent_writers_make_one_unbroken_chain(app):
                            payload={"worker": worker, "i": i})
                     db.session.commit()
                 db.session.remove()
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(threads_count)]

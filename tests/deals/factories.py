@@ -9,9 +9,11 @@ from datetime import date
 from decimal import Decimal
 
 from fundapp.deals import operations as ops
+from fundapp.deals import roadshows
 from fundapp.deals.uscc import check_character
 from fundapp.extensions import db
 from fundapp.fund.models import Fund
+from fundapp.fund.operations import create_fund
 
 
 def uscc(n: int) -> str:
@@ -21,11 +23,9 @@ def uscc(n: int) -> str:
 
 
 def make_fund(committed: str = "100000000.00") -> Fund:
-    fund = Fund(name="测试基金", name_en="Test fund", committed_amount=Decimal(committed),
-                established_on=date(2025, 1, 1))
-    db.session.add(fund)
-    db.session.flush()
-    return fund
+    return create_fund(db.session, name="测试基金", name_en="Test fund",
+                       committed_amount=Decimal(committed), established_on=date(2025, 1, 1),
+                       actor="test")
 
 
 def make_company(n: int = 1, name: str | None = None, sector: str = "ai", **extra):
@@ -34,10 +34,10 @@ def make_company(n: int = 1, name: str | None = None, sector: str = "ai", **extr
 
 
 def make_roadshow(held_on: date = date(2026, 3, 1), panel: int = 3, **extra):
-    roadshow = ops.create_roadshow(db.session, actor="test", name=extra.pop("name", "春季路演"),
+    roadshow = roadshows.create_roadshow(db.session, actor="test", name=extra.pop("name", "春季路演"),
                                    held_on=held_on, venue="张江", organiser="联盟", **extra)
     for i in range(panel):
-        ops.add_panel_member(db.session, roadshow, actor="test", name=f"专家{i + 1}",
+        roadshows.add_panel_member(db.session, roadshow, actor="test", name=f"专家{i + 1}",
                              affiliation="大学")
     return roadshow
 
@@ -45,7 +45,7 @@ def make_roadshow(held_on: date = date(2026, 3, 1), panel: int = 3, **extra):
 def make_deal(company, roadshow=None, requested: str = "1000000.00", budget: str = "4000000.00",
               **extra):
     if roadshow is not None:
-        ops.add_slot(db.session, roadshow, company, actor="test")
+        roadshows.add_slot(db.session, roadshow, company, actor="test")
     return ops.create_deal(db.session, actor="test", company_id=company.id,
                            project_name=extra.pop("project_name", "脑机接口项目"),
                            requested_grant_amount=Decimal(requested),

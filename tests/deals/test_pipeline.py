@@ -12,6 +12,7 @@ from sqlalchemy import select
 from fundapp.compliance.ledger import verify_chain
 from fundapp.compliance.models import LedgerEntry
 from fundapp.deals import operations as ops
+from fundapp.deals import roadshows
 from fundapp.deals.models import DealStage, DealStageChange
 from fundapp.deals.schemas import IcDecisionSchema
 from fundapp.errors import AppError, RuleRefused, ValidationFailed
@@ -129,7 +130,7 @@ def test_expert_review_needs_quorum_of_unconflicted_panel(app, setup):
     assert refused.value.details["missing"] == "expert_quorum"
     assert "needs 2 approving reviews of 3 panel members; it has 1" in str(refused.value.message)
     # The third judge declares a conflict: 2 eligible, quorum ceil(4/3) = 2, still 1 approval.
-    ops.record_score_sheet(db.session, roadshow, panel_member_id=third.id,
+    roadshows.record_score_sheet(db.session, roadshow, panel_member_id=third.id,
                            company_id=deal.company_id, has_conflict=True, actor="m")
     with pytest.raises(RuleRefused) as refused:
         ops.record_expert_review(db.session, deal, panel_member_id=third.id, is_approved=True,
@@ -154,7 +155,7 @@ def test_roadshow_stage_needs_a_held_roadshow_with_a_slot(app):
     with pytest.raises(RuleRefused) as refused:
         ops.advance_deal(db.session, deal, DealStage.EXPERT_REVIEW, actor="m", now=MONDAY)
     assert refused.value.details["missing"] == "roadshow_slot"
-    ops.add_slot(db.session, later, company, actor="m")
+    roadshows.add_slot(db.session, later, company, actor="m")
     with pytest.raises(RuleRefused) as refused:
         ops.advance_deal(db.session, deal, DealStage.EXPERT_REVIEW, actor="m", now=MONDAY)
     assert "2026-05-01" in str(refused.value.message)

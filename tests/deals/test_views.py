@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from fundapp.deals import operations as ops
+from fundapp.deals import roadshows
 from fundapp.deals.models import Company, Deal, DealStage
 from fundapp.extensions import db
 from tests.conftest import csrf_from, login, make_user
@@ -200,7 +201,7 @@ def test_roadshow_scores_weights_and_ranking(client, app):
     roadshow = make_roadshow(panel=2)
     a, b = make_company(1, name="甲有限公司"), make_company(2, name="乙有限公司")
     for company in (a, b):
-        ops.add_slot(db.session, roadshow, company, actor="t")
+        roadshows.add_slot(db.session, roadshow, company, actor="t")
     db.session.commit()
     first, second = roadshow.panel
     csrf = token(client, f"/roadshows/{roadshow.id}")
@@ -406,7 +407,7 @@ def test_roadshow_page_forms_panel_slots_and_criteria(client):
         follow_redirects=True)
     assert "Criteria saved." in response.get_data(as_text=True)
     db.session.expire_all()
-    saved = ops.get_roadshow(db.session, roadshow.id).criteria
+    saved = roadshows.get_roadshow(db.session, roadshow.id).criteria
     assert [(c.code, c.weight_pct) for c in saved] == [
         ("technology", Decimal("50.00")), ("market", Decimal("50.00"))]
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from fundapp.deals.models import Company, Deal, DealStage, LegalForm
 from fundapp.extensions import db
 from fundapp.fund.models import Fund
+from fundapp.fund.operations import create_fund
 from fundapp.reference.models import LprRate
 from tests.conftest import api_token, make_user
 
@@ -15,8 +16,8 @@ SIGNED = "2025-06-01"
 
 
 def make_fund(committed: str = "500000000.00") -> Fund:
-    fund = Fund(name="测试基金", committed_amount=Decimal(committed), established_on=date(2025, 1, 1))
-    db.session.add(fund)
+    fund = create_fund(db.session, name="测试基金", committed_amount=Decimal(committed),
+                       established_on=date(2025, 1, 1), actor="test")
     db.session.commit()
     return fund
 

@@ -369,3 +369,29 @@ def test_concurrent_repeats_with_one_key_all_get_the_first_answer(app, client):
     assert len(answers) == 10 and len(set(answers)) == 1 and answers[0][0] == 201, answers
     db.session.expire_all()
     assert count(Conversion) == 1
+
+
+def test_an_over_long_ic_resolution_reference_is_a_422_and_nothing_converts(client):
+    headers, company_id, grant_id = setup_grant(client)
+    rnd = record_round(client, headers, company_id)
+    response = client.post(f"/api/v1/grants/{grant_id}/conversion", headers=headers,
+                           json={"round_id": rnd["id"], "ic_resolution_ref": "IC-" + "9" * 147})
+    assert response.status_code == 422, response.get_json()
+    assert "ic_resolution_ref" in response.get_json()["error"]["details"]
+    assert count(Conversion) == 0
+
+
+def test_a_round_recorded_twice_with_one_idempotency_key_is_recorded_once(client):
+    headers, company_id, grant_id = setup_grant(client)
+    keyed = {**headers, "Idempotency-Key": "round-a"}
+    url = f"/api/v1/companies/{company_id}/rounds"
+    first = client.post(url, json=worked_example_round(), headers=keyed)
+    again = client.post(url, json=worked_example_round(), headers=keyed)
+    assert first.status_code == again.status_code == 201
+    assert first.get_json() == again.get_json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert count(FinancingRound) == 1
+    number = client.post(url, json=worked_example_round(pre_money_valuation_amount=1e8),
+                         headers=headers)
+    assert number.status_code == 422
+    assert "pre_money_valuation_amount" in number.get_json()["error"]["details"]

@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from fundapp.compliance.models import LedgerEntry
 from fundapp.deals.models import DealStage
 from fundapp.extensions import db
+from fundapp.fund.models import PolicyVersion
+from fundapp.fund.operations import ensure_default_policy
 from fundapp.fund.policies import clean_values, load_default_file
 from fundapp.portfolio.grants.models import Grant, GrantDisbursement
 from tests.conftest import api_token, make_user
@@ -33,6 +35,12 @@ def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
+def default_policy() -> None:
+    """What setting up the fund does (fundapp.fund); reading the policies never does it."""
+    ensure_default_policy(db.session)
+    db.session.commit()
+
+
 def test_the_shipped_default_policy_file_is_valid_and_has_the_rule_book_defaults():
     data = load_default_file()
     values, errors = clean_values(data["values"])
@@ -43,6 +51,10 @@ def test_the_shipped_default_policy_file_is_valid_and_has_the_rule_book_defaults
 
 def test_policies_load_by_default_and_an_admin_change_is_a_new_ledgered_version(client):
     admin = manager_headers(client, "admin@example.cn", roles=("admin",))
+    # A GET never writes: before the fund's setup there is no version, and listing makes none.
+    assert client.get("/api/v1/policies", headers=admin).get_json()["items"] == []
+    assert count(PolicyVersion) == 0
+    default_policy()
     listed = client.get("/api/v1/policies", headers=admin).get_json()["items"]
     assert [p["version"] for p in listed] == ["default-1"]
     assert listed[0]["values"]["discount"] == "0"
@@ -61,7 +73,7 @@ def test_policies_load_by_default_and_an_admin_change_is_a_new_ledgered_version(
 
 def test_bad_policies_name_the_field_and_nothing_is_written(client):
     admin = manager_headers(client, "admin@example.cn", roles=("admin",))
-    client.get("/api/v1/policies", headers=admin)
+    default_policy()
     for values, field in [({"discount": "1"}, "discount"), ({"valuation_cap": "-5"},
                                                             "valuation_cap"),
                           ({"max_stake": "0"}, "max_stake"), ({"discount": 0.2}, "discount"),
@@ -262,3 +274,63 @@ def test_a_per_agreement_override_needs_an_ic_resolution_and_is_ledgered(client)
                        headers=manager).get_json()
     assert done["policy_override"] == {"discount": "0.1"}
     assert ledger("grant.policy_overridden")[0]["ic_resolution_ref"] == "IC-5"
+
+
+def test_money_sent_as_a_json_number_is_refused_and_nothing_is_paid(client):
+    manager = manager_headers(client)
+    deal = make_deal()
+    number = client.post("/api/v1/grants", json=grant_body(deal.id, awarded_amount=5000000.0),
+                         headers={**manager, "Accept-Language": "en"})
+    assert number.status_code == 422, number.get_json()
+    assert "decimal string" in number.get_json()["error"]["details"]["awarded_amount"][0]
+    grant = client.post("/api/v1/grants", json=grant_body(deal.id), headers=manager).get_json()
+    paid = client.post(f"/api/v1/grants/{grant['id']}/disbursements", headers=manager,
+                       json={"tranche": 1, "paid_on": "2025-06-10", "amount": 2000000})
+    assert paid.status_code == 422, paid.get_json()
+    assert "amount" in paid.get_json()["error"]["details"]
+    refund = client.post(f"/api/v1/grants/{grant['id']}/refunds", headers=manager,
+                         json={"amount": 1.5, "refunded_on": "2025-07-01"})
+    assert refund.status_code == 422
+    assert count(GrantDisbursement) == 0
+
+
+def test_text_longer_than_its_column_is_a_422_not_a_500(client):
+    manager = manager_headers(client)
+    deal = make_deal()
+    response = client.post("/api/v1/grants", headers=manager, json=grant_body(
+        deal.id, holder_entity="平" * 201, agreement_no="N" * 61))
+    assert response.status_code == 422, response.get_json()
+    assert {"holder_entity", "agreement_no"} <= set(response.get_json()["error"]["details"])
+    assert count(Grant) == 0
+
+
+def test_a_repeated_disbursement_with_one_idempotency_key_pays_once(client):
+    manager = manager_headers(client)
+    deal = make_deal()
+    keyed = {**manager, "Idempotency-Key": "sign-1"}
+    signed = client.post("/api/v1/grants", json=grant_body(deal.id), headers=keyed)
+    again = client.post("/api/v1/grants", json=grant_body(deal.id), headers=keyed)
+    assert signed.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert signed.get_json() == again.get_json() and count(Grant) == 1
+    unkeyed = client.post("/api/v1/grants", json=grant_body(deal.id), headers=manager)
+    assert unkeyed.status_code == 409 and unkeyed.get_json()["error"]["code"] == "duplicate"
+
+    url = f"/api/v1/grants/{signed.get_json()['id']}"
+    body = {"tranche": 1, "paid_on": "2025-06-10", "amount": "500000.00"}
+    keyed = {**manager, "Idempotency-Key": "pay-1"}
+    first = client.post(f"{url}/disbursements", json=body, headers=keyed)
+    repeat = client.post(f"{url}/disbursements", json=body, headers=keyed)
+    assert first.status_code == repeat.status_code == 201
+    assert first.get_json() == repeat.get_json()
+    other = client.post(f"{url}/disbursements", json={**body, "amount": "600000.00"},
+                        headers=keyed)
+    assert other.status_code == 409
+    assert other.get_json()["error"]["code"] == "idempotency_key_reused"
+    refund = {"amount": "100000.00", "refunded_on": "2025-07-01"}
+    keyed = {**manager, "Idempotency-Key": "refund-1"}
+    for _ in range(2):
+        assert client.post(f"{url}/refunds", json=refund, headers=keyed).status_code == 201
+    grant = client.get(url, headers=manager).get_json()
+    assert grant["disbursed_amount"] == "500000.00" and grant["refunded_amount"] == "100000.00"
+    assert len(ledger("grant.tranche_released")) == 1 and len(ledger("grant.refund_recorded")) == 1

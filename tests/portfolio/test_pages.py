@@ -197,3 +197,39 @@ def test_evidence_uploads_on_the_round_page_keep_pdfs_and_refuse_other_files(app
     download = client.get(doc_url)
     assert download.data == b"%PDF-1.4 minutes"
     assert "attachment" in download.headers["Content-Disposition"]
+
+
+def test_an_over_long_ic_resolution_reference_on_the_conversion_form_is_an_inline_error(app):
+    client = browser(app)
+    deal = make_deal()
+    grant_id = sign_via_page(client, deal.id)
+    page = f"/grants/{grant_id}"
+    steps = [("disburse", {"tranche": "1", "paid_on": "2025-06-10"}),
+             ("accept", {"accepted_on": "2026-09-01", "reference": "验收"})]
+    for name, data in steps:
+        assert post_form(client, page, f"{page}/{name}", data).status_code == 302
+    recorded = post_form(client, f"/companies/{deal.company_id}/rounds/new",
+                         f"/companies/{deal.company_id}/rounds/new", ROUND_FORM)
+    assert recorded.status_code == 302, text(recorded)
+    round_id = db.session.scalar(select(FinancingRound.id))
+    too_long = "IC-" + "9" * 147
+    refused = post_form(client, page, f"{page}/conversion",
+                        {"round_id": str(round_id), "ic_resolution_ref": too_long})
+    assert refused.status_code == 422, text(refused)
+    shown = text(refused)
+    assert "Longer than maximum length 100." in shown
+    assert f'value="{too_long}"' in shown  # what was typed stays in the form
+    assert count(Conversion) == 0
+
+
+def test_the_policy_pages_write_nothing_and_say_when_no_version_exists(app):
+    from fundapp.compliance.models import LedgerEntry
+    from fundapp.fund.models import PolicyVersion
+
+    admin = browser(app, "admin@example.cn", roles=("admin",))
+    before = count(LedgerEntry)
+    listed = admin.get("/policies")
+    assert listed.status_code == 200 and 'data-testid="no-policy"' in text(listed)
+    form = admin.get("/policies/new")
+    assert form.status_code == 200 and 'name="value_discount" value="0"' in text(form)
+    assert count(PolicyVersion) == 0 and count(LedgerEntry) == before

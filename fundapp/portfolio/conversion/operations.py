@@ -16,7 +16,6 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
@@ -300,12 +299,9 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int | None = Non
         registration_due_on=result.registration_due_on,
         sheet_json=json.dumps(sheet, ensure_ascii=False), converted_by=actor)
     session.add(conversion)
-    try:
-        session.flush()  # the unique grant_id is the database's guarantee of "exactly once"
-    except IntegrityError:
-        session.rollback()
-        raise AppError(_l("This grant has already been converted."), status=409,
-                       code="already_converted", details={"rule": "R4"}) from None
+    # The unique grant_id is the database's guarantee of "exactly once"; a violation is answered
+    # as already_converted (refuse_on_constraint in conversion/api.py).
+    session.flush()
     values = grant_policy_values(grant)
     session.add(Holding(company_id=grant.company_id, grant_id=grant.id,
                         conversion_id=conversion.id, holder_entity=grant.holder_entity,

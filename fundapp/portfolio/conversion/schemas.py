@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from fundapp.portfolio.fields import Day, Id, JsonText, MoneyField, UnitsField
+from fundapp.fields import Day, Id, Money, Text, Units
+from fundapp.portfolio.fields import JsonText
 from fundapp.portfolio.rounds.schemas import RoundCreateSchema
 
 
 class AlternativeConditionCreateSchema(Schema):
     """R3.f: the agreed condition met, and the filed appraisal that prices the conversion."""
 
-    condition = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    condition = Text(4000, required=True)
     met_on = Day(required=True)
-    reference = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    appraised_value_amount = MoneyField(required=True, positive=True)
+    reference = Text(200, required=True)
+    appraised_value_amount = Money(required=True, positive=True)
     base_on = Day(required=True)
-    units_outstanding = UnitsField(load_default=None)
-    filing_no = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    units_outstanding = Units(load_default=None)
+    filing_no = Text(100, required=True)
     filed_on = Day(required=True)
 
 
@@ -26,7 +27,7 @@ class AlternativeTriggerSchema(Schema):
     condition = fields.String()
     met_on = fields.Date()
     reference = fields.String()
-    appraised_value_amount = MoneyField()
+    appraised_value_amount = Money()
     base_on = fields.Date()
     units_outstanding = fields.Decimal(as_string=True)
     filing_no = fields.String()
@@ -57,6 +58,8 @@ class PreviewRequestSchema(Schema):
 class ConversionCreateSchema(Schema):
     basis = fields.String(load_default="round", validate=validate.OneOf(BASES))
     round_id = Id(load_default=None)
+    ic_resolution_ref = Text(100)
+    keep_undisbursed_ref = Text(100)
 
     @validates_schema
     def _round(self, data, **kwargs):
@@ -64,8 +67,22 @@ class ConversionCreateSchema(Schema):
             raise ValidationError(str(_l("Give a round_id, or the appraisal basis without one.")),
                                   "round_id")
 
-    ic_resolution_ref = fields.String(load_default="", validate=validate.Length(max=100))
-    keep_undisbursed_ref = fields.String(load_default="", validate=validate.Length(max=100))
+
+class ConversionFormSchema(ConversionCreateSchema):
+    """The grant page's conversion form: its round select offers "appraisal" (R3.f) too."""
+
+    @pre_load
+    def _appraisal(self, data, **kwargs):
+        if data.get("round_id") == "appraisal":
+            data = {k: v for k, v in data.items() if k != "round_id"}
+            data["basis"] = "appraisal"
+        return data
+
+
+class RegistrationCreateSchema(Schema):
+    """R6.g: the day the company registered the change of its registered capital."""
+
+    registered_on = Day(required=True)
 
 
 class ConversionSchema(Schema):
@@ -74,16 +91,16 @@ class ConversionSchema(Schema):
     basis = fields.String()
     round_id = fields.Integer(allow_none=True)
     converted_on = fields.Date()
-    converting_amount = MoneyField()
-    converted_amount = MoneyField()
-    remaining_grant_amount = MoneyField()
+    converting_amount = Money()
+    converted_amount = Money()
+    remaining_grant_amount = Money()
     round_price = fields.Decimal(as_string=True)
     conversion_price = fields.Decimal(as_string=True)
     fund_units = fields.Decimal(as_string=True)
     post_round_units = fields.Decimal(as_string=True)
     stake_percent = fields.Decimal(as_string=True)
-    registered_capital_increase_amount = MoneyField()
-    capital_reserve_amount = MoneyField()
+    registered_capital_increase_amount = Money()
+    capital_reserve_amount = Money()
     is_stake_capped = fields.Boolean()
     ic_resolution_ref = fields.String()
     registration_due_on = fields.Date()

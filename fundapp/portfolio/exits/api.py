@@ -1,13 +1,15 @@
-"""API routes of exits, on the shared API blueprint."""
+"""API routes of exits, on the shared API blueprint.
+
+An exit and an exit's balance create money (proceeds) and change equity: both are idempotent, so
+a retried POST with the same Idempotency-Key answers the first exit instead of selling twice.
+"""
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
-from fundapp.errors import AppError
 from fundapp.extensions import db
 from fundapp.portfolio.exits import operations as ops
 from fundapp.portfolio.exits.models import Exit, ExitKind
@@ -25,24 +27,20 @@ def list_exits():
 
 @api_route(bp, "/v1/holdings/<int:holding_id>/exits", "POST",
            summary="Record an exit (buy-back R7, exchange R9, trade sale, IPO sale, liquidation)",
-           body=ExitCreateSchema, response=ExitSchema, status=201)
+           body=ExitCreateSchema, response=ExitSchema, status=201, idempotent=True)
 def create_exit(holding_id: int):
     data = load_json(ExitCreateSchema())
     holding = get_holding(db.session, holding_id)
     kind = ExitKind(data.pop("kind"))
     row = ops.record_exit(db.session, holding, kind=kind, actor=current_actor(), **data)
-    db.session.commit()
     return ExitSchema().dump(row), 201
 
 
 @api_route(bp, "/v1/exits/<int:exit_id>/balance", "POST",
            summary="Record the balance payment of an exit (R9.d)", body=BalanceCreateSchema,
-           response=ExitSchema)
+           response=ExitSchema, idempotent=True)
 def create_exit_balance(exit_id: int):
     data = load_json(BalanceCreateSchema())
-    row = db.session.get(Exit, exit_id) if 0 < exit_id < 2**31 else None
-    if row is None:
-        raise AppError(_l("No such exit."), status=404, code="not_found")
+    row = ops.get_exit(db.session, exit_id)
     ops.record_exit_balance(db.session, row, paid_on=data["paid_on"], actor=current_actor())
-    db.session.commit()
     return ExitSchema().dump(row)

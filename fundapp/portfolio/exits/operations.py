@@ -17,9 +17,16 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
-from fundapp.errors import AppError
+from fundapp.errors import AppError, NotFound
 from fundapp.fund.operations import policy_in_force
-from fundapp.portfolio.common import field_error, jsonable, money_text, not_future, refuse
+from fundapp.portfolio.common import (
+    MAX_ID,
+    field_error,
+    jsonable,
+    money_text,
+    not_future,
+    refuse,
+)
 from fundapp.portfolio.conversion import engine as calc
 from fundapp.portfolio.exits.models import Exit, ExitKind
 from fundapp.portfolio.grants.models import Grant
@@ -28,6 +35,13 @@ from fundapp.portfolio.holdings import valuation
 from fundapp.portfolio.holdings.models import Appraisal, FlowKind, Holding, HoldingStatus
 from fundapp.portfolio.holdings.operations import add_cash_flow, latest_appraisal
 from fundapp.reference.queries import lpr_rate_on
+
+
+def get_exit(session: Session, exit_id: int) -> Exit:
+    row = session.get(Exit, exit_id) if 0 < exit_id <= MAX_ID else None
+    if row is None:
+        raise NotFound(_l("No such exit."))
+    return row
 
 
 def _check_units(holding: Holding, units: Decimal) -> None:

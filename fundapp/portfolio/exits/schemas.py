@@ -1,28 +1,28 @@
-"""Input and output schemas of exits."""
+"""Input and output schemas of exits, for the API and the holding page's exit forms alike."""
 
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from fundapp.portfolio.fields import Day, Id, MoneyField, UnitsField
+from fundapp.fields import Day, Id, Money, Text, Units
 
 
 class ExitCreateSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(
         ["buyback", "exchange", "trade_sale", "ipo_sale", "liquidation"]))
     transfer_on = Day(required=True)
-    units = UnitsField(required=True)
-    price_amount = MoneyField(required=True)
-    buyer = fields.String(load_default="", validate=validate.Length(max=200))
+    units = Units(required=True)
+    price_amount = Money(required=True)
+    buyer = Text(max=200)  # exits.buyer String(200)
     is_company_buyer = fields.Boolean(load_default=False)
     # R9 (exchange)
     appraisal_id = Id(load_default=None)
-    reserve_price_amount = MoneyField(load_default=None)
+    reserve_price_amount = Money(load_default=None)
     disclosure_start_on = Day(load_default=None)
     disclosure_end_on = Day(load_default=None)
     is_relisting = fields.Boolean(load_default=False)
-    relisting_approval_ref = fields.String(load_default="", validate=validate.Length(max=100))
-    down_payment_amount = MoneyField(load_default=None)
+    relisting_approval_ref = Text(max=100)
+    down_payment_amount = Money(load_default=None)
     balance_due_on = Day(load_default=None)
 
 
@@ -44,3 +44,9 @@ class ExitSchema(Schema):
 
 class BalanceCreateSchema(Schema):
     paid_on = Day(required=True)
+
+
+class BalanceFormSchema(BalanceCreateSchema):
+    """The holding page's balance form names the exit."""
+
+    exit_id = Id(required=True)

@@ -1,16 +1,23 @@
-"""API routes of policy versions and grant agreements, on the shared API blueprint."""
+"""API routes of policy versions and grant agreements, on the shared API blueprint.
+
+The handlers never commit: the request's unit of work does. The POSTs that create money (signing,
+disbursements, refunds) are idempotent: a repeat with the same Idempotency-Key replays the first
+answer.
+"""
 
 from __future__ import annotations
 
 from flask import request
+from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
 from fundapp.api.routes import PAGE_PARAMS, page_body
 from fundapp.api.schemas import PageSchema
+from fundapp.errors import AppError, refuse_on_constraint
 from fundapp.extensions import db
-from fundapp.fund.operations import create_policy_version, ensure_default_policy
+from fundapp.fund.operations import create_policy_version
 from fundapp.fund.queries import policy_versions
 from fundapp.pagination import paginate
 from fundapp.portfolio.conversion.operations import record_alternative_condition_met
@@ -40,14 +47,17 @@ class GrantPageSchema(PageSchema):
     items = fields.List(fields.Nested(GrantSchema))
 
 
+# Two requests signing for one deal at the same time: the second meets the unique deal_id.
+refuse_on_constraint(AppError(_l("This deal already has a grant agreement."), status=409,
+                              code="duplicate"), "uq_grants_deal_id", "grants.deal_id")
+
+
 # --------------------------------------------------------------------------- policies
 
 
 @api_route(bp, "/v1/policies", "GET", summary="Policy versions, newest effective date first",
            response=PolicyListSchema)
 def list_policies():
-    ensure_default_policy(db.session)
-    db.session.commit()
     return {"items": PolicySchema(many=True).dump(policy_versions(db.session))}
 
 
@@ -56,7 +66,6 @@ def list_policies():
 def create_policy():
     data = load_json(PolicyCreateSchema())
     row = create_policy_version(db.session, actor=current_actor(), **data)
-    db.session.commit()
     return PolicySchema().dump(row), 201
 
 
@@ -72,11 +81,10 @@ def list_grants():
 
 
 @api_route(bp, "/v1/grants", "POST", summary="Sign a grant agreement for a deal",
-           body=GrantCreateSchema, response=GrantSchema, status=201)
+           body=GrantCreateSchema, response=GrantSchema, status=201, idempotent=True)
 def create_grant():
     data = load_json(GrantCreateSchema())
     grant = ops.create_grant(db.session, actor=current_actor(), **data)
-    db.session.commit()
     return GrantSchema().dump(grant), 201
 
 
@@ -95,36 +103,35 @@ def list_disbursements(grant_id: int):
 
 @api_route(bp, "/v1/grants/<int:grant_id>/disbursements", "POST",
            summary="Release a tranche (R2.b)", body=DisbursementCreateSchema,
-           response=DisbursementSchema, status=201)
+           response=DisbursementSchema, status=201, idempotent=True)
 def create_disbursement(grant_id: int):
     data = load_json(DisbursementCreateSchema())
     grant = ops.get_grant(db.session, grant_id)
     payment = ops.disburse(db.session, grant, actor=current_actor(), **data)
-    db.session.commit()
     return DisbursementSchema().dump(payment), 201
 
 
 def _grant_action(path: str, operation, schema, summary: str, *, endpoint: str,
-                  status: int = 200) -> None:
+                  status: int = 200, idempotent: bool = False) -> None:
     """A POST on a grant that runs one operation and answers with the grant as it now is."""
 
     def view(grant_id: int):
         data = load_json(schema())
         grant = ops.get_grant(db.session, grant_id)
         operation(db.session, grant, actor=current_actor(), **data)
-        db.session.commit()
         return GrantSchema().dump(grant), status
 
     view.__name__ = endpoint
     api_route(bp, f"/v1/grants/<int:grant_id>/{path}", "POST", summary=summary, body=schema,
-              response=GrantSchema, status=status, endpoint=endpoint)(view)
+              response=GrantSchema, status=status, endpoint=endpoint,
+              idempotent=idempotent)(view)
 
 
 for _args, _kwargs in [
     (("reviews", ops.record_milestone_review, ReviewCreateSchema,
       "Record a milestone review (R2.b)"), {"endpoint": "create_review", "status": 201}),
     (("refunds", ops.record_refund, RefundCreateSchema, "Record a refund"),
-     {"endpoint": "create_refund", "status": 201}),
+     {"endpoint": "create_refund", "status": 201, "idempotent": True}),
     (("rd-acceptance", ops.accept_rd, AcceptanceCreateSchema, "Record the R&D acceptance (R2.c)"),
      {"endpoint": "accept_rd"}),
     (("breach", ops.declare_breach, BreachCreateSchema,

@@ -20,7 +20,7 @@ from fundapp.compliance.ledger import record
 from fundapp.deals.models import Deal, DealStage
 from fundapp.errors import AppError, NotFound, ValidationFailed
 from fundapp.fund.models import Fund
-from fundapp.fund.operations import policy_in_force
+from fundapp.fund.operations import ensure_default_policy, policy_in_force
 from fundapp.fund.policies import clean_values, conversion_policy, values_json
 from fundapp.portfolio.common import FEN, MAX_ID, ZERO, field_error, money_text, pct_text, refuse
 from fundapp.portfolio.conversion import engine as calc
@@ -115,6 +115,7 @@ def create_grant(session: Session, *, deal_id: int, awarded_amount: Decimal, sig
     if session.scalar(select(Grant.id).where(Grant.deal_id == deal.id)) is not None:
         raise AppError(_l("This deal already has a grant agreement."), status=409,
                        code="duplicate", details={"deal_id": [str(deal.id)]})
+    ensure_default_policy(session)  # a fund set up before policies were created with it
     version = policy_in_force(session, signed_on)
     base = version.values
     override = _check_override(base, policy_override or {})

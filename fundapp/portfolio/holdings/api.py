@@ -1,14 +1,16 @@
 """API routes of holdings, valuation marks, appraisals and cash flows, on the shared API
-blueprint."""
+blueprint.
+
+What creates money, equity or a value (a draft mark, an appraisal, a cash flow) is idempotent: a
+retried POST with the same Idempotency-Key answers the first record instead of making a second.
+"""
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
-from fundapp.errors import ValidationFailed
 from fundapp.extensions import db
 from fundapp.portfolio.fields import ItemsSchema, to_json
 from fundapp.portfolio.holdings import operations as ops
@@ -43,7 +45,7 @@ def list_marks(holding_id: int):
 
 
 @api_route(bp, "/v1/holdings/<int:holding_id>/marks", "POST", summary="Draft a valuation mark",
-           body=MarkCreateSchema, response=MarkSchema, status=201)
+           body=MarkCreateSchema, response=MarkSchema, status=201, idempotent=True)
 def create_mark(holding_id: int):
     data = load_json(MarkCreateSchema())
     holding = ops.get_holding(db.session, holding_id)
@@ -51,7 +53,6 @@ def create_mark(holding_id: int):
                            method=MarkMethod(data["method"]),
                            value_per_unit=data["value_per_unit"], inputs=data["inputs"],
                            note=data["note"], actor=current_actor())
-    db.session.commit()
     return MarkSchema().dump(mark), 201
 
 
@@ -59,18 +60,16 @@ def create_mark(holding_id: int):
            summary="Finalise a mark (not by its author)", response=MarkSchema)
 def finalise_mark(mark_id: int):
     mark = ops.finalise_mark(db.session, ops.get_mark(db.session, mark_id), actor=current_actor())
-    db.session.commit()
     return MarkSchema().dump(mark)
 
 
 @api_route(bp, "/v1/holdings/<int:holding_id>/appraisals", "POST",
            summary="Record a filed appraisal", body=AppraisalCreateSchema,
-           response=AppraisalSchema, status=201)
+           response=AppraisalSchema, status=201, idempotent=True)
 def create_appraisal(holding_id: int):
     data = load_json(AppraisalCreateSchema())
     row = ops.record_appraisal(db.session, ops.get_holding(db.session, holding_id),
                                actor=current_actor(), **data)
-    db.session.commit()
     return AppraisalSchema().dump(row), 201
 
 
@@ -85,22 +84,9 @@ def list_cash_flows():
 
 @api_route(bp, "/v1/cash-flows", "POST",
            summary="Record a follow-on investment, dividend, recovery or fee",
-           body=CashFlowCreateSchema, response=CashFlowSchema, status=201)
+           body=CashFlowCreateSchema, response=CashFlowSchema, status=201, idempotent=True)
 def create_cash_flow():
     data = load_json(CashFlowCreateSchema())
-    kind = FlowKind(data["kind"])
-    if kind == FlowKind.FOLLOW_ON:
-        if data["units"] is None:
-            raise ValidationFailed(_l("Some fields are not valid."), details={
-                "units": [str(_l("Missing data for required field."))]})
-        flow = ops.record_follow_on(db.session, on=data["on"], amount=data["amount"],
-                                    units=data["units"], holding_id=data["holding_id"],
-                                    company_id=data["company_id"], reference=data["reference"],
-                                    actor=current_actor())
-    else:
-        flow = ops.record_income(db.session, kind=kind, on=data["on"], amount=data["amount"],
-                                 holding_id=data["holding_id"], grant_id=data["grant_id"],
-                                 reference=data["reference"], note=data["note"],
-                                 actor=current_actor())
-    db.session.commit()
+    flow = ops.record_cash_flow(db.session, actor=current_actor(),
+                                **{**data, "kind": FlowKind(data["kind"])})
     return CashFlowSchema().dump(db.session.get(CashFlow, flow.id)), 201

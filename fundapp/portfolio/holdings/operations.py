@@ -144,6 +144,21 @@ def record_income(session: Session, *, kind: FlowKind, on: date, amount: Decimal
     raise field_error("kind", _l("Record this kind through its own operation."))
 
 
+def record_cash_flow(session: Session, *, kind: FlowKind, on: date, amount: Decimal, actor: str,
+                     units: Decimal | None = None, holding_id: int | None = None,
+                     company_id: int | None = None, grant_id: int | None = None,
+                     reference: str = "", note: str = "") -> CashFlow:
+    """A cash flow as the API and the holding page post it: a follow-on investment (units
+    required), or a dividend, recovery or fee."""
+    if kind == FlowKind.FOLLOW_ON:
+        if units is None:
+            raise field_error("units", _l("Missing data for required field."))
+        return record_follow_on(session, on=on, amount=amount, units=units, actor=actor,
+                                holding_id=holding_id, company_id=company_id, reference=reference)
+    return record_income(session, kind=kind, on=on, amount=amount, actor=actor,
+                         holding_id=holding_id, grant_id=grant_id, reference=reference, note=note)
+
+
 # ---- valuation marks
 
 

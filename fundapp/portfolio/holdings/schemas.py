@@ -1,31 +1,50 @@
-"""Input and output schemas of valuation marks, appraisals and cash flows."""
+"""Input and output schemas of valuation marks, appraisals and cash flows.
+
+The input schemas serve the API (`load_json`) and the holding page's forms (`load_form`) alike:
+amounts, units and values per unit are decimal strings, every text is held to its column's
+length. What needs the database (the holding's dates and units, four eyes) stays in the
+operations.
+"""
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from fundapp.portfolio.fields import MAX_AMOUNT, Day, Id, MoneyField, UnitsField
+from fundapp.fields import MAX_AMOUNT, Day, Id, Money, Percent, Text, Units
+
+MARK_METHODS = ["recent_round", "multiples", "dcf", "net_assets", "quoted", "write_off"]
+FLOW_KINDS = ["follow_on", "dividend", "recovery", "fee"]
+
+
+class PerUnit(Percent):
+    """A value per unit in CNY (0 for a write-off), as a decimal string with at most 6 places."""
+
+    openapi_properties = {"type": "string", "format": "decimal", "example": "20.000000",
+                          "description": "CNY per unit as a decimal string, at most 6 places"}
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(min=-MAX_AMOUNT, max=MAX_AMOUNT, places=6, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if number < 0:
+            raise ValidationError(str(_l("Must not be negative.")))
+        return number
 
 
 class MarkCreateSchema(Schema):
     measured_on = Day(required=True)
-    method = fields.String(required=True, validate=validate.OneOf(
-        ["recent_round", "multiples", "dcf", "net_assets", "quoted", "write_off"]))
-    value_per_unit = fields.Decimal(required=True, as_string=True, allow_nan=False,
-                                    places=None)
+    method = fields.String(required=True, validate=validate.OneOf(MARK_METHODS))
+    value_per_unit = PerUnit(required=True)
     inputs = fields.Dict(keys=fields.String(), load_default=dict)
-    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    note = Text(max=2000)
 
-    @validates_schema
-    def _places(self, data, **kwargs):
-        value = data.get("value_per_unit")
-        if value is not None and value != value.quantize(Decimal("0.000001")):
-            raise ValidationError({"value_per_unit": [str(_l("At most 6 decimal places."))]})
-        if value is not None and abs(value) >= MAX_AMOUNT:
-            raise ValidationError({"value_per_unit": [str(_l("This amount is too large."))]})
+
+class MarkFinaliseFormSchema(Schema):
+    """The holding page's finalise button names the draft mark."""
+
+    mark_id = Id(required=True)
 
 
 class MarkSchema(Schema):
@@ -44,11 +63,11 @@ class MarkSchema(Schema):
 
 class AppraisalCreateSchema(Schema):
     base_on = Day(required=True)
-    units = UnitsField(required=True)
-    value_amount = MoneyField(required=True)
-    filing_no = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    units = Units(required=True)
+    value_amount = Money(required=True)
+    filing_no = Text(max=100, required=True)  # appraisals.filing_no String(100)
     filed_on = Day(required=True)
-    appraiser = fields.String(load_default="", validate=validate.Length(max=200))
+    appraiser = Text(max=200)  # appraisals.appraiser String(200)
 
 
 class AppraisalSchema(Schema):
@@ -62,16 +81,20 @@ class AppraisalSchema(Schema):
 
 
 class CashFlowCreateSchema(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(
-        ["follow_on", "dividend", "recovery", "fee"]))
+    kind = fields.String(required=True, validate=validate.OneOf(FLOW_KINDS))
     on = Day(required=True)
-    amount = MoneyField(required=True, positive=True)
-    units = UnitsField(load_default=None)
+    amount = Money(required=True, positive=True)
+    units = Units(load_default=None)
     holding_id = Id(load_default=None)
     company_id = Id(load_default=None)
     grant_id = Id(load_default=None)
-    reference = fields.String(load_default="", validate=validate.Length(max=200))
-    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    reference = Text(max=200)  # cash_flows.reference String(200)
+    note = Text(max=2000)
+
+    @validates_schema
+    def _units_of_a_follow_on(self, data, **kwargs):
+        if data.get("kind") == "follow_on" and data.get("units") is None:
+            raise ValidationError({"units": [str(_l("Missing data for required field."))]})
 
 
 class CashFlowSchema(Schema):
@@ -85,3 +108,4 @@ class CashFlowSchema(Schema):
     exit_id = fields.Integer(allow_none=True)
     units_delta = fields.Decimal(as_string=True)
     reference = fields.String()
+

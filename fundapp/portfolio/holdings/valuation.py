@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from fundapp.portfolio.performance import returns
+from fundapp.textfiles import NotText, decode_csv
 
 FEN = Decimal("0.01")
 
@@ -57,11 +58,12 @@ def _max_gap(median_days: float) -> int:
 
 
 def parse_index_csv(content: bytes) -> list[tuple[date, Decimal]]:
-    """Rows of "date,level" (a header row is optional); InputProblem names the first bad row."""
+    """Rows of "date,level" (a header row is optional) in UTF-8 or GBK; InputProblem names the
+    first bad row."""
     try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputProblem("file", "the file is not UTF-8 text") from None
+        text = decode_csv(content)
+    except NotText as exc:
+        raise InputProblem("file", str(exc.message)) from None
     rows = [r for r in csv.reader(io.StringIO(text))]
     points: list[tuple[date, Decimal, int]] = []
     for number, row in enumerate(rows, start=1):

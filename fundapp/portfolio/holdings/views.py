@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from fundapp.errors import AppError
 from fundapp.extensions import db
+from fundapp.inputs import load_form
 from fundapp.portfolio.exits.models import Exit, ExitKind
-from fundapp.portfolio.exits.operations import record_exit, record_exit_balance
-from fundapp.portfolio.exits.schemas import BalanceCreateSchema, ExitCreateSchema
+from fundapp.portfolio.exits.operations import get_exit, record_exit, record_exit_balance
+from fundapp.portfolio.exits.schemas import BalanceFormSchema, ExitCreateSchema
 from fundapp.portfolio.holdings.models import (
     Appraisal,
     CashFlow,
     FlowKind,
+    Holding,
     MarkMethod,
     ValuationMark,
 )
@@ -26,17 +26,17 @@ from fundapp.portfolio.holdings.operations import (
     get_holding,
     get_mark,
     record_appraisal,
-    record_follow_on,
-    record_income,
+    record_cash_flow,
     record_mark,
 )
 from fundapp.portfolio.holdings.schemas import (
     AppraisalCreateSchema,
     CashFlowCreateSchema,
     MarkCreateSchema,
+    MarkFinaliseFormSchema,
 )
 from fundapp.portfolio.performance.summary import performance_summary, shanghai_today
-from fundapp.portfolio.web import blank_to_none, bp, errors_of, load_form
+from fundapp.portfolio.web import attempt_naming_the_clause, bp, current_actor
 
 MARK_METHODS = {
     MarkMethod.RECENT_ROUND: _l("Price of a recent round"),
@@ -65,8 +65,8 @@ FLOW_KINDS = {
 }
 
 
-def _holding_page(holding_id: int, errors: dict[str, Any] | None = None,
-                  form: dict | None = None, action: str = "", status: int = 200):
+def _holding_page(holding_id: int, errors: dict[str, list[str]] | None = None,
+                  form: Any = None, action: str = "", status: int = 200):
     holding = get_holding(db.session, holding_id)
     as_of = shanghai_today()
     summary = performance_summary(db.session, as_of, detail=False)
@@ -92,65 +92,58 @@ def holding(holding_id: int):
     return _holding_page(holding_id)
 
 
-HOLDING_ACTIONS = {
-    "mark": (MarkCreateSchema, _l("Draft mark saved; another person must finalise it.")),
-    "finalise": (None, _l("Mark finalised.")),
-    "appraisal": (AppraisalCreateSchema, _l("Appraisal recorded.")),
-    "exit": (ExitCreateSchema, _l("Exit recorded.")),
-    "balance": (BalanceCreateSchema, _l("Balance recorded.")),
-    "flow": (CashFlowCreateSchema, _l("Cash flow recorded.")),
+HOLDING_DONE = {
+    "mark": _l("Draft mark saved; another person must finalise it."),
+    "finalise": _l("Mark finalised."),
+    "appraisal": _l("Appraisal recorded."),
+    "exit": _l("Exit recorded."),
+    "balance": _l("Balance recorded."),
+    "flow": _l("Cash flow recorded."),
 }
+
+
+def _holding_operation(holding_row: Holding, action: str) -> Any:
+    """Read the action's form through its API schema and run its operation."""
+    actor = current_actor()
+    if action == "mark":
+        data = load_form(MarkCreateSchema())
+        return record_mark(db.session, holding_row, measured_on=data["measured_on"],
+                           method=MarkMethod(data["method"]),
+                           value_per_unit=data["value_per_unit"], inputs=data["inputs"],
+                           note=data["note"], actor=actor)
+    if action == "finalise":
+        mark = get_mark(db.session, load_form(MarkFinaliseFormSchema())["mark_id"])
+        if mark.holding_id != holding_row.id:
+            abort(404)
+        return finalise_mark(db.session, mark, actor=actor)
+    if action == "appraisal":
+        return record_appraisal(db.session, holding_row, actor=actor,
+                                **load_form(AppraisalCreateSchema()))
+    if action == "exit":
+        data = load_form(ExitCreateSchema())
+        return record_exit(db.session, holding_row, kind=ExitKind(data.pop("kind")),
+                           actor=actor, **data)
+    if action == "balance":
+        data = load_form(BalanceFormSchema())
+        exit_row = get_exit(db.session, data["exit_id"])
+        if exit_row.holding_id != holding_row.id:
+            abort(404)
+        return record_exit_balance(db.session, exit_row, paid_on=data["paid_on"], actor=actor)
+    data = load_form(CashFlowCreateSchema())
+    # The holding page records flows of this holding only.
+    data.update(kind=FlowKind(data["kind"]), holding_id=holding_row.id, company_id=None,
+                grant_id=None)
+    return record_cash_flow(db.session, actor=actor, **data)
 
 
 @bp.post("/portfolio/holdings/<int:holding_id>/<any(mark, finalise, appraisal, exit, balance, "
          "flow):action>")
 def holding_action(holding_id: int, action: str):
-    schema_cls, done = HOLDING_ACTIONS[action]
-    form = request.form.to_dict()
-    raw = blank_to_none({k: v.strip() for k, v in form.items() if k != "csrf_token"})
     holding_row = get_holding(db.session, holding_id)
-    data, errors = ({}, {}) if schema_cls is None else load_form(
-        schema_cls(), {k: v for k, v in raw.items() if k not in ("mark_id", "exit_id")})
-    if data is not None and not errors:
-        try:
-            actor = g.user.email
-            if action == "mark":
-                record_mark(db.session, holding_row, measured_on=data["measured_on"],
-                            method=MarkMethod(data["method"]),
-                            value_per_unit=data["value_per_unit"], inputs=data["inputs"],
-                            note=data["note"], actor=actor)
-            elif action == "finalise":
-                mark = get_mark(db.session, int(raw.get("mark_id", "0") or 0))
-                if mark.holding_id != holding_row.id:
-                    abort(404)
-                finalise_mark(db.session, mark, actor=actor)
-            elif action == "appraisal":
-                record_appraisal(db.session, holding_row, actor=actor, **data)
-            elif action == "exit":
-                kind = ExitKind(data.pop("kind"))
-                record_exit(db.session, holding_row, kind=kind, actor=actor, **data)
-            elif action == "balance":
-                row = db.session.get(Exit, int(raw.get("exit_id", "0") or 0))
-                if row is None or row.holding_id != holding_row.id:
-                    abort(404)
-                record_exit_balance(db.session, row, paid_on=data["paid_on"], actor=actor)
-            else:
-                kind = FlowKind(data["kind"])
-                if kind == FlowKind.FOLLOW_ON:
-                    record_follow_on(db.session, on=data["on"], amount=data["amount"],
-                                     units=data["units"] or Decimal("0"),
-                                     holding_id=holding_row.id,
-                                     reference=data["reference"], actor=actor)
-                else:
-                    record_income(db.session, kind=kind, on=data["on"],
-                                  amount=data["amount"], holding_id=holding_row.id,
-                                  reference=data["reference"], note=data["note"],
-                                  actor=actor)
-        except AppError as exc:
-            db.session.rollback()
-            errors = errors_of(exc)
-        else:
-            db.session.commit()
-            flash(str(done), "success")
-            return redirect(url_for("portfolio.holding", holding_id=holding_id))
-    return _holding_page(holding_id, errors, form, action, 422 if errors else 200)
+    _done, errors, _refusal = attempt_naming_the_clause(
+        lambda: _holding_operation(holding_row, action))
+    if not errors:
+        flash(str(HOLDING_DONE[action]), "success")
+        return redirect(url_for("portfolio.holding", holding_id=holding_id))
+    # What was typed goes back into the form, next to its messages.
+    return _holding_page(holding_id, errors, request.form, action, 422)

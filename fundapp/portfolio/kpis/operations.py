@@ -14,19 +14,23 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from marshmallow import EXCLUDE
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
 from fundapp.deals.models import Company
 from fundapp.errors import NotFound, ValidationFailed
+from fundapp.inputs import load
 from fundapp.portfolio.grants.models import Grant, GrantStatus
 from fundapp.portfolio.holdings.models import Holding, HoldingStatus
 from fundapp.portfolio.kpis.models import KpiReport
+from fundapp.portfolio.kpis.schemas import KpiValuesSchema
+from fundapp.textfiles import NotText, decode_csv
 
 TARGET_VALUE_ADDED_PER_EMPLOYEE = Decimal("750000.00")  # CNY per person per year, 2026 target
 TARGET_YEAR = 2026
@@ -114,43 +118,15 @@ def remind_overdue_kpis(session: Session, today: date) -> int:
     return len(rows)
 
 
-def _clean(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    errors: dict[str, list[str]] = {}
-    clean: dict[str, Any] = {}
-    for name in FIELDS:
-        raw = values.get(name)
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            errors[prefix + name] = [str(_l("Missing data for required field."))]
-            continue
-        if name in MONEY_FIELDS:
-            try:
-                number = Decimal(str(raw).replace(",", "").strip())
-            except InvalidOperation:
-                errors[prefix + name] = [str(_l("Not a valid number."))]
-                continue
-            if not number.is_finite() or number != number.quantize(FEN):
-                errors[prefix + name] = [str(_l("At most 2 decimal places (fen)."))]
-                continue
-            if number < 0 and name != "value_added_amount":
-                errors[prefix + name] = [str(_l("Must not be negative."))]
-                continue
-            if abs(number) >= Decimal("10000000000000"):
-                errors[prefix + name] = [str(_l("This amount is too large."))]
-                continue
-            clean[name] = number
-        else:
-            try:
-                count = int(str(raw).strip())
-            except ValueError:
-                errors[prefix + name] = [str(_l("Not a valid integer."))]
-                continue
-            if not 0 <= count <= 10_000_000:
-                errors[prefix + name] = [str(_l("Must not be negative."))]
-                continue
-            clean[name] = count
-    if errors:
-        raise ValidationFailed(_l("Some fields are not valid."), details=errors)
-    return clean
+def _row_values(row: Mapping[str, Any], number: int) -> dict[str, Any]:
+    """A CSV row's five figures through the answer's schema; errors name the row."""
+    cells = {k: v for k, v in row.items() if k and isinstance(v, str) and v.strip()}
+    try:
+        return load(KpiValuesSchema(unknown=EXCLUDE), cells)
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.message, details={
+            f"row {number}: {field}": messages for field, messages in exc.details.items()
+        }) from None
 
 
 def get_report(session: Session, report_id: int) -> KpiReport:
@@ -162,8 +138,11 @@ def get_report(session: Session, report_id: int) -> KpiReport:
 
 def record_kpi_answer(session: Session, report: KpiReport, values: Mapping[str, Any], *,
                       answered_on: date, actor: str, source: str = "form") -> KpiReport:
-    """A fund manager enters (or corrects) a company's answer; ledgered."""
-    clean = _clean(values)
+    """A fund manager enters (or corrects) a company's answer; ledgered.
+
+    `values`: the five figures as KpiValuesSchema loads them (the API, the page and the CSV
+    import load them through it)."""
+    clean = {name: values[name] for name in FIELDS}
     if answered_on < report.period_start_on:
         raise ValidationFailed(_l("Some fields are not valid."), details={"answered_on": [str(
             _l("The answer cannot precede the quarter it reports."))]})
@@ -185,10 +164,10 @@ def import_kpi_csv(session: Session, content: bytes, *, answered_on: date, actor
     """Rows of company_id,quarter,revenue_amount,rd_spend_amount,headcount,pct_applications,
     value_added_amount (header required); all rows or none. Returns the rows imported."""
     try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
+        text = decode_csv(content)
+    except NotText as exc:
         raise ValidationFailed(_l("Some fields are not valid."), details={"file": [str(
-            _l("The file is not UTF-8 text."))]}) from None
+            exc.message)]}) from None
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in ("company_id", "quarter", *FIELDS) if c not in (reader.fieldnames or [])]
     if missing:
@@ -208,7 +187,7 @@ def import_kpi_csv(session: Session, content: bytes, *, answered_on: date, actor
         quarter = (row.get("quarter") or "").strip()
         try:
             start, end = quarter_bounds(quarter)
-            values = _clean(row, prefix=f"row {number}: ")
+            values = _row_values(row, number)
         except ValidationFailed as exc:
             errors.update({(k if k.startswith("row") else f"row {number}: {k}"): v
                            for k, v in exc.details.items()})

@@ -1,19 +1,24 @@
-"""The KPI page: requests and answers by quarter, the dashboard, answers by form or CSV."""
+"""The KPI page: requests and answers by quarter, the dashboard, answers by form or CSV.
+
+The answer form loads through the API's schema; both forms run inside `attempt`, so a refusal
+shows its messages on the page and nothing is kept. The request's unit of work commits.
+"""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from fundapp.errors import AppError
 from fundapp.extensions import db
+from fundapp.inputs import load_form
 from fundapp.portfolio.kpis import operations as kpi_ops
+from fundapp.portfolio.kpis.schemas import KpiAnswerFormSchema
 from fundapp.portfolio.performance.charts import bar_chart_svg
 from fundapp.portfolio.performance.summary import shanghai_today
-from fundapp.portfolio.web import bp, errors_of
+from fundapp.portfolio.web import bp, current_actor
+from fundapp.unit_of_work import attempt
 
 
 @bp.get("/portfolio/kpis")
@@ -37,19 +42,19 @@ def kpis(errors: dict[str, Any] | None = None, status: int = 200):
                            quarter=quarter, errors=errors or {}, fields=kpi_ops.FIELDS), status
 
 
+def _answer(report_id: int) -> None:
+    report = kpi_ops.get_report(db.session, report_id)
+    data = load_form(KpiAnswerFormSchema())
+    answered_on = data.pop("answered_on") or shanghai_today()
+    kpi_ops.record_kpi_answer(db.session, report, data, answered_on=answered_on,
+                              actor=current_actor())
+
+
 @bp.post("/portfolio/kpis/<int:report_id>/answer")
 def kpi_answer(report_id: int):
-    form = request.form.to_dict()
-    try:
-        answered = date.fromisoformat(form.get("answered_on", "") or shanghai_today().isoformat())
-        kpi_ops.record_kpi_answer(db.session, kpi_ops.get_report(db.session, report_id), form,
-                                  answered_on=answered, actor=g.user.email)
-    except ValueError:
-        return kpis({"answered_on": [_("Not a valid date.")]}, 422)
-    except AppError as exc:
-        db.session.rollback()
-        return kpis(errors_of(exc), 422)
-    db.session.commit()
+    _answered, errors = attempt(lambda: _answer(report_id))
+    if errors:
+        return kpis(errors, 422)
     flash(_("KPI answer saved."), "success")
     return redirect(url_for("portfolio.kpis"))
 
@@ -57,12 +62,10 @@ def kpi_answer(report_id: int):
 @bp.post("/portfolio/kpis/import")
 def kpi_import():
     upload = request.files.get("file")
-    try:
-        count = kpi_ops.import_kpi_csv(db.session, upload.read() if upload else b"",
-                                       answered_on=shanghai_today(), actor=g.user.email)
-    except AppError as exc:
-        db.session.rollback()
-        return kpis(errors_of(exc), 422)
-    db.session.commit()
+    count, errors = attempt(lambda: kpi_ops.import_kpi_csv(
+        db.session, upload.read() if upload else b"", answered_on=shanghai_today(),
+        actor=current_actor()))
+    if errors:
+        return kpis(errors, 422)
     flash(_("%(n)s KPI answers imported.", n=count), "success")
     return redirect(url_for("portfolio.kpis"))

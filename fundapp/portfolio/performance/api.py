@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from flask import request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from fundapp.api import bp
 from fundapp.api.core import api_route
+from fundapp.errors import AppError, refuse_on_constraint
 from fundapp.extensions import db
+from fundapp.inputs import load_form
 from fundapp.portfolio.fields import ItemsSchema
 from fundapp.portfolio.performance.models import IndexSeries
 from fundapp.portfolio.performance.operations import import_index_series
-from fundapp.portfolio.performance.schemas import IndexSeriesSchema, PerformanceSchema
+from fundapp.portfolio.performance.schemas import (
+    IndexSeriesSchema,
+    IndexSeriesUploadSchema,
+    PerformanceSchema,
+)
 from fundapp.portfolio.performance.summary import performance_summary
 from fundapp.portfolio.web import AS_OF_PARAM, as_of_arg, current_actor, date_arg
+
+# One series per name: two first uploads of the same name at the same time.
+refuse_on_constraint(AppError(_l("An index series of this name was uploaded at the same time. "
+                                 "Try again."), status=409, code="conflict"),
+                     "uq_index_series_name", "index_series.name")
 
 
 @api_route(bp, "/v1/performance", "GET", summary="Fund performance as of a date",
@@ -42,13 +54,15 @@ def list_index_series():
 
 
 @api_route(bp, "/v1/index-series", "POST",
-           summary="Upload an index series as CSV (date,level): file field or text/csv body",
+           summary="Upload an index series as CSV (date,level; UTF-8 or GBK): file field or "
+                   "text/csv body",
            response=IndexSeriesSchema, status=201,
-           params=[{"name": "name", "in": "query", "schema": {"type": "string"}}])
+           params=[{"name": "name", "in": "query", "required": True,
+                    "schema": {"type": "string", "maxLength": 100}}])
 def upload_index_series():
+    # The name comes as a query argument or, with a multipart upload, as a form field.
+    name = load_form(IndexSeriesUploadSchema(), request.values)["name"]
     upload = request.files.get("file")
     content = upload.read() if upload else request.get_data()
-    name = request.form.get("name") or request.args.get("name", "")
     series = import_index_series(db.session, name=name, content=content, actor=current_actor())
-    db.session.commit()
     return IndexSeriesSchema().dump(series), 201

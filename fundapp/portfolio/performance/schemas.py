@@ -1,9 +1,10 @@
-"""Output schemas of the performance figures and index series."""
+"""Output schemas of the performance figures and index series; the index upload's input."""
 
 from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from fundapp.fields import Text
 from fundapp.portfolio.fields import Plain
 
 
@@ -33,3 +34,9 @@ class IndexSeriesSchema(Schema):
     levels = fields.Function(lambda s: len(s.levels))
     first_on = fields.Function(lambda s: s.levels[0].on.isoformat() if s.levels else None)
     last_on = fields.Function(lambda s: s.levels[-1].on.isoformat() if s.levels else None)
+
+
+class IndexSeriesUploadSchema(Schema):
+    """The name of an uploaded index series (the CSV itself is the file or the body)."""
+
+    name = Text(max=100, required=True)  # index_series.name String(100)

@@ -110,9 +110,12 @@ def _rate(result: returns.IrrResult) -> Decimal | None:
     return None if result.rate is None else result.rate.quantize(RATE_PLACES)
 
 
-def _figures(paid_fen: int, distributed_fen: int, nav_fen: int, result: returns.IrrResult,
+_NO_FLOWS = returns.IrrResult(None, "no IRR: no cash flows yet", False, 0)
+
+
+def _metrics(paid_in: Decimal, distributed: Decimal, nav: Decimal, result: returns.IrrResult,
              committed: Decimal | None = None) -> dict[str, Any]:
-    paid_in, distributed, nav = from_fen(paid_fen), from_fen(distributed_fen), from_fen(nav_fen)
+    """The one dict of a group's figures: amounts, DPI/RVPI/TVPI/PIC and the IRR with its note."""
     return {
         "paid_in_amount": paid_in,
         "distributed_amount": distributed,
@@ -126,28 +129,22 @@ def _figures(paid_fen: int, distributed_fen: int, nav_fen: int, result: returns.
     }
 
 
+def _figures(paid_fen: int, distributed_fen: int, nav_fen: int, result: returns.IrrResult,
+             committed: Decimal | None = None) -> dict[str, Any]:
+    """The figures of one group of `_group_figures` (amounts in fen)."""
+    return _metrics(from_fen(paid_fen), from_fen(distributed_fen), from_fen(nav_fen), result,
+                    committed)
+
+
 def metrics(flows: Iterable[returns.CashFlow], nav: Decimal, as_of: date,
             committed: Decimal | None = None) -> dict[str, Any]:
     """Paid-in, distributed, NAV, DPI/RVPI/TVPI/PIC and the IRR of one group of flows."""
     flow_list = list(flows)
     paid_in = -sum((f.amount for f in flow_list if f.amount < 0), ZERO)
     distributed = sum((f.amount for f in flow_list if f.amount > 0), ZERO)
-    result = irr_of([*flow_list, returns.CashFlow(as_of, nav)]) if flow_list else \
-        returns.IrrResult(None, "no IRR: no cash flows yet", False, 0)
-    return {
-        "paid_in_amount": paid_in.quantize(FEN),
-        "distributed_amount": distributed.quantize(FEN),
-        "nav_amount": nav.quantize(FEN),
-        "dpi": _ratio(returns.dpi(distributed, paid_in)),
-        "rvpi": _ratio(returns.rvpi(nav, paid_in)),
-        "tvpi": _ratio(returns.tvpi(distributed, nav, paid_in)),
-        "pic": _ratio(returns.pic(paid_in, committed)) if committed else None,
-        "irr": _rate(result),
-        "irr_note": irr_note(result),
-    }
-
-
-_NO_FLOWS = returns.IrrResult(None, "no IRR: no cash flows yet", False, 0)
+    result = irr_of([*flow_list, returns.CashFlow(as_of, nav)]) if flow_list else _NO_FLOWS
+    return _metrics(paid_in.quantize(FEN), distributed.quantize(FEN), nav.quantize(FEN), result,
+                    committed)
 
 
 def _group_figures(book: Book, partitions: Sequence[tuple[np.ndarray, int]], navs: np.ndarray,

@@ -1,40 +1,32 @@
-"""Pages of the fund's performance and of the index series for PME."""
+"""Pages of the fund's performance and of the index series for PME.
+
+The upload form loads through the API's schema and runs inside `attempt`; the request's unit of
+work commits.
+"""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from fundapp.errors import AppError, ValidationFailed
 from fundapp.extensions import db
+from fundapp.inputs import load_form
 from fundapp.portfolio.holdings.views import EXIT_KINDS, FLOW_KINDS
 from fundapp.portfolio.performance.charts import line_chart_svg, performance_charts
 from fundapp.portfolio.performance.models import IndexSeries
 from fundapp.portfolio.performance.operations import import_index_series
-from fundapp.portfolio.performance.summary import check_as_of, performance_summary
-from fundapp.portfolio.web import bp, errors_of
-
-
-def _page_date(name: str) -> date | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ValidationFailed(_l("Some fields are not valid."), details={
-            name: [str(_l("Not a valid date."))]}) from None
+from fundapp.portfolio.performance.schemas import IndexSeriesUploadSchema
+from fundapp.portfolio.performance.summary import performance_summary
+from fundapp.portfolio.web import as_of_arg, bp, current_actor, date_arg
+from fundapp.unit_of_work import attempt
 
 
 @bp.get("/portfolio/performance")
 def performance():
-    as_of = check_as_of(_page_date("as_of"))
-    summary = performance_summary(db.session, as_of, period_start=_page_date("period_start"),
+    summary = performance_summary(db.session, as_of_arg(), period_start=date_arg("period_start"),
                                   index_series=request.args.get("index") or None)
     return render_template("portfolio/performance.html", s=summary,
                            charts=performance_charts(summary), flow_kinds=FLOW_KINDS,
@@ -55,12 +47,10 @@ def index_series(errors: dict[str, Any] | None = None, status: int = 200):
 @bp.post("/portfolio/index-series")
 def index_upload():
     upload = request.files.get("file")
-    try:
-        import_index_series(db.session, name=request.form.get("name", ""),
-                            content=upload.read() if upload else b"", actor=g.user.email)
-    except AppError as exc:
-        db.session.rollback()
-        return index_series(errors_of(exc), 422)
-    db.session.commit()
+    _series, errors = attempt(lambda: import_index_series(
+        db.session, name=load_form(IndexSeriesUploadSchema())["name"],
+        content=upload.read() if upload else b"", actor=current_actor()))
+    if errors:
+        return index_series(errors, 422)
     flash(_("Index series imported."), "success")
     return redirect(url_for("portfolio.index_series"))

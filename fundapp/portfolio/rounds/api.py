@@ -1,4 +1,8 @@
-"""API routes of financing rounds and their evidence documents, on the shared API blueprint."""
+"""API routes of financing rounds and their evidence documents, on the shared API blueprint.
+
+The handlers never commit: the request's unit of work does. Recording a round (it sets the price
+of conversions into equity) is idempotent with an Idempotency-Key.
+"""
 
 from __future__ import annotations
 
@@ -31,12 +35,11 @@ def list_rounds(company_id: int):
 
 @api_route(bp, "/v1/companies/<int:company_id>/rounds", "POST",
            summary="Record a financing round; it is checked against R3 for each open grant",
-           body=RoundCreateSchema, response=RoundSchema, status=201)
+           body=RoundCreateSchema, response=RoundSchema, status=201, idempotent=True)
 def create_round(company_id: int):
     data = load_json(RoundCreateSchema())
     company = get_company(db.session, company_id)
     row = ops.record_round(db.session, company, data, actor=current_actor())
-    db.session.commit()
     return RoundSchema().dump(row), 201
 
 
@@ -57,5 +60,4 @@ def upload_round_document(company_id: int, round_id: int):
                                details={"file": [str(_l("Choose a file."))]})
     doc = ops.attach_evidence(db.session, row, filename=upload.filename or "",
                               content=upload.read(), actor=current_actor())
-    db.session.commit()
     return DocumentSchema().dump(doc), 201

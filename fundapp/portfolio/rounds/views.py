@@ -1,25 +1,29 @@
-"""Pages of financing rounds and their evidence documents."""
+"""Pages of financing rounds and their evidence documents.
+
+The round form loads through the API's schema (its form variant gathers the numbered investor and
+holder rows) and runs inside an `attempt`; the views never commit, the request's unit of work
+does.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from fundapp.errors import AppError, ValidationFailed
+from fundapp.errors import ValidationFailed
 from fundapp.extensions import db
+from fundapp.inputs import load_form
 from fundapp.portfolio.common import MAX_ID, get_company
-from fundapp.portfolio.rounds.models import EvidenceDocument, RoundKind
+from fundapp.portfolio.rounds.models import EvidenceDocument, FinancingRound, RoundKind
 from fundapp.portfolio.rounds.operations import (
     attach_evidence,
     evidence_path,
     get_round,
     record_round,
 )
-from fundapp.portfolio.rounds.schemas import RoundCreateSchema
-from fundapp.portfolio.web import blank_to_none, bp, errors_of, load_form
+from fundapp.portfolio.rounds.schemas import ROWS, RoundFormSchema
+from fundapp.portfolio.web import attempt_naming_the_clause, bp, current_actor
 
 KIND_LABELS = {
     RoundKind.PRICED_EQUITY: _l("Priced cash equity round"),
@@ -27,34 +31,6 @@ KIND_LABELS = {
     RoundKind.CONVERTIBLE: _l("Convertible"),
     RoundKind.SECONDARY: _l("Secondary sale"),
 }
-ROWS = 5  # investor and holder rows on the round form
-
-
-def round_from_args(args) -> dict[str, Any]:
-    investors = []
-    lead = None
-    for n in range(1, ROWS + 1):
-        name = args.get(f"investor_{n}_name", "").strip()
-        if not name:
-            continue
-        investors.append({"name": name, "cash_amount": args.get(f"investor_{n}_cash", "").strip(),
-                          "is_independent": args.get(f"investor_{n}_independent") == "yes"})
-        if args.get("lead") == str(n):
-            lead = name
-    holders = []
-    for n in range(1, ROWS + 1):
-        holder = args.get(f"holder_{n}_name", "").strip()
-        if holder:
-            holders.append({"holder": holder, "units": args.get(f"holder_{n}_units", "").strip()})
-    raw = blank_to_none({k: args.get(k, "").strip() for k in (
-        "name", "kind", "closed_on", "definitive_agreement_signed_on",
-        "pre_money_valuation_amount", "units_before")})
-    raw["investors"] = investors
-    if lead:
-        raw["lead"] = lead
-    if holders:
-        raw["holders_before"] = holders
-    return raw
 
 
 # --------------------------------------------------------------------------- rounds, cap table
@@ -63,23 +39,16 @@ def round_from_args(args) -> dict[str, Any]:
 @bp.route("/companies/<int:company_id>/rounds/new", methods=["GET", "POST"])
 def new_round(company_id: int):
     company = get_company(db.session, company_id)
-    errors: dict[str, Any] = {}
-    form = request.form if request.method == "POST" else {}
+    errors: dict[str, list[str]] = {}
     if request.method == "POST":
-        data, errors = load_form(RoundCreateSchema(), round_from_args(request.form))
-        if data is not None:
-            try:
-                row = record_round(db.session, company, data, actor=g.user.email)
-            except AppError as exc:
-                db.session.rollback()
-                errors = errors_of(exc)
-            else:
-                db.session.commit()
-                flash(_("Financing round recorded."), "success")
-                return redirect(url_for("portfolio.round_page", round_id=row.id))
-    return render_template("portfolio/new_round.html", company=company, form=form,
-                           errors=errors, rows=ROWS,
-                           kind_labels=KIND_LABELS), 422 if errors else 200
+        row, errors, _refusal = attempt_naming_the_clause(lambda: record_round(
+            db.session, company, load_form(RoundFormSchema()), actor=current_actor()))
+        if not errors:
+            flash(_("Financing round recorded."), "success")
+            return redirect(url_for("portfolio.round_page", round_id=row.id))
+    # On a refusal the template shows the posted values next to the messages.
+    return render_template("portfolio/new_round.html", company=company, errors=errors,
+                           rows=ROWS, kind_labels=KIND_LABELS), 422 if errors else 200
 
 
 @bp.get("/rounds/<int:round_id>")
@@ -89,20 +58,21 @@ def round_page(round_id: int):
                            errors={})
 
 
+def _attach(row: FinancingRound) -> EvidenceDocument:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationFailed(_l("Choose a file."), details={"file": [_("Choose a file.")]})
+    return attach_evidence(db.session, row, filename=upload.filename, content=upload.read(),
+                           actor=current_actor())
+
+
 @bp.post("/rounds/<int:round_id>/documents")
 def upload_document(round_id: int):
     row = get_round(db.session, round_id)
-    upload = request.files.get("file")
-    try:
-        if upload is None or not upload.filename:
-            raise ValidationFailed(_l("Choose a file."), details={"file": [_("Choose a file.")]})
-        attach_evidence(db.session, row, filename=upload.filename, content=upload.read(),
-                        actor=g.user.email)
-    except AppError as exc:
-        db.session.rollback()
+    _doc, errors, _refusal = attempt_naming_the_clause(lambda: _attach(row))
+    if errors:
         return render_template("portfolio/round.html", rnd=row, kind_labels=KIND_LABELS,
-                               errors=errors_of(exc)), 422
-    db.session.commit()
+                               errors=errors), 422
     flash(_("Evidence document kept."), "success")
     return redirect(url_for("portfolio.round_page", round_id=round_id))
 

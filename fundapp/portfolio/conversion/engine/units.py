@@ -134,7 +134,7 @@ def compute_appraisal_conversion(
         )
         existing = _existing_holdings(spec, cap_table, fund_holder)
         conversion = _Conversion(grant, spec, policy, qualifying, appraisal=appraisal)
-        conversion._step(  # noqa: SLF001 - the sheet's first line
+        conversion._step(  # the sheet's first line
             "R3.f",
             "Alternative trigger: agreed condition met, price from a filed appraisal",
             "约定条件达成，按备案评估值定价",
