@@ -31,7 +31,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from fundapp.errors import AppError, ValidationFailed
+from fundapp.errors import AppError, RuleRefused, ValidationFailed
 from fundapp.extensions import db
 from fundapp.idempotency import IdempotentRequest
 
@@ -108,7 +108,16 @@ def error_messages(exc: AppError) -> dict[str, list[str]]:
             key = "_form" if field in ("_schema", "_form") else field
             messages.setdefault(key, []).extend(_flatten(value))
         return messages
-    return {"_form": [str(exc.message)]}
+    return {"_form": [clause_message(exc)]}
+
+
+def clause_message(exc: AppError) -> str:
+    """The refusal's message, led by the rule-book clause that refuses it ("R2.b: ...")."""
+    message = str(exc.message)
+    rule = exc.details.get("rule") if isinstance(exc, RuleRefused) else None
+    if rule and not message.startswith(f"{rule}:"):
+        return f"{rule}: {message}"
+    return message
 
 
 def _flatten(value: Any) -> list[str]:

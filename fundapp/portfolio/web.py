@@ -15,7 +15,7 @@ from typing import TypeVar
 from flask import Blueprint, g, request
 from flask_babel import lazy_gettext as _l
 
-from fundapp.errors import AppError, RuleRefused, ValidationFailed
+from fundapp.errors import AppError, ValidationFailed
 from fundapp.unit_of_work import attempt
 
 T = TypeVar("T")
@@ -28,9 +28,8 @@ AS_OF_PARAM = {"name": "as_of", "in": "query", "schema": {"type": "string", "for
 
 def attempt_naming_the_clause(action: Callable[[], T]
                               ) -> tuple[T | None, dict[str, list[str]], AppError | None]:
-    """`attempt` for the portfolio's forms: a refusal of the rule book shows its clause
-    ("R2.b: ..."), as the API's details["rule"] gives it; the refusal comes back too, for its
-    status or details (the failed clauses of a preview)."""
+    """`attempt` that also hands back the refusal itself, for its status or details (the failed
+    clauses of a preview)."""
     refused: list[AppError] = []
 
     def run() -> T:
@@ -38,8 +37,6 @@ def attempt_naming_the_clause(action: Callable[[], T]
             return action()
         except AppError as exc:
             refused.append(exc)
-            if isinstance(exc, RuleRefused) and exc.details.get("rule"):
-                exc.message = f"{exc.details['rule']}: {exc.message}"
             raise
 
     result, errors = attempt(run)
