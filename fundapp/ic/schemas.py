@@ -150,7 +150,7 @@ def _quarter(value: str) -> None:
 
 
 class QuarterSchema(Schema):
-    quarter = fields.String(required=True, validate=_quarter)  # quarterly_reports.quarter: 6
+    quarter = fields.String(required=True, validate=[validate.Length(max=6), _quarter])
 
     @pre_load
     def _upper(self, data, **kwargs):
