@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from fundapp.auth.models import User, UserRole
 from fundapp.compliance.models import JobRun
+from fundapp.dates import shanghai_today
 from fundapp.scheduler import JOBS, TIMEZONE
 
 log = logging.getLogger("fundapp.compliance.checks")
@@ -122,10 +123,6 @@ class CheckReport:
         for item in self.items:
             counts[item.severity] = counts.get(item.severity, 0) + 1
         return counts
-
-
-def shanghai_today(now: datetime) -> date:
-    return now.astimezone(SHANGHAI).date()
 
 
 def run_checks(session: Session, now: datetime | None = None,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from fundapp.auth.models import Role, User
 from fundapp.compliance.ledger import record
+from fundapp.dates import shanghai_today  # noqa: F401  (callers use ops.shanghai_today)
 from fundapp.deals.models import (
     PIPELINE,
     Company,
@@ -70,10 +71,6 @@ def stage_label(stage: DealStage | str | None) -> str:
     if stage is None:
         return ""
     return str(STAGE_LABELS.get(DealStage(stage), stage))
-
-
-def shanghai_today(now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
 
 
 # ---------------------------------------------------------------------------------------------

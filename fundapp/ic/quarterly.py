@@ -1,7 +1,7 @@
 """The quarterly portfolio report for the fund's supervisors (ILPA-style), generated on demand or
 by the scheduler: `generate_quarterly_report(session, quarter)` stores and ledgers each version.
 
-The figures come from fundapp.portfolio.performance.performance_summary; the report renders
+The figures come from fundapp.portfolio.performance.summary.performance_summary; the report renders
 whatever keys it returns, so a key added there later does not break it.
 """
 

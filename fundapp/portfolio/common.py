@@ -9,6 +9,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from fundapp.dates import shanghai_today as local_today  # noqa: F401  (today in Shanghai)
 from fundapp.deals.models import Company
 from fundapp.errors import NotFound, RuleRefused, ValidationFailed
 from fundapp.portfolio.conversion import engine as calc
@@ -43,12 +44,6 @@ def get_company(session: Session, company_id: int) -> Company:
     if company is None:
         raise NotFound(_l("No such company."))
     return company
-
-
-def local_today() -> date:
-    from fundapp.portfolio.performance.summary import shanghai_today
-
-    return shanghai_today()
 
 
 def not_future(day: date, field: str) -> None:

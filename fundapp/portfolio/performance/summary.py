@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +32,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fundapp.dates import shanghai_today
 from fundapp.deals.models import Company
 from fundapp.errors import ValidationFailed
 from fundapp.fund.models import Fund
@@ -58,10 +59,6 @@ RATIO_PLACES = Decimal("0.0001")
 RATE_PLACES = Decimal("0.0000000001")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STALE_MONTHS = 6  # IPEV: a mark older than two quarters is flagged
-
-
-def shanghai_today() -> date:
-    return datetime.now(SHANGHAI).date()
 
 
 def check_as_of(as_of: date | None, *, today: date | None = None) -> date:
