@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from flask_babel import lazy_gettext as _l
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -20,3 +23,17 @@ def previous_quarter(today: date) -> tuple[str, date, date]:
     end = this_start - timedelta(days=1)
     start = date(end.year, (end.month - 1) // 3 * 3 + 1, 1)
     return f"{start.year}Q{(start.month - 1) // 3 + 1}", start, end
+
+
+def not_after_today(day: date | None, field: str, what: Any = None) -> None:
+    """Refuse a day after today in Shanghai: nothing the fund records has happened yet.
+
+    Raises ValidationFailed naming `field` (a 422 on the API, a message next to the field on a
+    form). `what` is accepted for call sites that name the date; the message names the day.
+    """
+    from fundapp.errors import ValidationFailed  # errors imports nothing of ours
+
+    if day is None or day <= shanghai_today():
+        return
+    message = _l("The date %(day)s is in the future.", day=day.isoformat())
+    raise ValidationFailed(_l("Some fields are not valid."), details={field: [str(message)]})

@@ -146,6 +146,26 @@ def lock_key(session, key: str) -> None:
         session.expire_all()
 
 
+def lock(session, model: type[T], ident: int) -> T | None:
+    """Lock one aggregate (a grant, a holding, a deal, a meeting, a fund) for the rest of this
+    unit of work and read it afresh; None when there is no such row.
+
+    Every operation that checks an invariant of an aggregate and then changes it calls this first,
+    so that two concurrent requests check one after the other. PostgreSQL: ``SELECT ... FOR
+    UPDATE`` on the aggregate's row (the second request waits, then sees the first one's writes).
+    SQLite: the database's write lock is taken now (one writer at a time), and everything this
+    session read before is expired, so what is read after the call is current.
+    """
+    session.flush()  # what this unit wrote so far stays; what it read is read again below
+    if session.get_bind().dialect.name == "postgresql":
+        session.expire_all()
+        return session.execute(select(model).where(model.id == ident)
+                               .with_for_update(of=model)).scalar_one_or_none()
+    session.execute(text("UPDATE alembic_version SET version_num = version_num"))
+    session.expire_all()
+    return session.get(model, ident)
+
+
 # --------------------------------------------------------------------------- CLI and jobs
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -44,8 +43,3 @@ def get_company(session: Session, company_id: int) -> Company:
     if company is None:
         raise NotFound(_l("No such company."))
     return company
-
-
-def not_future(day: date, field: str) -> None:
-    if day > local_today():
-        raise field_error(field, _l("The date %(day)s is in the future.", day=day.isoformat()))

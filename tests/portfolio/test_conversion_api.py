@@ -129,7 +129,8 @@ def test_bad_rounds_name_the_field_and_nothing_is_written(client):
         (worked_example_round(units_before="0", holders_before=None), "units_before"),
         (worked_example_round(units_before="-5", holders_before=None), "units_before"),
         (worked_example_round(lead="Somebody Else"), "lead"),
-        (worked_example_round(definitive_agreement_signed_on="2026-12-01"), "closed_on"),
+        (worked_example_round(definitive_agreement_signed_on="2026-11-15"), "closed_on"),
+        (worked_example_round(closed_on="2099-01-01"), "closed_on"),  # after today
         (worked_example_round(holders_before=[{"holder": "A", "units": "1.00"}]),
          "holders_before"),
         (worked_example_round(kind="loan"), "kind"),

@@ -254,10 +254,10 @@ def test_tolerance_closure_needs_an_ic_resolution(client):
     deal = make_deal()
     grant = client.post("/api/v1/grants", json=grant_body(deal.id), headers=manager).get_json()
     url = f"/api/v1/grants/{grant['id']}/tolerance-closure"
-    missing = client.post(url, json={"closed_on": "2027-01-01", "ic_resolution_ref": ""},
+    missing = client.post(url, json={"closed_on": "2026-11-01", "ic_resolution_ref": ""},
                           headers=manager)
     assert missing.status_code == 422
-    closed = client.post(url, json={"closed_on": "2027-01-01", "ic_resolution_ref": "IC-8",
+    closed = client.post(url, json={"closed_on": "2026-11-01", "ic_resolution_ref": "IC-8",
                                     "note": "technical failure"}, headers=manager).get_json()
     assert closed["status"] == "closed_tolerance"
     assert ledger("grant.closed_with_tolerance")[0]["clause"] == "R8.b"

@@ -63,6 +63,16 @@ def test_expired_grants_close_once_with_a_ledger_entry(client):
     assert db.session.get(Grant, in_window).status.value == "rd_accepted"
 
 
+def test_a_late_run_still_closes_on_the_day_after_the_grace_period(client):
+    headers = manager_headers(client)
+    expired = sign(client, headers, "丁", "2022-01-10", accept_on="2023-06-01")
+    # The job did not run for a week: the grant still closes on 2025-04-11 (window + grace + 1).
+    assert close_expired_grants(db.session, date(2025, 4, 18)) == [expired]
+    db.session.commit()
+    assert db.session.get(Grant, expired).closed_on == date(2025, 4, 11)
+    assert json.loads(closings()[0].payload)["closed_on"] == "2025-04-11"
+
+
 def test_the_scheduled_job_closes_and_a_second_claim_does_nothing(client):
     headers = manager_headers(client)
     sign(client, headers, "甲", "2020-01-10", accept_on="2021-06-01")

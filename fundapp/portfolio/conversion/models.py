@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fundapp.db import Base, Money, ScaledDecimal, TimestampMixin
@@ -19,6 +19,11 @@ class Conversion(TimestampMixin, Base):
     """A grant converted into equity (R4-R6). One per grant: the database enforces it."""
 
     __tablename__ = "conversions"
+    __table_args__ = (
+        CheckConstraint("converting_amount > 0", name="converting_positive"),
+        CheckConstraint("converted_amount > 0", name="converted_positive"),
+        CheckConstraint("fund_units > 0", name="units_positive"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id"), unique=True)

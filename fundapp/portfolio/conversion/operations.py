@@ -15,12 +15,13 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
-from fundapp.errors import AppError, NotFound
-from fundapp.portfolio.common import ZERO, field_error, jsonable, refuse
+from fundapp.dates import not_after_today
+from fundapp.errors import AppError
+from fundapp.portfolio.common import ZERO, field_error, jsonable, money_text, refuse
 from fundapp.portfolio.conversion import engine as calc
 from fundapp.portfolio.conversion.models import (
     AlternativeTrigger,
@@ -31,9 +32,9 @@ from fundapp.portfolio.conversion.models import (
 from fundapp.portfolio.grants.models import Grant, GrantDisbursement, GrantStatus, TrancheStatus
 from fundapp.portfolio.grants.operations import (
     cancel_pending,
-    get_grant,
     grant_policy,
     grant_policy_values,
+    lock_grant,
     require_open,
 )
 from fundapp.portfolio.holdings.models import Holding
@@ -69,7 +70,10 @@ def record_alternative_condition_met(session: Session, grant: Grant, *, conditio
                                      actor: str) -> AlternativeTrigger:
     """R3.f: an agreed alternative condition is met; the filed appraisal will price the
     conversion instead of a round (see ``convert_grant(basis="appraisal")``)."""
+    grant = lock_grant(session, grant.id)
     require_open(grant, "R3.f")
+    for field, day in (("met_on", met_on), ("base_on", base_on), ("filed_on", filed_on)):
+        not_after_today(day, field)
     if not (grant.alternative_conditions or "").strip():
         raise refuse("R3.f", _l("The agreement has no agreed alternative conversion "
                                 "conditions."))
@@ -206,20 +210,6 @@ def preview_conversion(session: Session, grant: Grant, *, round_id: int | None =
     return Preview(grant, result, round_id, table is not None)
 
 
-def lock_grant(session: Session, grant_id: int) -> Grant:
-    """Take the grant's write lock (an UPDATE locks the row on PostgreSQL and the database on
-    SQLite) and read it afresh, so concurrent conversions of one grant run one after another."""
-    get_grant(session, grant_id)
-    changed = session.execute(update(Grant).where(Grant.id == grant_id)
-                              .values(lock_version=Grant.lock_version + 1)).rowcount
-    if not changed:
-        raise NotFound(_l("No such grant agreement."))
-    session.expire_all()  # whatever this session read before the lock may be stale
-    grant = session.get(Grant, grant_id)
-    assert grant is not None
-    return grant
-
-
 def _earlier_qualifying_round(session: Session, grant: Grant, row: FinancingRound
                               ) -> FinancingRound | None:
     """R3: the qualifying financing is the first round that qualifies."""
@@ -259,6 +249,10 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int | None = Non
                          round_id=earlier.id)
         preview = preview_conversion(session, grant, round_id=row.id)
     result = preview.result
+    if result.converting_amount <= 0:
+        raise refuse("R4", _l("Nothing has been paid out under this agreement (converting amount "
+                              "%(amount)s): there is nothing to convert.",
+                              amount=money_text(result.converting_amount)))
     # The closing date, or (R3.f) the date the agreed condition was met.
     converted_on = result.financing_round.closed_on
     row_id = row.id if row is not None else None
@@ -279,6 +273,7 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int | None = Non
                                             amount=tranche.amount - paid,
                                             paid_on=converted_on, recorded_by=actor)
                 session.add(payment)
+                grant.disbursed_amount = Grant.disbursed_amount + payment.amount
                 tranche.status = TrancheStatus.RELEASED
                 added_payments.append({"tranche": tranche.position, "amount": payment.amount})
     cancelled = [] if keep_undisbursed_ref.strip() else cancel_pending(grant,
@@ -316,6 +311,11 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int | None = Non
                                            percent=r.percent, is_fund=r.is_fund)
                                for n, r in enumerate(result.cap_table, start=1)]))
     grant.status = GrantStatus.CONVERTED
+    if result.remaining_grant_amount > 0:
+        # R6.d: the part above the stake cap stays a grant and closes as one (R8.a treatment,
+        # not repaid) on the conversion date.
+        grant.closed_on = converted_on
+        grant.closure_note = "R6.d"
     session.flush()
     record(session, actor=actor, action="grant.converted", subject_type="grant",
            subject_id=grant.id, payload={
@@ -337,12 +337,21 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int | None = Non
                "cancelled_tranches_r4b": cancelled,
                "kept_undisbursed_ic_ref": keep_undisbursed_ref.strip(),
                "paid_at_closing_r4a": added_payments})
+    if result.remaining_grant_amount > 0:
+        record(session, actor=actor, action="grant.remainder_closed", subject_type="grant",
+               subject_id=grant.id, payload={
+                   "clause": "R6.d", "treatment": "R8.a", "closed_on": converted_on,
+                   "amount": result.remaining_grant_amount, "conversion_id": conversion.id,
+                   "converting_amount": result.converting_amount,
+                   "converted_amount": result.converted_amount})
     return conversion
 
 
 def record_registration(session: Session, grant: Grant, *, registered_on: date,
                         actor: str) -> None:
     """R6.g: the company registered the change; late registration is a breach candidate."""
+    grant = lock_grant(session, grant.id)
+    not_after_today(registered_on, "registered_on")
     conversion = grant.conversion
     if conversion is None:
         raise refuse("R6.g", _l("The grant has not been converted."))

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fundapp.db import Base, Money, ScaledDecimal, TimestampMixin, enum_column
@@ -26,6 +26,11 @@ class Exit(TimestampMixin, Base):
     """A sale (or liquidation) of some or all of a holding's units and its terms."""
 
     __tablename__ = "exits"
+    __table_args__ = (
+        CheckConstraint("units > 0", name="units_positive"),
+        CheckConstraint("price_amount >= 0", name="price_not_negative"),
+        CheckConstraint("balance_amount >= 0", name="balance_not_negative"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     holding_id: Mapped[int] = mapped_column(ForeignKey("holdings.id"), index=True)

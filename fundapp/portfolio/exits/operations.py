@@ -14,17 +14,19 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
+from fundapp.dates import not_after_today
 from fundapp.errors import AppError, NotFound
 from fundapp.fund.operations import policy_in_force
 from fundapp.portfolio.common import (
+    FEN,
     MAX_ID,
     field_error,
     jsonable,
     money_text,
-    not_future,
     refuse,
 )
 from fundapp.portfolio.conversion import engine as calc
@@ -32,9 +34,18 @@ from fundapp.portfolio.exits.models import Exit, ExitKind
 from fundapp.portfolio.grants.models import Grant
 from fundapp.portfolio.grants.operations import grant_policy_values
 from fundapp.portfolio.holdings import valuation
-from fundapp.portfolio.holdings.models import Appraisal, FlowKind, Holding, HoldingStatus
-from fundapp.portfolio.holdings.operations import add_cash_flow, latest_appraisal
+from fundapp.portfolio.holdings.models import (
+    Appraisal,
+    FlowKind,
+    Holding,
+    HoldingStatus,
+    MarkStatus,
+    ValuationMark,
+)
+from fundapp.portfolio.holdings.operations import add_cash_flow, latest_appraisal, lock_holding
 from fundapp.reference.queries import lpr_rate_on
+
+SANITY_MULTIPLE = 10  # an exit price above 10x the last final mark needs a confirmation
 
 
 def get_exit(session: Session, exit_id: int) -> Exit:
@@ -54,8 +65,10 @@ def _check_units(holding: Holding, units: Decimal) -> None:
 
 def _close_exit(session: Session, holding: Holding, exit_row: Exit, *, received: Decimal,
                 received_on: date, actor: str, kind: FlowKind) -> None:
-    holding.units -= exit_row.units
-    holding.cost_amount -= exit_row.cost_amount
+    # Subtracted in SQL: atomic even without the lock, and CHECK (units >= 0) refuses an oversale.
+    holding.units = Holding.units - exit_row.units
+    holding.cost_amount = Holding.cost_amount - exit_row.cost_amount
+    session.flush()
     if holding.units == 0:
         holding.status = (HoldingStatus.WRITTEN_OFF if exit_row.kind == ExitKind.LIQUIDATION
                           else HoldingStatus.EXITED)
@@ -72,13 +85,14 @@ def record_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_
     """Sell (part of) a holding: R7 for a buy-back, R9 for an exchange sale; trade sale, IPO
     sale and liquidation record the price. The proceeds become a cash flow; the holding shrinks
     or closes. The whole check sheet goes to the ledger."""
+    holding = lock_holding(session, holding.id)
     _check_units(holding, units)
     if holding.status != HoldingStatus.ACTIVE:
         raise refuse("R12", _l("The holding is closed."), field="holding_id")
     if transfer_on < holding.acquired_on:
         raise field_error("transfer_on", _l("The holding did not exist before %(day)s.",
                                             day=holding.acquired_on.isoformat()))
-    not_future(transfer_on, "transfer_on")
+    not_after_today(transfer_on, "transfer_on")
     if price_amount < 0:
         raise field_error("price_amount", _l("Must not be negative."))
     cost = valuation.pro_rata(holding.cost_amount, units, holding.units)
@@ -101,6 +115,9 @@ def record_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_
         raise field_error("units", _l("A liquidation disposes of every unit held."))
     if kind in (ExitKind.TRADE_SALE, ExitKind.IPO_SALE) and price_amount == 0:
         raise field_error("price_amount", _l("Must be more than 0."))
+    details.update(_check_price_against_mark(session, holding, transfer_on=transfer_on,
+                                             units=units, price=price_amount,
+                                             confirmed=bool(terms.get("confirm_unusual_price"))))
     exit_row = Exit(holding_id=holding.id, kind=kind, transfer_on=transfer_on, units=units,
                     price_amount=price_amount, cost_amount=cost, buyer=buyer,
                     balance_amount=price_amount - down_payment, balance_due_on=balance_due_on,
@@ -121,15 +138,41 @@ def record_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_
 
 def record_exit_balance(session: Session, exit_row: Exit, *, paid_on: date, actor: str) -> None:
     """R9.d: the balance of an exchange sale arrives (within a year of the transfer)."""
+    lock_holding(session, exit_row.holding_id)  # expires what was read: the exit is read afresh
     if not exit_row.balance_amount or exit_row.balance_paid_on is not None:
         raise AppError(_l("Nothing is outstanding on this exit."), status=409, code="settled")
     if paid_on < exit_row.transfer_on:
         raise field_error("paid_on", _l("The balance cannot precede the transfer."))
-    not_future(paid_on, "paid_on")
+    not_after_today(paid_on, "paid_on")
     exit_row.balance_paid_on = paid_on
     add_cash_flow(session, kind=FlowKind.EXIT_PROCEEDS, on=paid_on, amount=exit_row.balance_amount,
                   actor=actor, holding=session.get(Holding, exit_row.holding_id), exit_row=exit_row,
                   reference=f"exit {exit_row.id} balance (R9.d)")
+
+
+def _check_price_against_mark(session: Session, holding: Holding, *, transfer_on: date,
+                              units: Decimal, price: Decimal, confirmed: bool) -> dict[str, Any]:
+    """A sanity limit: a price above SANITY_MULTIPLE times the units' value at the last final
+    mark is more often a typing slip than a windfall, so it needs an explicit confirmation."""
+    mark = session.scalar(select(ValuationMark).where(
+        ValuationMark.holding_id == holding.id, ValuationMark.status == MarkStatus.FINAL,
+        ValuationMark.measured_on <= transfer_on)
+        .order_by(ValuationMark.measured_on.desc(), ValuationMark.id.desc()).limit(1))
+    if mark is None or mark.value_per_unit <= 0:
+        return {}
+    marked = (units * mark.value_per_unit).quantize(FEN)
+    if price > marked * SANITY_MULTIPLE and not confirmed:
+        raise AppError(_l("The price %(price)s is more than %(n)s times the value of these units "
+                          "at the last final mark (%(value)s on %(day)s). Check the figure, or "
+                          "confirm that the price is right.", price=money_text(price),
+                          n=SANITY_MULTIPLE, value=money_text(marked),
+                          day=mark.measured_on.isoformat()),
+                       status=409, code="needs_confirmation",
+                       details={"field": "price_amount", "confirm_with": "confirm_unusual_price",
+                                "last_mark_value_amount": str(marked)})
+    return {"last_mark": {"mark_id": mark.id, "measured_on": mark.measured_on,
+                          "value_amount": marked},
+            "unusual_price_confirmed": price > marked * SANITY_MULTIPLE}
 
 
 def _check_buyback(session: Session, holding: Holding, *, transfer_on: date, units: Decimal,

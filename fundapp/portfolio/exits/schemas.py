@@ -15,6 +15,8 @@ class ExitCreateSchema(Schema):
     price_amount = Money(required=True)
     buyer = Text(max=200)  # exits.buyer String(200)
     is_company_buyer = fields.Boolean(load_default=False)
+    # A price above 10x the last final mark is refused unless confirmed (a sanity limit).
+    confirm_unusual_price = fields.Boolean(load_default=False)
     # R9 (exchange)
     appraisal_id = Id(load_default=None)
     reserve_price_amount = Money(load_default=None)

@@ -11,7 +11,16 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fundapp.db import Base, Money, TimestampMixin, enum_column
@@ -38,6 +47,13 @@ class Grant(TimestampMixin, Base):
     """A grant agreement (拨款协议) signed with a company for one deal."""
 
     __tablename__ = "grants"
+    __table_args__ = (
+        CheckConstraint("awarded_amount > 0", name="awarded_positive"),
+        CheckConstraint("disbursed_amount >= 0 AND disbursed_amount <= awarded_amount",
+                        name="disbursed_within_award"),
+        CheckConstraint("refunded_amount >= 0 AND refunded_amount <= disbursed_amount",
+                        name="refunded_within_disbursed"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"), unique=True)
@@ -70,8 +86,12 @@ class Grant(TimestampMixin, Base):
     recovery_due_on: Mapped[date | None] = mapped_column(Date)
     recovery_principal_amount: Mapped[Decimal | None] = mapped_column(Money())
     recovery_interest_amount: Mapped[Decimal | None] = mapped_column(Money())
-    # Bumped by every conversion attempt: the UPDATE takes the row's write lock on both databases.
-    lock_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Maintained totals (every disbursement and refund adds to them under the grant's lock); the
+    # database refuses a total above the award (CHECK constraints in __table_args__).
+    disbursed_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"),
+                                                      server_default="0")
+    refunded_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"),
+                                                     server_default="0")
     created_by: Mapped[str] = mapped_column(String(320), default="")
 
     deal: Mapped[Deal] = relationship(lazy="joined")
@@ -94,13 +114,6 @@ class Grant(TimestampMixin, Base):
     def policy_override(self) -> dict[str, Any]:
         return json.loads(self.policy_override_json or "{}")
 
-    @property
-    def disbursed_amount(self) -> Decimal:
-        return sum((d.amount for d in self.disbursements), Decimal("0.00"))
-
-    @property
-    def refunded_amount(self) -> Decimal:
-        return sum((r.amount for r in self.refunds), Decimal("0.00"))
 
 
 class TrancheStatus(enum.StrEnum):
@@ -114,7 +127,8 @@ class Tranche(Base):
     """R2.b: one part of the award with its milestone; the amounts sum to the award."""
 
     __tablename__ = "grant_tranches"
-    __table_args__ = (UniqueConstraint("grant_id", "position"),)
+    __table_args__ = (UniqueConstraint("grant_id", "position"),
+                      CheckConstraint("amount > 0", name="amount_positive"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
@@ -146,6 +160,7 @@ class MilestoneReview(TimestampMixin, Base):
 
 class GrantDisbursement(TimestampMixin, Base):
     __tablename__ = "grant_disbursements"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
@@ -159,6 +174,7 @@ class GrantDisbursement(TimestampMixin, Base):
 
 class GrantRefund(TimestampMixin, Base):
     __tablename__ = "grant_refunds"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)

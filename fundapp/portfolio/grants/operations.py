@@ -8,7 +8,7 @@ ledger entry in the same transaction; the caller (view, API, job, demo) commits 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
+from fundapp.dates import not_after_today
 from fundapp.deals.models import Deal, DealStage
 from fundapp.errors import AppError, NotFound, ValidationFailed
 from fundapp.fund.models import Fund
@@ -35,6 +36,7 @@ from fundapp.portfolio.grants.models import (
     TrancheStatus,
 )
 from fundapp.reference.queries import lpr_rate_on
+from fundapp.unit_of_work import lock
 
 
 def grant_policy_values(grant: Grant) -> dict[str, Any]:
@@ -57,6 +59,7 @@ def _check_override(base: Mapping[str, Any], override: Mapping[str, Any]) -> dic
 def override_grant_policy(session: Session, grant: Grant, *, values: Mapping[str, Any],
                           ic_resolution_ref: str, actor: str) -> None:
     """A per-agreement override; it needs an IC resolution and is ledgered."""
+    grant = lock_grant(session, grant.id)
     if not ic_resolution_ref.strip():
         raise field_error("ic_resolution_ref",
                           _l("An override of the policy needs an IC resolution reference."))
@@ -97,6 +100,17 @@ def get_grant(session: Session, grant_id: int) -> Grant:
     return grant
 
 
+def lock_grant(session: Session, grant_id: int) -> Grant:
+    """Lock the grant aggregate (its tranches, reviews, disbursements, refunds, conversion) for
+    the rest of the unit of work and read it afresh: every operation that checks the grant and
+    then changes it calls this first, so concurrent requests on one grant run one after another.
+    """
+    grant = lock(session, Grant, grant_id) if 0 < grant_id <= MAX_ID else None
+    if grant is None:
+        raise NotFound(_l("No such grant agreement."))
+    return grant
+
+
 def create_grant(session: Session, *, deal_id: int, awarded_amount: Decimal, signed_on: date,
                  holder_entity: str, tranches: Sequence[Mapping[str, Any]] | None = None,
                  approved_budget_amount: Decimal | None = None, agreement_no: str = "",
@@ -106,7 +120,13 @@ def create_grant(session: Session, *, deal_id: int, awarded_amount: Decimal, sig
                  override_ic_ref: str = "", r10_ic_ref: str = "",
                  actor: str) -> Grant:
     """A grant agreement for a deal at "agreement signed" (R2), pinned to the policy in force."""
-    deal = session.get(Deal, deal_id)
+    not_after_today(signed_on, "signed_on")
+    not_after_today(exit_filed_on, "exit_filed_on")
+    # R10.a is a limit over all the fund's grants: the fund row is the aggregate to lock.
+    fund_id = session.scalar(select(Fund.id).order_by(Fund.id).limit(1))
+    if fund_id is not None:
+        lock(session, Fund, fund_id)
+    deal = lock(session, Deal, deal_id) if 0 < deal_id <= MAX_ID else None
     if deal is None:
         raise field_error("deal_id", _l("No such deal."))
     if deal.stage != DealStage.AGREEMENT_SIGNED:
@@ -219,7 +239,9 @@ def record_milestone_review(session: Session, grant: Grant, *, tranche: int, is_
                             reviewer: str, reviewed_on: date, evidence: str = "",
                             actor: str) -> MilestoneReview:
     """R2.b: a passed review lets the tranche go out; a failed one keeps it back."""
+    grant = lock_grant(session, grant.id)
     require_open(grant)
+    not_after_today(reviewed_on, "reviewed_on")
     row = _tranche(grant, tranche)
     if row.status != TrancheStatus.PENDING:
         raise refuse("R2.b", _l("Tranche %(n)s is already %(status)s.", n=row.position,
@@ -240,7 +262,9 @@ def record_milestone_review(session: Session, grant: Grant, *, tranche: int, is_
 def disburse(session: Session, grant: Grant, *, tranche: int, paid_on: date,
              amount: Decimal | None = None, actor: str) -> GrantDisbursement:
     """Release (part of) a tranche, gated by R2.b."""
+    grant = lock_grant(session, grant.id)
     require_open(grant)
+    not_after_today(paid_on, "paid_on")
     row = _tranche(grant, tranche)
     if row.status != TrancheStatus.PENDING:
         raise refuse("R2.b", _l("Tranche %(n)s is %(status)s and cannot be paid.",
@@ -270,6 +294,8 @@ def disburse(session: Session, grant: Grant, *, tranche: int, paid_on: date,
     payment = GrantDisbursement(grant=grant, tranche=row, amount=amount, paid_on=paid_on,
                                 recorded_by=actor)
     session.add(payment)
+    # The maintained total, added in SQL (atomic even without the lock); CHECK bounds it by the award.
+    grant.disbursed_amount = Grant.disbursed_amount + amount
     if paid_on_tranche + amount == row.amount:
         row.status = TrancheStatus.RELEASED
     session.flush()
@@ -283,6 +309,8 @@ def disburse(session: Session, grant: Grant, *, tranche: int, paid_on: date,
 def record_refund(session: Session, grant: Grant, *, amount: Decimal, refunded_on: date,
                   reason: str = "", actor: str) -> GrantRefund:
     """Money the company returns (unspent balance, R8.a); it reduces the converting amount (R4.a)."""
+    grant = lock_grant(session, grant.id)
+    not_after_today(refunded_on, "refunded_on")
     if amount <= 0:
         raise field_error("amount", _l("Must be more than 0."))
     held = grant.disbursed_amount - grant.refunded_amount
@@ -294,6 +322,7 @@ def record_refund(session: Session, grant: Grant, *, amount: Decimal, refunded_o
     refund = GrantRefund(grant=grant, amount=amount, refunded_on=refunded_on, reason=reason,
                          recorded_by=actor)
     session.add(refund)
+    grant.refunded_amount = Grant.refunded_amount + amount
     session.flush()
     record(session, actor=actor, action="grant.refund_recorded", subject_type="grant",
            subject_id=grant.id, payload={"amount": amount, "refunded_on": refunded_on,
@@ -304,6 +333,8 @@ def record_refund(session: Session, grant: Grant, *, amount: Decimal, refunded_o
 def accept_rd(session: Session, grant: Grant, *, accepted_on: date, reference: str,
               actor: str) -> None:
     """R2.c: the R&D tasks are accepted (验收); from then a round can qualify (R3.c)."""
+    grant = lock_grant(session, grant.id)
+    not_after_today(accepted_on, "accepted_on")
     if grant.status != GrantStatus.DISBURSING:
         raise refuse("R2.c", _l("Only an agreement that is disbursing can have its R&D accepted."),
                      status=grant.status.value)
@@ -331,7 +362,9 @@ def cancel_pending(grant: Grant, status: TrancheStatus) -> list[int]:
 def declare_breach(session: Session, grant: Grant, *, breach_on: date, reason: str,
                    repaid_on: date, actor: str) -> calc.PenaltyInterest:
     """R8.c: suspend the tranches and set the recovery: disbursed + penalty interest."""
+    grant = lock_grant(session, grant.id)
     require_open(grant, "R8.c")
+    not_after_today(breach_on, "breach_on")
     if not reason.strip():
         raise field_error("reason", _l("Say what the breach is."))
     if breach_on < grant.signed_on:
@@ -364,7 +397,11 @@ def declare_breach(session: Session, grant: Grant, *, breach_on: date, reason: s
 def close_with_tolerance(session: Session, grant: Grant, *, closed_on: date,
                          ic_resolution_ref: str, note: str = "", actor: str) -> None:
     """R8.b: technical failure despite due diligence, closed by IC decision (结项免责)."""
+    grant = lock_grant(session, grant.id)
     require_open(grant, "R8.b")
+    not_after_today(closed_on, "closed_on")
+    if closed_on < grant.signed_on:
+        raise field_error("closed_on", _l("The closing cannot precede the signing date."))
     if not ic_resolution_ref.strip():
         raise field_error("ic_resolution_ref", _l("A tolerance closure needs an IC resolution."))
     cancelled = cancel_pending(grant, TrancheStatus.CANCELLED)
@@ -385,14 +422,17 @@ def close_expired_grants(session: Session, today: date, *, actor: str = "schedul
     Only those with accepted R&D close by themselves; the others wait for an IC decision (R8.b or
     R8.c). The status change is a conditional UPDATE, so two runs never close a grant twice.
     """
-    ids = session.scalars(select(Grant.id).where(Grant.status == GrantStatus.RD_ACCEPTED,
-                                                 Grant.grace_end_on < today)
+    due = session.execute(select(Grant.id, Grant.grace_end_on)
+                          .where(Grant.status == GrantStatus.RD_ACCEPTED,
+                                 Grant.grace_end_on < today)
                           .order_by(Grant.id)).all()
     closed = []
-    for grant_id in ids:
+    for grant_id, grace_end_on in due:
+        # The grant closes on the day after the window plus grace, however late the job runs.
+        closed_on = grace_end_on + timedelta(days=1)
         changed = session.execute(update(Grant).where(Grant.id == grant_id,
                                                       Grant.status == GrantStatus.RD_ACCEPTED)
-                                  .values(status=GrantStatus.CLOSED, closed_on=today,
+                                  .values(status=GrantStatus.CLOSED, closed_on=closed_on,
                                           closure_note="R8.a")).rowcount
         if not changed:
             continue
@@ -400,7 +440,7 @@ def close_expired_grants(session: Session, today: date, *, actor: str = "schedul
         assert grant is not None
         cancelled = cancel_pending(grant, TrancheStatus.CANCELLED)
         record(session, actor=actor, action="grant.closed_as_grant", subject_type="grant",
-               subject_id=grant_id, payload={"clause": "R8.a", "closed_on": today,
+               subject_id=grant_id, payload={"clause": "R8.a", "closed_on": closed_on,
                                              "window_end_on": grant.window_end_on,
                                              "grace_end_on": grant.grace_end_on,
                                              "disbursed_amount": grant.disbursed_amount,

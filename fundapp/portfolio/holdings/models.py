@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fundapp.db import Base, Money, ScaledDecimal, TimestampMixin, enum_column
@@ -36,6 +36,10 @@ class Holding(TimestampMixin, Base):
     """The platform's equity in a company from a conversion (state enterprise asset by default)."""
 
     __tablename__ = "holdings"
+    __table_args__ = (
+        CheckConstraint("units >= 0", name="units_not_negative"),
+        CheckConstraint("cost_amount >= 0", name="cost_not_negative"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
@@ -86,6 +90,7 @@ class CashFlow(TimestampMixin, Base):
     adds units and cost, a sale removes them)."""
 
     __tablename__ = "cash_flows"
+    __table_args__ = (CheckConstraint("amount >= 0", name="amount_not_negative"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[FlowKind] = mapped_column(enum_column(FlowKind, 30), index=True)
@@ -120,6 +125,7 @@ class ValuationMark(TimestampMixin, Base):
     """A valuation of one holding's units on a measurement date; never edited once final."""
 
     __tablename__ = "valuation_marks"
+    __table_args__ = (CheckConstraint("value_per_unit >= 0", name="value_not_negative"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     holding_id: Mapped[int] = mapped_column(ForeignKey("holdings.id"), index=True)
@@ -143,6 +149,10 @@ class Appraisal(TimestampMixin, Base):
     """A filed appraisal (评估备案) of a holding's units (R7.d, R9.a)."""
 
     __tablename__ = "appraisals"
+    __table_args__ = (
+        CheckConstraint("units > 0", name="units_positive"),
+        CheckConstraint("value_amount >= 0", name="value_not_negative"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     holding_id: Mapped[int] = mapped_column(ForeignKey("holdings.id"), index=True)

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
+from fundapp.dates import not_after_today
 from fundapp.errors import AppError, NotFound
 from fundapp.portfolio.common import (
     MAX_ID,
@@ -33,7 +34,6 @@ from fundapp.portfolio.common import (
     field_error,
     get_company,
     local_today,
-    not_future,
     refuse,
 )
 from fundapp.portfolio.exits.models import Exit
@@ -49,10 +49,20 @@ from fundapp.portfolio.holdings.models import (
     MarkStatus,
     ValuationMark,
 )
+from fundapp.unit_of_work import lock
 
 
 def get_holding(session: Session, holding_id: int) -> Holding:
     holding = session.get(Holding, holding_id) if 0 < holding_id <= MAX_ID else None
+    if holding is None:
+        raise NotFound(_l("No such holding."))
+    return holding
+
+
+def lock_holding(session: Session, holding_id: int) -> Holding:
+    """Lock the holding aggregate (units, cost, marks, appraisals, exits) for the rest of the unit
+    of work and read it afresh, before checking it and changing it."""
+    holding = lock(session, Holding, holding_id) if 0 < holding_id <= MAX_ID else None
     if holding is None:
         raise NotFound(_l("No such holding."))
     return holding
@@ -87,11 +97,11 @@ def record_follow_on(session: Session, *, on: date, amount: Decimal, units: Deci
                      actor: str, holding_id: int | None = None, company_id: int | None = None,
                      holder_entity: str = "", reference: str = "") -> CashFlow:
     """A direct investment: into an existing holding, or a new direct holding in a company."""
-    not_future(on, "on")
+    not_after_today(on, "on")
     if units <= 0:
         raise field_error("units", _l("Must be more than 0."))
     if holding_id is not None:
-        holding = get_holding(session, holding_id)
+        holding = lock_holding(session, holding_id)
         if on < holding.acquired_on:
             raise field_error("on", _l("The holding was acquired on %(day)s.",
                                        day=holding.acquired_on.isoformat()))
@@ -119,7 +129,7 @@ def record_income(session: Session, *, kind: FlowKind, on: date, amount: Decimal
                   holding_id: int | None = None, grant_id: int | None = None,
                   reference: str = "", note: str = "") -> CashFlow:
     """A dividend (holding), a recovery (grant in breach, R8.c) or a fee (fund)."""
-    not_future(on, "on")
+    not_after_today(on, "on")
     if kind == FlowKind.DIVIDEND:
         if holding_id is None:
             raise field_error("holding_id", _l("A dividend belongs to a holding."))
@@ -166,10 +176,11 @@ def record_mark(session: Session, holding: Holding, *, measured_on: date, method
                 value_per_unit: Decimal, inputs: Mapping[str, Any] | None = None,
                 note: str = "", actor: str) -> ValuationMark:
     """A draft mark; it counts only once another person finalises it."""
+    holding = lock_holding(session, holding.id)
     if measured_on < holding.acquired_on:
         raise field_error("measured_on", _l(
             "The holding did not exist before %(day)s.", day=holding.acquired_on.isoformat()))
-    not_future(measured_on, "measured_on")
+    not_after_today(measured_on, "measured_on")
     if value_per_unit < 0:
         raise field_error("value_per_unit", _l("Must not be negative."))
     if method == MarkMethod.WRITE_OFF and value_per_unit != 0:
@@ -197,6 +208,7 @@ def get_mark(session: Session, mark_id: int) -> ValuationMark:
 
 def finalise_mark(session: Session, mark: ValuationMark, *, actor: str) -> ValuationMark:
     """Four eyes: the author cannot finalise their own mark; a final mark is never changed."""
+    lock_holding(session, mark.holding_id)  # expires what was read: the mark is read afresh
     if mark.status == MarkStatus.FINAL:
         raise AppError(_l("This mark is already final."), status=409, code="already_final")
     if mark.author == actor:
@@ -219,6 +231,9 @@ def record_appraisal(session: Session, holding: Holding, *, base_on: date, units
                      value_amount: Decimal, filing_no: str, filed_on: date, appraiser: str = "",
                      actor: str) -> Appraisal:
     """A filed appraisal (评估备案) of (some of) the holding's units (R7.d, R9.a)."""
+    holding = lock_holding(session, holding.id)
+    not_after_today(base_on, "base_on")
+    not_after_today(filed_on, "filed_on")
     if not filing_no.strip():
         raise field_error("filing_no", _l("An appraisal needs its filing number."))
     if units <= 0 or units > holding.units:

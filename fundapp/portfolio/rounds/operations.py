@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
 from fundapp.config import instance_dir
+from fundapp.dates import not_after_today
 from fundapp.deals.models import Company
 from fundapp.errors import AppError, NotFound, ValidationFailed
 from fundapp.portfolio.common import MAX_ID, ZERO, field_error, refuse
@@ -107,7 +108,10 @@ def pure_grant(grant: Grant) -> calc.Grant:
 
 def record_round(session: Session, company: Company, data: Mapping[str, Any], *,
                  actor: str) -> FinancingRound:
-    """A round as reported; it is checked against R3 for every open grant of the company."""
+    """A round as reported; it is checked against R3 for every open grant of the company.
+    (A hypothetical round in a preview may lie ahead; a recorded one has happened.)"""
+    not_after_today(data["closed_on"], "closed_on")
+    not_after_today(data.get("definitive_agreement_signed_on"), "definitive_agreement_signed_on")
     check_round_input(company, data)
     spec = pure_round(company, data)
     lead = data.get("lead")
