@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from fundapp.auth.models import Role, User
 from fundapp.compliance.ledger import record
-from fundapp.dates import shanghai_today  # noqa: F401  (callers use ops.shanghai_today)
+from fundapp.dates import not_after_today, shanghai_today
 from fundapp.deals.models import (
     PIPELINE,
     Company,
@@ -47,6 +47,7 @@ from fundapp.fund.models import Fund
 from fundapp.reference.calendar import add_working_days, working_days_between
 from fundapp.reference.queries import calendar_overrides
 from fundapp.ui import format_money
+from fundapp.unit_of_work import lock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CLOSED_STAGES = frozenset({DealStage.AGREEMENT_SIGNED, DealStage.DECLINED, DealStage.WITHDRAWN})
@@ -170,6 +171,7 @@ def create_company(session: Session, *, actor: str, legal_name: str, sector: str
              "par_value_amount": PAR_VALUE if par_value_amount is None else par_value_amount,
              "sector": sector, "founded_on": founded_on, "website": website,
              "description": description, "normalised_name": normalise_name(legal_name)}
+    not_after_today(founded_on, "founded_on")
     refuse_fields(_company_problems(session, clean))
     company = Company(**clean, founders=[_founder(f) for f in founders],
                       contacts=[_contact(c) for c in contacts])
@@ -191,6 +193,8 @@ def update_company(session: Session, company: Company, *, actor: str, **changes:
     if clean["par_value_amount"] is None:
         clean["par_value_amount"] = PAR_VALUE
     clean["normalised_name"] = normalise_name(clean["legal_name"])
+    if "founded_on" in changes:
+        not_after_today(clean["founded_on"], "founded_on")
     refuse_fields(_company_problems(session, clean, company))
     before = _company_payload(company)
     for key, value in clean.items():
@@ -248,6 +252,7 @@ def create_deal(session: Session, *, actor: str, company_id: int, project_name: 
                 "roadshow_id": _roadshow_problem(session, roadshow_id)}
     refuse_fields({field: [message] for field, message in problems.items() if message})
     moment = now or datetime.now(UTC)
+    _not_in_the_future(moment, "created_at")
     deal = Deal(company=company, project_name=project_name,
                 requested_grant_amount=requested_grant_amount,
                 approved_budget_amount=approved_budget_amount, project_summary=project_summary,
@@ -273,6 +278,7 @@ DEAL_FIELDS = ("project_name", "requested_grant_amount", "approved_budget_amount
 
 def update_deal(session: Session, deal: Deal, *, actor: str, **changes: Any) -> Deal:
     """Change an open deal's application details; the rules apply again at its next move."""
+    deal = lock_deal(session, deal.id)
     if deal.stage in CLOSED_STAGES:
         raise AppError(_l("A deal that is %(stage)s can no longer be changed.",
                           stage=stage_label(deal.stage)), status=409, code="deal_closed")
@@ -299,6 +305,33 @@ def get_deal(session: Session, deal_id: int) -> Deal:
     return deal
 
 
+def lock_deal(session: Session, deal_id: int) -> Deal:
+    """The deal, locked until the unit of work ends and read afresh: concurrent moves, decisions
+    and reviews of one deal check and write one after the other."""
+    # On SQLite the lock expires everything the session holds; what a caller (the IC decision)
+    # changed and did not flush yet would be lost.
+    session.flush()
+    deal = lock(session, Deal, deal_id)
+    if deal is None:
+        raise NotFound(_l("No such deal."))
+    return deal
+
+
+def lock_roadshow(session: Session, roadshow_id: int) -> Roadshow:
+    """The roadshow, locked until the unit of work ends and read afresh (its panel, slots,
+    criteria, score sheets and sign-up imports are checked and written one request at a time)."""
+    session.flush()
+    roadshow = lock(session, Roadshow, roadshow_id)
+    if roadshow is None:
+        raise NotFound(_l("No such roadshow."))
+    return roadshow
+
+
+def _not_in_the_future(moment: datetime, field: str) -> None:
+    """What the pipeline records happened: a move or an opening is not dated after today."""
+    not_after_today(shanghai_today(moment), field)
+
+
 def record_ic_decision(session: Session, deal: Deal, ic_decision_ref: str, *,
                        actor: str) -> None:
     """Record the IC decision (投决会) reference that lets the deal go to public notice (R11).
@@ -307,6 +340,7 @@ def record_ic_decision(session: Session, deal: Deal, ic_decision_ref: str, *,
     reference of a resolution by hand (IcDecisionSchema: 1 to 100 characters).
     """
     reference = ic_decision_ref
+    deal = lock_deal(session, deal.id)
     if deal.stage is not DealStage.IC_DECISION:
         raise RuleRefused("R11", _l("An IC decision is recorded while the deal is at the IC "
                                     "decision stage; it is at %(stage)s.",
@@ -352,9 +386,21 @@ def expert_quorum(session: Session, deal: Deal, policy: PipelinePolicy | None = 
     return Quorum(approvals, rejections, len(eligible), needed)
 
 
+def refuse_before_roadshow(roadshow: Roadshow, today: date) -> None:
+    """Judges score and review a roadshow's companies from the roadshow's day on (R11)."""
+    if roadshow.held_on > today:
+        raise RuleRefused("R11", _l("R11: the roadshow %(roadshow)s is held on %(on)s; its judges "
+                                    "score and review from that day on (today is %(today)s, "
+                                    "Shanghai time).", roadshow=roadshow.name,
+                                    on=roadshow.held_on.isoformat(), today=today.isoformat()),
+                          missing="roadshow_held", held_on=roadshow.held_on.isoformat())
+
+
 def record_expert_review(session: Session, deal: Deal, *, panel_member_id: int,
-                         is_approved: bool, comment: str = "", actor: str) -> ExpertReview:
+                         is_approved: bool, comment: str = "", actor: str,
+                         now: datetime | None = None) -> ExpertReview:
     """A panel member approves or rejects the deal (the R11 expert-review quorum counts these)."""
+    deal = lock_deal(session, deal.id)
     if deal.stage not in (DealStage.ROADSHOW, DealStage.EXPERT_REVIEW):
         raise RuleRefused("R11", _l("Expert reviews are recorded at the roadshow and expert "
                                     "review stages; this deal is at %(stage)s.",
@@ -363,6 +409,7 @@ def record_expert_review(session: Session, deal: Deal, *, panel_member_id: int,
     if member is None or deal.roadshow_id is None or member.roadshow_id != deal.roadshow_id:
         raise ValidationFailed(_l("Some fields are not valid."), details={"panel_member_id": [
             str(_l("Choose a member of the panel of this deal's roadshow."))]})
+    refuse_before_roadshow(member.roadshow, shanghai_today(now))
     if member.id in conflicted_members(session, deal.roadshow_id, deal.company_id):
         raise RuleRefused("R11", _l("%(name)s declared a conflict for this company and is "
                                     "recused from its review.", name=member.name))
@@ -495,12 +542,14 @@ def advance_deal(session: Session, deal: Deal, to_stage: DealStage | str, *, act
     `expected_stage`, when given, is where the mover saw the deal (a board that was open a while).
     """
     target = DealStage(to_stage)
+    moment = now or datetime.now(UTC)
+    _not_in_the_future(moment, "changed_at")
+    deal = lock_deal(session, deal.id)
     if expected_stage is not None and deal.stage != DealStage(expected_stage):
         raise AppError(_l("This deal was moved meanwhile: it is now at %(stage)s.",
                           stage=stage_label(deal.stage)), status=409, code="stage_changed",
                        details={"stage": deal.stage.value})
     policy = pipeline_policy(session)
-    moment = now or datetime.now(UTC)
     today = shanghai_today(moment)
     current = deal.stage
     checks: list[str] = []

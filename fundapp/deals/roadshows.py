@@ -7,7 +7,7 @@ here, flush only, and the ledger entry in the same unit of work.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from fundapp.auth.models import User
 from fundapp.compliance.ledger import record
+from fundapp.dates import shanghai_today
 from fundapp.deals.models import (
     Company,
     PanelMember,
@@ -27,7 +28,7 @@ from fundapp.deals.models import (
     Score,
     ScoreSheet,
 )
-from fundapp.deals.operations import refuse_fields
+from fundapp.deals.operations import lock_roadshow, refuse_before_roadshow, refuse_fields
 from fundapp.deals.scoring import DEFAULT_CRITERIA
 from fundapp.errors import NotFound
 
@@ -57,7 +58,16 @@ ROADSHOW_FIELDS = ("name", "held_on", "venue", "organiser", "format")
 
 
 def update_roadshow(session: Session, roadshow: Roadshow, *, actor: str, **changes: Any) -> None:
-    """Change a roadshow's name, day, venue, organiser or format (RoadshowFormSchema)."""
+    """Change a roadshow's name, day, venue, organiser or format (RoadshowFormSchema).
+
+    Once judges have scored, the roadshow has been held: its day cannot move after today.
+    """
+    roadshow = lock_roadshow(session, roadshow.id)
+    held_on = changes.get("held_on")
+    if held_on is not None and held_on > shanghai_today() and session.scalar(
+            select(ScoreSheet.id).where(ScoreSheet.roadshow_id == roadshow.id).limit(1)):
+        refuse_fields({"held_on": [str(_l("Judges have already scored at this roadshow, so it "
+                                          "was held: its day cannot be after today."))]})
     changed = {}
     for key, value in changes.items():
         if key in ROADSHOW_FIELDS and getattr(roadshow, key) != value:
@@ -80,6 +90,7 @@ def set_criteria(session: Session, roadshow: Roadshow, criteria: Sequence[Mappin
     """Replace the roadshow's criteria and weights (CriteriaSchema: summing to 100%); scores
     already given to a criterion that stays are kept, and a criterion that has scores cannot be
     removed."""
+    roadshow = lock_roadshow(session, roadshow.id)
     existing = {c.code: c for c in roadshow.criteria}
     wanted = {c["code"] for c in criteria}
     removed = [c for code, c in existing.items() if code not in wanted]
@@ -110,6 +121,7 @@ def add_panel_member(session: Session, roadshow: Roadshow, *, actor: str,
                      user_id: int | None = None, name: str = "",
                      affiliation: str = "") -> PanelMember:
     """A judge: a user of fundapp, or an external expert by name (PanelMemberCreateSchema)."""
+    roadshow = lock_roadshow(session, roadshow.id)
     user = None
     if user_id is not None:
         user = session.get(User, user_id)
@@ -133,6 +145,7 @@ def add_panel_member(session: Session, roadshow: Roadshow, *, actor: str,
 def add_slot(session: Session, roadshow: Roadshow, company: Company, *, actor: str,
              position: int | None = None) -> RoadshowSlot:
     """The company pitches at the roadshow, by default after the last slot (SlotCreateSchema)."""
+    roadshow = lock_roadshow(session, roadshow.id)
     slot = session.scalar(select(RoadshowSlot).where(RoadshowSlot.roadshow_id == roadshow.id,
                                                      RoadshowSlot.company_id == company.id))
     if slot is not None:
@@ -153,12 +166,16 @@ def add_slot(session: Session, roadshow: Roadshow, company: Company, *, actor: s
 def record_score_sheet(session: Session, roadshow: Roadshow, *, panel_member_id: int,
                        company_id: int, scores: Mapping[str, Decimal] | None = None,
                        has_conflict: bool = False, comment: str = "",
-                       actor: str) -> ScoreSheet:
+                       actor: str, now: datetime | None = None) -> ScoreSheet:
     """A judge's scores for a company (every criterion, 0 to 10), or a declared conflict.
 
     ScoreSheetCreateSchema checked each score; here they are matched to the roadshow's criteria.
-    A conflicted judge's sheet carries no scores and is left out of the company's ranking.
+    A conflicted judge's sheet carries no scores and is left out of the company's ranking. Judges
+    score from the roadshow's day on (R11); one sheet per judge and company: sending it again
+    replaces it, and sending the same sheet again changes nothing.
     """
+    roadshow = lock_roadshow(session, roadshow.id)
+    refuse_before_roadshow(roadshow, shanghai_today(now))
     problems: dict[str, list[str]] = {}
     member = session.get(PanelMember, panel_member_id)
     if member is None or member.roadshow_id != roadshow.id:
@@ -186,10 +203,20 @@ def record_score_sheet(session: Session, roadshow: Roadshow, *, panel_member_id:
         sheet = ScoreSheet(roadshow_id=roadshow.id, panel_member_id=member.id,
                            company_id=company_id)
         session.add(sheet)
+    elif (sheet.has_conflict, sheet.comment, {s.criterion_id: s.value for s in sheet.scores}) \
+            == (bool(has_conflict), comment, values):
+        return sheet  # the same sheet sent again (a retry, a double click): nothing changes
     sheet.has_conflict = bool(has_conflict)
     sheet.comment = comment
     sheet.recorded_by = actor
-    sheet.scores = [Score(criterion_id=cid, value=v) for cid, v in values.items()]
+    # Changed in place: new rows for the same criteria would meet the old ones' UNIQUE before
+    # the old ones are deleted.
+    kept = {s.criterion_id: s for s in sheet.scores if s.criterion_id in values}
+    for criterion_id, value in values.items():
+        if criterion_id not in kept:
+            kept[criterion_id] = Score(criterion_id=criterion_id)
+        kept[criterion_id].value = value
+    sheet.scores = list(kept.values())
     session.flush()
     by_code = {c.id: c.code for c in roadshow.criteria}
     record(session, actor=actor, action="roadshow.scores_recorded", subject_type="roadshow",
