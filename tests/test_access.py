@@ -14,7 +14,7 @@ from werkzeug.routing import AnyConverter, FloatConverter, IntegerConverter, UUI
 from fundapp.access import ANONYMOUS, ANY_USER, TABLE_PATH, access_table
 from fundapp.app import create_app
 from fundapp.auth.models import Role
-from tests.conftest import PASSWORD, login, make_config, make_user
+from tests.conftest import PASSWORD, csrf_from, login, make_config, make_user
 from tests.isolation import isolated_client
 
 ROLES = [role.value for role in Role]
@@ -123,12 +123,13 @@ class Caller:
     browser: object = None
     token: str | None = None
     logins: int = field(default=0)
+    email: str = ""  # f"{name}@example.cn" unless given
 
     def sign_in(self) -> None:
         self.browser = isolated_client(self.app)
         if self.name == ANONYMOUS:
             return
-        email = f"{self.name}@example.cn"
+        email = self.email or f"{self.name}@example.cn"
         assert login(self.browser, email).status_code == 302
         response = self.browser.post("/api/v1/auth/token",
                                      json={"email": email, "password": PASSWORD})
@@ -182,3 +183,102 @@ def test_every_route_answers_each_role_as_the_table_says(app):
     # Each role signed in once, plus once more after revoking its own token.
     assert {caller.name: caller.logins for caller in callers} == {
         ANONYMOUS: 0, **{role: 2 for role in ROLES}}
+
+
+# ---- per meeting (issue 11): the table says which roles; the IC code says which meetings
+
+
+def meeting_routes(app: Flask, meeting_id: int, deal_id: int) -> list[tuple[str, str, str]]:
+    """(endpoint, method, url) of every route with a meeting in its path, on a real meeting."""
+    adapter = app.url_map.bind("localhost")
+    found = []
+    for rule in app.url_map.iter_rules():
+        if "meeting_id" not in rule.arguments:
+            continue
+        values = {name: dummy_value(rule._converters[name]) for name in rule.arguments}
+        values |= {"meeting_id": meeting_id} | ({"deal_id": deal_id}
+                                                if "deal_id" in rule.arguments else {})
+        for method in sorted(rule.methods - SKIPPED_METHODS):
+            found.append((rule.endpoint, method,
+                          adapter.build(rule.endpoint, values, method=method)))
+    return sorted(found, key=lambda call: (call[1] in WRITES, call[0]))
+
+
+def test_meeting_routes_refuse_an_ic_member_who_does_not_belong_to_the_meeting(app, monkeypatch):
+    """The issue's "wrong user": an IC member of no meeting reopened signed minutes, recorded
+    attendance and downloaded other meetings' packs, minutes and votes. On every route of a
+    meeting such a member gets 403 and changes nothing; its members, fund managers, admins and
+    auditors read its pack, votes and minutes."""
+    from sqlalchemy import func, select
+
+    from fundapp.compliance.models import LedgerEntry
+    from fundapp.extensions import db
+    from fundapp.ic import operations as ops
+    from tests.ic.conftest import MEETING_DAY, committee
+
+    monkeypatch.setattr(ops, "_render", lambda name, data, language: b"%PDF-fake " + name.encode())
+    with app.test_request_context():
+        c = committee.__wrapped__(app)
+        deal = c["deals"][1]
+        meeting = ops.create_meeting(db.session, actor="admin@x.cn", title="投决会",
+                                     held_on=MEETING_DAY, chair_id=c["chair"].id,
+                                     member_ids=[c["member"].id], deal_ids=[deal.id])
+        ops.generate_pack(db.session, meeting, actor="admin@x.cn", is_final=True)
+        for voter in (c["chair"], c["member"]):
+            ops.cast_vote(db.session, meeting.items[0], voter=voter, choice="approve")
+        ops.decide(db.session, meeting.items[0], actor="chair@x.cn")
+        ops.sign_minutes(db.session, meeting, user=c["chair"])
+        meeting_id, deal_id, chair_id = meeting.id, deal.id, c["chair"].id
+        db.session.commit()
+    for role in ROLES:
+        make_user(f"{role}@example.cn", roles=(role,))  # ic_member@example.cn: of no meeting
+
+    def ledger_size() -> int:
+        db.session.expire_all()
+        return db.session.scalar(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.action.not_like("auth.%")))
+
+    outsider = Caller("ic_member", app)
+    outsider.sign_in()
+    csrf = csrf_from(outsider.browser.get("/ic/meetings").get_data(as_text=True))
+    form = {"csrf_token": csrf, "choice": "approve", "present_ids": [str(chair_id)],
+            "reason": "改", "note": "", "dd_summary": "", "risks": "", "language": "zh",
+            "is_final": "1"}
+    body = {"deal_id": deal_id, "choice": "approve", "language": "zh", "is_final": True}
+    before = ledger_size()
+    calls = meeting_routes(app, meeting_id, deal_id)
+    problems = []
+    for endpoint, method, url in calls:
+        if url.startswith("/api/"):
+            response = outsider.browser.open(url, method=method, json=body if method in WRITES
+                                             else None,
+                                             headers={"Authorization": f"Bearer {outsider.token}"})
+        else:
+            response = outsider.browser.open(url, method=method, headers={"Accept": "text/html"},
+                                             data=form if method in WRITES else None)
+        if response.status_code != 403:
+            problems.append(f"outsider {method} {url} ({endpoint}) -> {response.status_code}")
+    assert not problems, "a member of no meeting got through:\n  " + "\n  ".join(problems)
+    assert ledger_size() == before
+    assert {endpoint for endpoint, _method, _url in calls} >= {
+        "ic.meeting", "ic.pack_pdf", "ic.minutes_pdf", "ic.attendance", "ic.reopen_minutes",
+        "ic.vote", "ic.decide", "ic.sign_minutes", "api.get_ic_meeting", "api.list_ic_votes",
+        "api.get_ic_pack", "api.get_ic_minutes", "api.cast_ic_vote", "api.sign_ic_minutes"}
+    listed = outsider.browser.get("/api/v1/ic/meetings",
+                                  headers={"Authorization": f"Bearer {outsider.token}"})
+    assert listed.status_code == 200 and listed.get_json()["items"] == []
+
+    # Those who may read the meeting do: its member, and fund managers, admins and auditors.
+    readers = [Caller("member", app, email="ic2@x.cn"),
+               *(Caller(role, app) for role in ("admin", "fund_manager", "auditor"))]
+    for reader in readers:
+        reader.sign_in()
+    for reader in readers:
+        for endpoint, method, url in calls:
+            if method != "GET":
+                continue
+            status = reader.call(method, url).status_code
+            if status != 200:
+                problems.append(f"{reader.name} GET {url} ({endpoint}) -> {status}")
+    assert not problems, "a reader of the meeting was refused:\n  " + "\n  ".join(problems)
+

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
-from fundapp.errors import NotFound
+from fundapp.errors import AppError, NotFound, refuse_on_constraint
 from fundapp.extensions import db
 from fundapp.ic import operations as ops
 from fundapp.ic import queries
@@ -28,6 +28,11 @@ from fundapp.ic.schemas import (
 )
 from fundapp.inputs import load
 
+Act = ops.Act
+# The backstop of the meeting's lock: the database refuses a second decision on an agenda item.
+refuse_on_constraint(AppError(_l("This deal is decided already."), status=409, code="decided"),
+                     "uq_ic_decisions_item_id", "ic_decisions.item_id")
+
 PDF_VERSION = [{"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1},
                 "description": "pack version; the latest when left out"}]
 
@@ -40,7 +45,7 @@ def pdf_response(pdf: bytes, filename: str) -> Response:
 @api_route(bp, "/v1/ic/meetings", "GET", summary="IC meetings, latest first",
            response=MeetingListSchema)
 def list_ic_meetings():
-    return {"items": MeetingSchema().dump(queries.meetings(db.session), many=True)}
+    return {"items": MeetingSchema().dump(queries.meetings(db.session, g.user), many=True)}
 
 
 @api_route(bp, "/v1/ic/meetings", "POST", summary="Prepare an IC meeting: members, agenda of "
@@ -55,14 +60,14 @@ def create_ic_meeting():
 @api_route(bp, "/v1/ic/meetings/<int:meeting_id>", "GET", summary="An IC meeting",
            response=MeetingSchema)
 def get_ic_meeting(meeting_id: int):
-    return MeetingSchema().dump(ops.get_meeting(db.session, meeting_id))
+    return MeetingSchema().dump(ops.meeting_for(db.session, meeting_id, g.user))
 
 
 @api_route(bp, "/v1/ic/meetings/<int:meeting_id>/votes", "GET",
            summary="The votes cast at a meeting, with the pack version each was cast on",
            response=VoteListSchema)
 def list_ic_votes(meeting_id: int):
-    meeting = ops.get_meeting(db.session, meeting_id)
+    meeting = ops.meeting_for(db.session, meeting_id, g.user)
     return {"items": VoteSchema().dump([v for i in meeting.items for v in i.votes], many=True)}
 
 
@@ -70,7 +75,7 @@ def list_ic_votes(meeting_id: int):
            summary="Cast (or change) the caller's own vote on a deal of the agenda",
            body=VoteCreateSchema, response=VoteSchema, status=201)
 def cast_ic_vote(meeting_id: int):
-    meeting = ops.get_meeting(db.session, meeting_id)
+    meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.VOTE)
     data = load_json(VoteCreateSchema())
     item = ops.get_item(meeting, data["deal_id"])
     vote = ops.cast_vote(db.session, item, voter=g.user, choice=data["choice"],
@@ -83,7 +88,7 @@ def cast_ic_vote(meeting_id: int):
            "moves the deal (R11)", body=DecisionCreateSchema, response=AgendaItemSchema,
            status=201)
 def decide_ic_item(meeting_id: int):
-    meeting = ops.get_meeting(db.session, meeting_id)
+    meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.CONDUCT)
     data = load_json(DecisionCreateSchema())
     item = ops.decide(db.session, ops.get_item(meeting, data["deal_id"]), actor=g.user.email)
     return AgendaItemSchema().dump(item), 201
@@ -92,7 +97,7 @@ def decide_ic_item(meeting_id: int):
 @api_route(bp, "/v1/ic/meetings/<int:meeting_id>/pack", "GET",
            summary="The meeting's pack as application/pdf", params=PDF_VERSION)
 def get_ic_pack(meeting_id: int):
-    meeting = ops.get_meeting(db.session, meeting_id)
+    meeting = ops.meeting_for(db.session, meeting_id, g.user)
     version = request.args.get("version", type=int)
     pack = ops.get_pack(meeting, version)
     return pdf_response(pack.pdf, f"ic-pack-{meeting.id}-v{pack.version}.pdf")
@@ -102,7 +107,7 @@ def get_ic_pack(meeting_id: int):
            summary="Generate the next version of the meeting's pack", body=PackCreateSchema,
            response=PackSchema, status=201)
 def generate_ic_pack(meeting_id: int):
-    meeting = ops.get_meeting(db.session, meeting_id)
+    meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.PREPARE)
     data = load_json(PackCreateSchema())
     pack = ops.generate_pack(db.session, meeting, actor=g.user.email, **data)
     return PackSchema().dump(pack), 201
@@ -111,7 +116,7 @@ def generate_ic_pack(meeting_id: int):
 @api_route(bp, "/v1/ic/meetings/<int:meeting_id>/minutes", "GET",
            summary="The latest signed minutes as application/pdf")
 def get_ic_minutes(meeting_id: int):
-    minutes = ops.latest_signed_minutes(ops.get_meeting(db.session, meeting_id))
+    minutes = ops.latest_signed_minutes(ops.meeting_for(db.session, meeting_id, g.user))
     return pdf_response(minutes.pdf, f"ic-minutes-{meeting_id}-v{minutes.version}.pdf")
 
 
@@ -119,7 +124,8 @@ def get_ic_minutes(meeting_id: int):
            summary="The chair signs the minutes; their SHA-256 is ledgered and they lock",
            response=MinutesSchema, status=201)
 def sign_ic_minutes(meeting_id: int):
-    minutes = ops.sign_minutes(db.session, ops.get_meeting(db.session, meeting_id), user=g.user)
+    meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.CHAIR)
+    minutes = ops.sign_minutes(db.session, meeting, user=g.user)
     return MinutesSchema().dump(minutes), 201
 
 

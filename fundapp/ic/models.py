@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Integer,
@@ -57,7 +58,9 @@ class IcMeeting(TimestampMixin, Base):
     decision_rule: Mapped[str] = mapped_column(String(10), default="1/2")
     created_by: Mapped[str] = mapped_column(String(320), default="")
 
-    chair: Mapped[User] = relationship(lazy="joined")
+    # Not joined: the meeting's row is locked with SELECT ... FOR UPDATE, which PostgreSQL refuses
+    # on the nullable side of an outer join (unit_of_work.lock).
+    chair: Mapped[User] = relationship()
     members: Mapped[list[IcMember]] = relationship(back_populates="meeting",
                                                    cascade="all, delete-orphan",
                                                    order_by="IcMember.id")
@@ -96,20 +99,56 @@ class IcAgendaItem(Base):
     position: Mapped[int] = mapped_column(Integer)
     dd_summary: Mapped[str] = mapped_column(Text, default="")
     risks: Mapped[str] = mapped_column(Text, default="")
-    outcome: Mapped[Outcome] = mapped_column(enum_column(Outcome), default=Outcome.PENDING)
-    decision_ref: Mapped[str] = mapped_column(String(100), default="")
-    conditions: Mapped[str] = mapped_column(Text, default="")
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    decided_by: Mapped[str] = mapped_column(String(320), default="")
 
     meeting: Mapped[IcMeeting] = relationship(back_populates="items")
     deal: Mapped[Deal] = relationship(lazy="joined")
+    decision: Mapped[IcDecision | None] = relationship(back_populates="item", lazy="joined",
+                                                       cascade="all, delete-orphan")
     recusals: Mapped[list[IcRecusal]] = relationship(back_populates="item",
                                                      cascade="all, delete-orphan",
                                                      order_by="IcRecusal.id")
     votes: Mapped[list[IcVote]] = relationship(back_populates="item",
                                                cascade="all, delete-orphan",
                                                order_by="IcVote.id")
+
+    # The decision's figures, read through the item (pending until the committee decides).
+    @property
+    def outcome(self) -> Outcome:
+        return self.decision.outcome if self.decision else Outcome.PENDING
+
+    @property
+    def decision_ref(self) -> str:
+        return self.decision.decision_ref if self.decision else ""
+
+    @property
+    def conditions(self) -> str:
+        return self.decision.conditions if self.decision else ""
+
+    @property
+    def decided_at(self) -> datetime | None:
+        return self.decision.decided_at if self.decision else None
+
+    @property
+    def decided_by(self) -> str:
+        return self.decision.decided_by if self.decision else ""
+
+
+class IcDecision(Base):
+    """The committee's decision on one agenda item. It is taken once: the database refuses a
+    second row for the item (and a second use of the reference), whatever the application does."""
+
+    __tablename__ = "ic_decisions"
+    __table_args__ = (UniqueConstraint("item_id"), UniqueConstraint("decision_ref"),
+                      CheckConstraint("outcome <> 'pending'", name="decided"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("ic_agenda_items.id", ondelete="CASCADE"))
+    outcome: Mapped[Outcome] = mapped_column(enum_column(Outcome))
+    decision_ref: Mapped[str] = mapped_column(String(100))
+    conditions: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str] = mapped_column(String(320))
+    item: Mapped[IcAgendaItem] = relationship(back_populates="decision")
 
 
 class IcRecusal(TimestampMixin, Base):

@@ -3,10 +3,15 @@
 Each takes validated data and only flushes; the boundary (page, API, CLI, demo) commits once.
 Every change is ledgered in the same transaction (R12). Once the chair has signed the minutes
 the meeting's record is locked: changing it needs a new version of the minutes.
+
+Every operation that changes a meeting locks it first (`lock_meeting`) and checks afterwards, so
+that concurrent requests on one meeting (votes, decisions, signatures, packs) run one after the
+other. Who may act on a meeting at all is `meeting_for`, called by every route of the committee.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import math
@@ -22,12 +27,14 @@ from sqlalchemy.orm import Session
 
 from fundapp.auth.models import Role, User
 from fundapp.compliance.ledger import record
+from fundapp.dates import not_after_today, shanghai_today
 from fundapp.deals import operations as deal_ops
 from fundapp.deals.models import Deal, DealStage
 from fundapp.errors import AppError, Forbidden, NotFound, RuleRefused, ValidationFailed
 from fundapp.ic import queries
 from fundapp.ic.models import (
     IcAgendaItem,
+    IcDecision,
     IcMeeting,
     IcMember,
     IcMinutes,
@@ -38,6 +45,8 @@ from fundapp.ic.models import (
     RecusalReason,
     VoteChoice,
 )
+from fundapp.portfolio.common import MAX_ID
+from fundapp.unit_of_work import lock
 
 PACK_LANGUAGES = ("zh", "en", "both")
 APPROVING = (VoteChoice.APPROVE, VoteChoice.APPROVE_WITH_CONDITIONS)
@@ -62,10 +71,92 @@ def _now(now: datetime | None) -> datetime:
 
 
 def get_meeting(session: Session, meeting_id: int) -> IcMeeting:
-    meeting = session.get(IcMeeting, meeting_id)
+    meeting = session.get(IcMeeting, meeting_id) if 0 < meeting_id <= MAX_ID else None
     if meeting is None:
         raise NotFound(_l("No such meeting."))
     return meeting
+
+
+def lock_meeting(session: Session, meeting_id: int) -> IcMeeting:
+    """Lock the meeting aggregate (members, agenda, recusals, votes, decisions, packs, minutes)
+    for the rest of the unit of work and read all of it afresh.
+
+    What this session read before the lock may be older than the last writer's commit: it is
+    written out and forgotten first, so that every check after the lock sees the current record.
+    """
+    session.flush()
+    session.expire_all()
+    meeting = lock(session, IcMeeting, meeting_id) if 0 < meeting_id <= MAX_ID else None
+    if meeting is None:
+        raise NotFound(_l("No such meeting."))
+    return meeting
+
+
+def _lock_item(session: Session, item: IcAgendaItem) -> tuple[IcMeeting, IcAgendaItem]:
+    item_id, meeting_id = item.id, item.meeting_id
+    meeting = lock_meeting(session, meeting_id)
+    return meeting, next(i for i in meeting.items if i.id == item_id)
+
+
+# ------------------------------------------------------------------------------ who may act
+
+
+# Those who prepare meetings (agenda notes, packs) and may conduct one for its chair.
+SECRETARIAT = (Role.ADMIN, Role.FUND_MANAGER)
+
+
+class Act(enum.Enum):
+    READ = "read"  # the meeting, its pack, votes and minutes
+    PREPARE = "prepare"  # the agenda notes and the pack
+    VOTE = "vote"  # vote, declare a conflict: the meeting's own members
+    CONDUCT = "conduct"  # attendance, applying the decision rule: the chair or the secretariat
+    CHAIR = "chair"  # sign the minutes, reopen signed minutes
+
+
+def is_member(meeting: IcMeeting, user: User) -> bool:
+    return any(m.user_id == user.id for m in meeting.members)
+
+
+def may(meeting: IcMeeting, user: User, act: Act = Act.READ) -> bool:
+    """May `user` do `act` on this meeting? The access table has already said the role may."""
+    if act is Act.CHAIR:
+        return user.id == meeting.chair_id
+    if act is Act.VOTE:
+        return is_member(meeting, user)
+    if act is Act.CONDUCT:
+        return user.id == meeting.chair_id or user.has_role(*SECRETARIAT)
+    if act is Act.PREPARE:
+        return user.has_role(*SECRETARIAT)
+    return is_member(meeting, user) or user.has_role(*queries.READERS)
+
+
+REFUSALS = {
+    Act.READ: _l("This meeting's pack, votes and minutes are for its members, fund managers, "
+                 "admins and auditors."),
+    Act.PREPARE: _l("Only fund managers and admins prepare a meeting."),
+    Act.VOTE: _l("Only the members of this meeting vote or declare conflicts on its agenda."),
+    Act.CONDUCT: _l("Only the chair of this meeting (or a fund manager or admin) does this."),
+    Act.CHAIR: _l("Only the chair of this meeting does this."),
+}
+
+
+def meeting_for(session: Session, meeting_id: int, user: User, act: Act = Act.READ
+                ) -> IcMeeting:
+    """The meeting a route works on, once `user` may do `act` on it (every IC route calls this):
+    404 when there is no such meeting, 403 for an IC member who does not belong to it."""
+    meeting = get_meeting(session, meeting_id)
+    readable = may(meeting, user, Act.READ)
+    if not readable or not may(meeting, user, act):
+        raise Forbidden(REFUSALS[act if readable else Act.READ])
+    return meeting
+
+
+def _require_started(meeting: IcMeeting, moment: datetime, message: Any) -> None:
+    """Attendance, votes and decisions happen at the meeting: from its day on (Shanghai time;
+    the meeting stores its day, not an hour), never before."""
+    if shanghai_today(moment) < meeting.held_on:
+        raise AppError(message, status=409, code="meeting_not_started",
+                       details={"held_on": meeting.held_on.isoformat()})
 
 
 def get_item(meeting: IcMeeting, deal_id: int) -> IcAgendaItem:
@@ -146,7 +237,8 @@ def create_meeting(session: Session, *, actor: str, title: str, held_on: date, c
 def set_item_notes(session: Session, item: IcAgendaItem, *, actor: str, dd_summary: str,
                    risks: str) -> None:
     """The due-diligence summary and the risks the pack shows for one deal."""
-    _require_open(item.meeting)
+    meeting, item = _lock_item(session, item)
+    _require_open(meeting)
     for field, value in (("dd_summary", dd_summary), ("risks", risks)):
         if len(value or "") > 20000:
             raise _invalid(field, _l("At most %(n)s characters.", n=20000))
@@ -161,10 +253,10 @@ def set_item_notes(session: Session, item: IcAgendaItem, *, actor: str, dd_summa
 def declare_conflict(session: Session, item: IcAgendaItem, *, user_id: int, note: str,
                      actor: str) -> IcRecusal:
     """A member declares a conflict for a deal and is recused from its vote (R11)."""
-    meeting = item.meeting
+    meeting, item = _lock_item(session, item)
     _require_open(meeting)
     if user_id not in {m.user_id for m in meeting.members}:
-        raise _invalid("user_id", _l("Only a member of this meeting declares a conflict here."))
+        raise Forbidden(_l("Only a member of this meeting declares a conflict here."))
     if item.outcome is not Outcome.PENDING:
         raise AppError(_l("This deal is decided already."), status=409, code="decided")
     if any(v.user_id == user_id for v in item.votes):
@@ -184,8 +276,13 @@ def declare_conflict(session: Session, item: IcAgendaItem, *, user_id: int, note
 
 
 def record_attendance(session: Session, meeting: IcMeeting, present_ids: Iterable[int], *,
-                      actor: str) -> None:
+                      actor: str, now: datetime | None = None) -> None:
+    """Who is present: recorded at the meeting, from its day on (a member who voted is present)."""
+    meeting = lock_meeting(session, meeting.id)
     _require_open(meeting)
+    _require_started(meeting, _now(now), _l(
+        "Attendance is recorded at the meeting, on %(day)s or later; it has not started yet.",
+        day=meeting.held_on.isoformat()))
     present = {int(i) for i in present_ids}
     unknown = present - {m.user_id for m in meeting.members}
     if unknown:
@@ -218,7 +315,10 @@ def render_pack(pack: IcPack) -> bytes:
 
 def generate_pack(session: Session, meeting: IcMeeting, *, actor: str, language: str = "both",
                   is_final: bool = False, now: datetime | None = None) -> IcPack:
-    """Make the next version of the meeting's pack; a final pack has no DRAFT watermark."""
+    """Make the next version of the meeting's pack; a final pack has no DRAFT watermark.
+
+    Under the meeting's lock: two packs made at once get consecutive versions."""
+    meeting = lock_meeting(session, meeting.id)
     _require_open(meeting)
     if language not in PACK_LANGUAGES:
         raise _invalid("language", _l("Must be one of: zh, en, both."))
@@ -256,8 +356,9 @@ def get_pack(meeting: IcMeeting, version: int | None = None) -> IcPack:
 
 def cast_vote(session: Session, item: IcAgendaItem, *, voter: User, choice: str,
               conditions: str = "", now: datetime | None = None) -> IcVote:
-    """A member's own vote, on the meeting's latest pack version; it can change until decided."""
-    meeting = item.meeting
+    """A member's own vote, on the meeting's latest pack version, which must be final; from the
+    meeting's day on; it can change (the latest counts) until the deal is decided."""
+    meeting, item = _lock_item(session, item)
     _require_open(meeting)
     try:
         choice_value = VoteChoice(choice)
@@ -278,10 +379,18 @@ def cast_vote(session: Session, item: IcAgendaItem, *, voter: User, choice: str,
         raise RuleRefused("R11", _l("You are recused from the vote on this deal."))
     if item.outcome is not Outcome.PENDING:
         raise AppError(_l("This deal is decided already."), status=409, code="decided")
+    moment = _now(now)
+    not_after_today(shanghai_today(moment), "cast_at")
+    _require_started(meeting, moment, _l(
+        "Votes are cast at the meeting, on %(day)s or later; it has not started yet.",
+        day=meeting.held_on.isoformat()))
     if not meeting.packs:
         raise AppError(_l("Votes are cast on a pack: generate the meeting's pack first."),
                        status=409, code="no_pack")
-    moment = _now(now)
+    if not meeting.packs[-1].is_final:
+        raise AppError(_l("Votes are cast on the final pack; version %(v)s is a draft: "
+                          "generate the final pack first.", v=meeting.packs[-1].version),
+                       status=409, code="pack_not_final")
     version = meeting.packs[-1].version
     vote = next((v for v in item.votes if v.user_id == voter.id), None)
     before = vote.choice.value if vote else None
@@ -346,11 +455,18 @@ def decision_reference(item: IcAgendaItem) -> str:
 def decide(session: Session, item: IcAgendaItem, *, actor: str,
            now: datetime | None = None) -> IcAgendaItem:
     """Apply the decision rule to one deal: record the outcome and its reference on the deal,
-    and move the deal (approved: to public notice; rejected: declined). R11."""
-    meeting = item.meeting
+    and move the deal (approved: to public notice; rejected: declined). R11.
+
+    Dated now: not after today and not before the meeting's day (Shanghai)."""
+    meeting, item = _lock_item(session, item)
     _require_open(meeting)
     if item.outcome is not Outcome.PENDING:
         raise AppError(_l("This deal is decided already."), status=409, code="decided")
+    moment = _now(now)
+    not_after_today(shanghai_today(moment), "decided_at")
+    _require_started(meeting, moment, _l(
+        "The committee decides at its meeting, on %(day)s or later; it has not started yet.",
+        day=meeting.held_on.isoformat()))
     result = tally(item)
     if not result.has_quorum:
         raise RuleRefused("R11", _l("No quorum: %(present)s of %(members)s members are present; "
@@ -364,18 +480,21 @@ def decide(session: Session, item: IcAgendaItem, *, actor: str,
         raise AppError(_l("%(n)s members present and not recused have not voted yet.",
                           n=result.not_voted), status=409, code="votes_missing",
                        details={"not_voted": result.not_voted})
-    moment = _now(now)
     deal = item.deal
     reference = decision_reference(item)
+    conditions: list[str] = []
     if result.is_approved:
         conditions = [f"{v.user.display_name}: {v.conditions}" for v in item.votes
                       if v.choice is VoteChoice.APPROVE_WITH_CONDITIONS
                       and v.user_id not in queries.recused_ids(item)]
-        item.outcome = (Outcome.APPROVED_WITH_CONDITIONS if conditions else Outcome.APPROVED)
-        item.conditions = "\n".join(conditions)
+        outcome = Outcome.APPROVED_WITH_CONDITIONS if conditions else Outcome.APPROVED
     else:
-        item.outcome = Outcome.REJECTED
-    item.decision_ref, item.decided_at, item.decided_by = reference, moment, actor
+        outcome = Outcome.REJECTED
+    item.decision = IcDecision(outcome=outcome, decision_ref=reference,
+                               conditions="\n".join(conditions), decided_at=moment,
+                               decided_by=actor)
+    # Written now: UNIQUE(item_id) refuses a second decision before anything else is changed.
+    session.flush()
     reason = f"IC {meeting.title} ({meeting.held_on.isoformat()}): {item.outcome.value}, " \
              f"{result.approvals}/{result.eligible} approving; {reference}"
     deal_ops.record_ic_decision(session, deal, reference, actor=actor)
@@ -414,7 +533,9 @@ def next_minutes_version(meeting: IcMeeting) -> int:
 
 def sign_minutes(session: Session, meeting: IcMeeting, *, user: User,
                  now: datetime | None = None) -> IcMinutes:
-    """The chair signs the minutes generated from the record; their SHA-256 is ledgered."""
+    """The chair signs the minutes generated from the record, after every decision; their
+    SHA-256 is ledgered and the record locks."""
+    meeting = lock_meeting(session, meeting.id)
     if user.id != meeting.chair_id:
         raise Forbidden(_l("Only the chair of the meeting signs its minutes."))
     _require_open(meeting)
@@ -424,6 +545,12 @@ def sign_minutes(session: Session, meeting: IcMeeting, *, user: User,
                           "signed; %(n)s have none.", n=len(pending)), status=409,
                        code="decisions_missing")
     moment = _now(now).replace(microsecond=0)
+    not_after_today(shanghai_today(moment), "signed_at")
+    last = max(i.decided_at for i in meeting.items)
+    if moment < last.replace(microsecond=0):
+        raise AppError(_l("The minutes are signed after the decisions; the last was taken at "
+                          "%(at)s.", at=last.strftime("%Y-%m-%d %H:%M UTC")), status=409,
+                       code="signed_before_decision")
     minutes = meeting.minutes[-1] if meeting.minutes else None
     if minutes is None:
         minutes = IcMinutes(meeting_id=meeting.id, version=1, opened_at=moment,
@@ -443,9 +570,14 @@ def sign_minutes(session: Session, meeting: IcMeeting, *, user: User,
     return minutes
 
 
-def open_minutes_version(session: Session, meeting: IcMeeting, *, actor: str, reason: str,
+def open_minutes_version(session: Session, meeting: IcMeeting, *, user: User, reason: str,
                          now: datetime | None = None) -> IcMinutes:
-    """Unlock a signed record for a correction: a new version of the minutes, signed again."""
+    """The chair unlocks a signed record for a correction: a new version of the minutes, to be
+    signed again."""
+    meeting = lock_meeting(session, meeting.id)
+    if user.id != meeting.chair_id:
+        raise Forbidden(_l("Only the chair of the meeting reopens its signed minutes."))
+    actor = user.email
     if not is_locked(meeting):
         raise AppError(_l("The minutes are not signed yet; there is nothing to reopen."),
                        status=409, code="not_signed")

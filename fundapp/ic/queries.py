@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fundapp.auth.models import Role, User
 from fundapp.deals.models import (
     Deal,
     RoadshowCriterion,
@@ -23,7 +24,7 @@ from fundapp.deals.policy import pipeline_policy
 from fundapp.deals.queries import company_scores, deal_reviews
 from fundapp.deals.sectors import SECTORS
 from fundapp.fund.models import Fund
-from fundapp.ic.models import IcAgendaItem, IcMeeting, IcPack, RecusalReason
+from fundapp.ic.models import IcAgendaItem, IcMeeting, IcMember, IcPack, RecusalReason
 from fundapp.portfolio.conversion import engine as calc
 from fundapp.portfolio.grants.models import Grant
 
@@ -45,9 +46,18 @@ def money(value: Decimal | None) -> str:
     return f"{Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP):,}"
 
 
-def meetings(session: Session) -> list[IcMeeting]:
-    return list(session.scalars(select(IcMeeting).order_by(IcMeeting.held_on.desc(),
-                                                           IcMeeting.id.desc())).unique())
+# Those who read every meeting's pack, votes and minutes without being one of its members.
+READERS = (Role.ADMIN, Role.FUND_MANAGER, Role.AUDITOR)
+
+
+def meetings(session: Session, user: User | None = None) -> list[IcMeeting]:
+    """Meetings, latest first; for an IC member who is not also a fund manager, admin or
+    auditor, only the meetings they belong to."""
+    query = select(IcMeeting).order_by(IcMeeting.held_on.desc(), IcMeeting.id.desc())
+    if user is not None and not user.has_role(*READERS):
+        query = query.where(IcMeeting.id.in_(select(IcMember.meeting_id)
+                                             .where(IcMember.user_id == user.id)))
+    return list(session.scalars(query).unique())
 
 
 def latest_pack(meeting: IcMeeting) -> IcPack | None:

@@ -32,6 +32,7 @@ from fundapp.inputs import load_form
 from fundapp.unit_of_work import attempt
 
 bp = Blueprint("ic", __name__)
+Act = ops.Act
 
 
 def _pdf(pdf: bytes, filename: str) -> Response:
@@ -49,7 +50,7 @@ def _back(meeting_id: int):
 
 @bp.get("/ic/meetings")
 def meetings():
-    return render_template("ic/meetings.html", meetings=queries.meetings(db.session))
+    return render_template("ic/meetings.html", meetings=queries.meetings(db.session, g.user))
 
 
 @bp.route("/ic/meetings/new", methods=["GET", "POST"])
@@ -72,7 +73,7 @@ def new_meeting():
 
 @bp.get("/ic/meetings/<int:meeting_id>")
 def meeting(meeting_id: int):
-    return _meeting_page(ops.get_meeting(db.session, meeting_id))
+    return _meeting_page(ops.meeting_for(db.session, meeting_id, g.user))
 
 
 def _meeting_page(meeting: IcMeeting, *, errors: dict | None = None, failed: str = ""):
@@ -82,16 +83,20 @@ def _meeting_page(meeting: IcMeeting, *, errors: dict | None = None, failed: str
     return render_template("ic/meeting.html", meeting=meeting, tallies=tallies,
                            locked=ops.is_locked(meeting), choices=[c.value for c in VoteChoice],
                            me=g.user, recused_ids=queries.recused_ids,
-                           is_member=any(m.user_id == g.user.id for m in meeting.members),
+                           is_member=ops.is_member(meeting, g.user),
+                           # what the viewer may do on this meeting, by act ("chair", "conduct")
+                           acts={act.value: ops.may(meeting, g.user, act) for act in Act},
                            errors=errors or {}, failed=failed,
                            values=request.form if failed else {}), 422 if errors else 200
 
 
-def _act(meeting_id: int, form: str, action: Callable[[IcMeeting, IcAgendaItem | None], Any],
-         success: str, deal_id: int | None = None):
-    """One of the meeting page's forms, named by `form`: done -> back to the meeting with a
-    notice; refused -> the meeting page again (422) with the reasons and what was typed."""
-    meeting = ops.get_meeting(db.session, meeting_id)
+def _act(meeting_id: int, act: ops.Act, form: str,
+         action: Callable[[IcMeeting, IcAgendaItem | None], Any], success: str,
+         deal_id: int | None = None):
+    """One of the meeting page's forms, named by `form`, for those who may `act` on the meeting
+    (else 403): done -> back to the meeting with a notice; refused -> the meeting page again
+    (422) with the reasons and what was typed."""
+    meeting = ops.meeting_for(db.session, meeting_id, g.user, act)
     item = ops.get_item(meeting, deal_id) if deal_id is not None else None
     _done, errors = attempt(lambda: action(meeting, item))
     if errors:
@@ -103,35 +108,35 @@ def _act(meeting_id: int, form: str, action: Callable[[IcMeeting, IcAgendaItem |
 
 @bp.post("/ic/meetings/<int:meeting_id>/pack")
 def generate_pack(meeting_id: int):
-    return _act(meeting_id, "pack", lambda m, _item: ops.generate_pack(
+    return _act(meeting_id, Act.PREPARE, "pack", lambda m, _item: ops.generate_pack(
         db.session, m, actor=g.user.email, **load_form(PackCreateSchema())),
         _("A new version of the pack is ready."))
 
 
 @bp.get("/ic/meetings/<int:meeting_id>/pack.pdf")
 def pack_pdf(meeting_id: int):
-    meeting = ops.get_meeting(db.session, meeting_id)
+    meeting = ops.meeting_for(db.session, meeting_id, g.user)
     pack = ops.get_pack(meeting, request.args.get("version", type=int))
     return _pdf(pack.pdf, f"ic-pack-{meeting.id}-v{pack.version}.pdf")
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/attendance")
 def attendance(meeting_id: int):
-    return _act(meeting_id, "attendance", lambda m, _item: ops.record_attendance(
+    return _act(meeting_id, Act.CONDUCT, "attendance", lambda m, _item: ops.record_attendance(
         db.session, m, load_form(AttendanceSchema())["present_ids"], actor=g.user.email),
         _("Attendance recorded."))
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/deals/<int:deal_id>/notes")
 def notes(meeting_id: int, deal_id: int):
-    return _act(meeting_id, "notes", lambda _m, item: ops.set_item_notes(
+    return _act(meeting_id, Act.PREPARE, "notes", lambda _m, item: ops.set_item_notes(
         db.session, item, actor=g.user.email, **load_form(AgendaNotesSchema())),
         _("Saved; generate a new pack version to include it."), deal_id)
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/deals/<int:deal_id>/conflict")
 def conflict(meeting_id: int, deal_id: int):
-    return _act(meeting_id, "conflict", lambda _m, item: ops.declare_conflict(
+    return _act(meeting_id, Act.VOTE, "conflict", lambda _m, item: ops.declare_conflict(
         db.session, item, user_id=g.user.id, actor=g.user.email,
         **load_form(ConflictSchema())),
         _("Conflict declared: you are recused from this deal."), deal_id)
@@ -144,33 +149,33 @@ def vote(meeting_id: int, deal_id: int):
         return ops.cast_vote(db.session, item, voter=g.user, choice=data["choice"],
                              conditions=data["conditions"])
 
-    return _act(meeting_id, "vote", cast, _("Vote recorded."), deal_id)
+    return _act(meeting_id, Act.VOTE, "vote", cast, _("Vote recorded."), deal_id)
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/deals/<int:deal_id>/decide")
 def decide(meeting_id: int, deal_id: int):
-    return _act(meeting_id, "decide", lambda _m, item: ops.decide(db.session, item,
+    return _act(meeting_id, Act.CONDUCT, "decide", lambda _m, item: ops.decide(db.session, item,
                                                                   actor=g.user.email),
                 _("Decision recorded and the deal moved."), deal_id)
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/minutes")
 def sign_minutes(meeting_id: int):
-    return _act(meeting_id, "sign", lambda m, _item: ops.sign_minutes(db.session, m,
+    return _act(meeting_id, Act.CHAIR, "sign", lambda m, _item: ops.sign_minutes(db.session, m,
                                                                        user=g.user),
                 _("Minutes signed and locked."))
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/minutes/reopen")
 def reopen_minutes(meeting_id: int):
-    return _act(meeting_id, "reopen", lambda m, _item: ops.open_minutes_version(
-        db.session, m, actor=g.user.email, **load_form(MinutesReopenSchema())),
+    return _act(meeting_id, Act.CHAIR, "reopen", lambda m, _item: ops.open_minutes_version(
+        db.session, m, user=g.user, **load_form(MinutesReopenSchema())),
         _("A new version of the minutes is open."))
 
 
 @bp.get("/ic/meetings/<int:meeting_id>/minutes.pdf")
 def minutes_pdf(meeting_id: int):
-    meeting = ops.get_meeting(db.session, meeting_id)
+    meeting = ops.meeting_for(db.session, meeting_id, g.user)
     if request.args.get("draft") == "1" and not ops.is_locked(meeting):
         pdf = ops.render_minutes(meeting, version=ops.next_minutes_version(meeting))
         return _pdf(pdf, f"ic-minutes-{meeting.id}-draft.pdf")

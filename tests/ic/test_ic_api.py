@@ -19,7 +19,7 @@ def test_api_prepare_pack_vote_decide_and_sign(app, client, committee, fake_pdf)
     meeting_id = created.get_json()["id"]
     assert client.get(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=admin).status_code == 404
     pack = client.post(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=admin,
-                       json={"language": "zh"})
+                       json={"language": "zh", "is_final": True})
     assert pack.status_code == 201 and pack.get_json()["version"] == 1
     pdf = client.get(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=member)
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
@@ -64,7 +64,8 @@ def test_pages_prepare_vote_and_read(app, client, committee, fake_pdf):
     assert made.status_code == 302
     url = made.headers["Location"]
     html = client.get(url).get_data(as_text=True)
-    client.post(url + "/pack", data={"csrf_token": csrf_from(html), "language": "both"})
+    client.post(url + "/pack", data={"csrf_token": csrf_from(html), "language": "both",
+                                     "is_final": "1"})
     html = client.get(url).get_data(as_text=True)
     assert "pack.pdf?version=1" in html
     pdf = client.get(url + "/pack.pdf?version=1")

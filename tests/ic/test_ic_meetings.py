@@ -44,9 +44,9 @@ def test_a_full_meeting_moves_the_deals_and_locks_signed_minutes(app, committee,
         ops.generate_pack(db.session, meeting, actor="admin@x.cn")
         ops.cast_vote(db.session, item_a, voter=c["manager"], choice="approve")
     db.session.rollback()
-    ops.generate_pack(db.session, meeting, actor="admin@x.cn", now=AT)
+    ops.generate_pack(db.session, meeting, actor="admin@x.cn", now=AT, is_final=True)
     ops.cast_vote(db.session, item_a, voter=c["chair"], choice="approve")
-    ops.generate_pack(db.session, meeting, actor="admin@x.cn", now=AT)  # version 2
+    ops.generate_pack(db.session, meeting, actor="admin@x.cn", now=AT, is_final=True)  # v2
     ops.cast_vote(db.session, item_a, voter=c["member"], choice="approve_with_conditions",
                   conditions="首期拨款前完成知识产权转让")
     ops.decide(db.session, item_a, actor="chair@x.cn", now=AT)
@@ -78,7 +78,7 @@ def test_a_full_meeting_moves_the_deals_and_locks_signed_minutes(app, committee,
     with pytest.raises(AppError) as refused:
         ops.record_attendance(db.session, meeting, [c["chair"].id], actor="admin@x.cn")
     assert refused.value.code == "minutes_locked"
-    ops.open_minutes_version(db.session, meeting, actor="chair@x.cn", reason="更正出席记录")
+    ops.open_minutes_version(db.session, meeting, user=c["chair"], reason="更正出席记录")
     second = ops.sign_minutes(db.session, meeting, user=c["chair"], now=AT)
     db.session.commit()
     assert [m.version for m in meeting.minutes] == [1, 2] and second.is_signed
@@ -89,7 +89,7 @@ def test_no_quorum_and_missing_votes_are_refused(app, committee, fake_pdf):
     c = committee
     meeting = prepare(c, quorum="1/1")
     item_b = meeting.items[1]
-    ops.generate_pack(db.session, meeting, actor="admin@x.cn")
+    ops.generate_pack(db.session, meeting, actor="admin@x.cn", is_final=True)
     ops.cast_vote(db.session, item_b, voter=c["chair"], choice="approve")
     with pytest.raises(RuleRefused) as refused:
         ops.decide(db.session, item_b, actor="chair@x.cn")
@@ -106,7 +106,7 @@ def test_a_tie_is_not_a_majority(app, committee, fake_pdf):
     c = committee
     meeting = prepare(c)
     item_b = meeting.items[1]
-    ops.generate_pack(db.session, meeting, actor="admin@x.cn")
+    ops.generate_pack(db.session, meeting, actor="admin@x.cn", is_final=True)
     ops.cast_vote(db.session, item_b, voter=c["chair"], choice="approve")
     ops.cast_vote(db.session, item_b, voter=c["member"], choice="reject")
     ops.declare_conflict(db.session, item_b, user_id=c["manager"].id, note="", actor="mgr@x.cn")
