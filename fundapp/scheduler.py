@@ -8,6 +8,12 @@ Policy, also in README.md:
   at start-up if it is the job's latest occurrence and within its catch-up window; older missed
   occurrences are coalesced into that one run. Every run, skipped claim and failure is logged and
   kept in job_runs, where admins read the history.
+- Leases: a run holds a lease for its job's `lease` (the longest the job may take). A run whose
+  worker was killed mid-run never records its outcome; once its lease has expired, the next
+  catch-up (at start-up, and every LEASE_CHECK while the scheduler runs) marks it failed and, if it
+  is the job's latest occurrence within its catch-up window, runs it again as the next attempt, up
+  to MAX_ATTEMPTS attempts per occurrence. A run that failed by itself (the job raised) is not
+  retried: its failure is its outcome.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from flask import current_app
 from flask_babel import force_locale
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fundapp.compliance.models import JobRun
@@ -34,6 +41,9 @@ from fundapp.unit_of_work import transaction
 log = logging.getLogger("fundapp.scheduler")
 TIMEZONE = "Asia/Shanghai"
 CLAIM_ATTEMPTS = 5
+DEFAULT_LEASE = timedelta(hours=1)
+LEASE_CHECK = timedelta(minutes=5)  # how often a running scheduler looks for expired leases
+MAX_ATTEMPTS = 3  # attempts per occurrence when workers keep dying mid-run
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class JobSpec:
     cron: dict[str, str]
     catch_up: timedelta
     clause: str = "R12"  # the rule-book clause the job serves (shown with its runs and checks)
+    # The longest one run may take: past it, the run is taken for dead (its worker was killed).
+    lease: timedelta = DEFAULT_LEASE
 
 
 # Times are Asia/Shanghai. A new job: a JobSpec with a fixed id, a function that is idempotent by
@@ -65,27 +77,30 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_occurrence(job: JobSpec, scheduled_for: datetime) -> JobRun | None:
-    """Claim and run one occurrence; None when another process already claimed it.
+def run_occurrence(job: JobSpec, scheduled_for: datetime, attempt: int = 1) -> JobRun | None:
+    """Claim and run one attempt at an occurrence; None when another process claimed it.
 
-    Three units of work: the claim (so other processes see it at once), the job's own work
-    (all or nothing), and the run's outcome (kept even when the work failed).
+    Three units of work: the claim with its lease (so other processes see it at once), the job's
+    own work (all or nothing), and the run's outcome (kept even when the work failed).
     """
-    for attempt in range(CLAIM_ATTEMPTS):
-        run = JobRun(job_id=job.id, scheduled_for=scheduled_for, started_at=datetime.now(UTC),
+    for tries in range(CLAIM_ATTEMPTS):
+        started = datetime.now(UTC)
+        run = JobRun(job_id=job.id, scheduled_for=scheduled_for, attempt=attempt,
+                     started_at=started, lease_expires_at=started + job.lease,
                      worker=worker_name())
         try:
             with transaction():
                 db.session.add(run)
             break
         except IntegrityError:
-            log.info("job %s at %s already claimed elsewhere; skipped", job.id, scheduled_for)
+            log.info("job %s at %s (attempt %s) already claimed elsewhere; skipped", job.id,
+                     scheduled_for, attempt)
             return None
         except OperationalError:
             # SQLite: another scheduler process held the write lock past the busy timeout.
-            if attempt == CLAIM_ATTEMPTS - 1:
+            if tries == CLAIM_ATTEMPTS - 1:
                 raise
-            time.sleep(0.5 * (attempt + 1))
+            time.sleep(0.5 * (tries + 1))
     try:
         # No request here to choose a language: jobs speak the fund's default one.
         with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh")), transaction():
@@ -95,10 +110,49 @@ def run_occurrence(job: JobSpec, scheduled_for: datetime) -> JobRun | None:
         log.exception("job %s failed", job.id)
         outcome, message = "failed", str(exc)[:2000]
     with transaction():
+        if run.is_lease_expired:  # read afresh: another process took this run for dead
+            message = f"{message} (finished after its lease had expired)".strip()
         run.outcome, run.message = outcome, message
         run.finished_at = datetime.now(UTC)
     log.info("job %s at %s: %s %s", job.id, scheduled_for, run.outcome, run.message)
     return run
+
+
+def expire_leases(now: datetime | None = None) -> int:
+    """Mark runs still `running` past their lease as failed (their worker died); returns how many.
+
+    Runs recorded before leases existed have none: they count as expired DEFAULT_LEASE after they
+    started.
+    """
+    now = now or datetime.now(UTC)
+    stale = (JobRun.outcome == "running") & or_(
+        JobRun.lease_expires_at < now,
+        and_(JobRun.lease_expires_at.is_(None), JobRun.started_at < now - DEFAULT_LEASE))
+    with transaction():
+        runs = db.session.execute(select(JobRun.id, JobRun.job_id, JobRun.worker,
+                                         JobRun.lease_expires_at).where(stale)).all()
+        for run in runs:
+            expired = run.lease_expires_at.isoformat() if run.lease_expires_at else "unknown"
+            # Conditional: a worker that finishes just now keeps its own outcome.
+            db.session.execute(update(JobRun).where(JobRun.id == run.id, stale).values(
+                outcome="failed", is_lease_expired=True, finished_at=now,
+                message=f"lease expired at {expired}: the worker {run.worker} stopped mid-run "
+                        "(killed or lost) without recording an outcome"))
+            log.warning("job %s run %s: lease expired, marked failed", run.job_id, run.id)
+    return len(runs)
+
+
+def next_attempt(job: JobSpec, due: datetime) -> int | None:
+    """The attempt to run for an occurrence: 1 when it never ran, the next one after an attempt
+    whose lease expired (up to MAX_ATTEMPTS), otherwise None."""
+    last = db.session.scalars(select(JobRun).where(JobRun.job_id == job.id,
+                                                   JobRun.scheduled_for == due)
+                              .order_by(JobRun.attempt.desc()).limit(1)).first()
+    if last is None:
+        return 1
+    if last.outcome == "failed" and last.is_lease_expired and last.attempt < MAX_ATTEMPTS:
+        return last.attempt + 1
+    return None
 
 
 def latest_occurrence(job: JobSpec, now: datetime) -> datetime | None:
@@ -113,18 +167,23 @@ def latest_occurrence(job: JobSpec, now: datetime) -> datetime | None:
 
 
 def catch_up(now: datetime | None = None) -> list[JobRun]:
-    """Run each job's latest missed occurrence inside its catch-up window (see module doc)."""
+    """Fail the runs whose lease expired, then run each job's latest occurrence inside its
+    catch-up window that never ran or whose last attempt died (see module doc).
+
+    `now` chooses the occurrences; leases are always judged by the real clock.
+    """
+    expire_leases()
     now = now or datetime.now(UTC)
     runs = []
     for job in JOBS:
         due = latest_occurrence(job, now)
         if due is None:
             continue
-        seen = db.session.scalar(select(JobRun.id).where(JobRun.job_id == job.id,
-                                                         JobRun.scheduled_for == due))
-        if seen is None:
-            log.info("catching up %s due at %s", job.id, due)
-            run = run_occurrence(job, due.astimezone(UTC))
+        due = due.astimezone(UTC)
+        attempt = next_attempt(job, due)
+        if attempt is not None:
+            log.info("catching up %s due at %s (attempt %s)", job.id, due, attempt)
+            run = run_occurrence(job, due, attempt)
             if run is not None:
                 runs.append(run)
     return runs
@@ -146,9 +205,20 @@ def run_scheduler() -> None:
                 db.session.remove()
         return runner
 
+    def check_leases() -> None:
+        with app.app_context():
+            try:
+                catch_up()
+            finally:
+                db.session.remove()
+
     for job in JOBS:
         scheduler.add_job(make_runner(job), CronTrigger(timezone=TIMEZONE, **job.cron),
                           id=job.id, replace_existing=True)
+    # Runs killed mid-run are failed once their lease expires and retried by the catch-up policy.
+    scheduler.add_job(check_leases, IntervalTrigger(seconds=LEASE_CHECK.total_seconds(),
+                                                    timezone=TIMEZONE),
+                      id="scheduler.leases", replace_existing=True)
     log.info("scheduler started with jobs: %s", ", ".join(j.id for j in JOBS))
     try:
         scheduler.start()

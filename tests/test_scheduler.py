@@ -216,3 +216,147 @@ def test_scheduler_run_catches_up_on_start(app, database, tmp_path):
     local = run.scheduled_for.astimezone(SHANGHAI)
     assert (local.hour, local.minute) == (2, 30)
     assert datetime.now(UTC) - run.scheduled_for <= timedelta(days=1)
+
+
+# ---- leases: a run killed mid-run is failed and retried (issue 11) ----------------------------
+
+def dead_run(job: JobSpec, due: datetime, *, lease_left: timedelta = timedelta(minutes=-10),
+             attempt: int = 1) -> JobRun:
+    """A run whose worker was killed mid-run: claimed, never finished, its lease as given."""
+    now = datetime.now(UTC)
+    run = JobRun(job_id=job.id, scheduled_for=due.astimezone(UTC), attempt=attempt,
+                 started_at=now - job.lease + lease_left, lease_expires_at=now + lease_left,
+                 worker="gone-host:4242")
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+def test_a_run_killed_mid_run_is_failed_after_its_lease_and_retried(app, monkeypatch):
+    func = Counter("done on the retry")
+    job = JobSpec("test.killed", func, DAILY_0230, timedelta(days=1),
+                  lease=timedelta(minutes=30))
+    monkeypatch.setattr(scheduler, "JOBS", [job])
+    now = datetime(2026, 3, 10, 3, 0, tzinfo=SHANGHAI)
+    due = datetime(2026, 3, 10, 2, 30, tzinfo=SHANGHAI)
+    dead_run(job, due)
+
+    [retry] = catch_up(now)
+
+    first, second = job_runs()
+    assert (first.attempt, first.outcome, first.is_lease_expired) == (1, "failed", True)
+    assert "lease expired" in first.message and "gone-host:4242" in first.message
+    assert first.finished_at is not None
+    assert (second.id, second.attempt, second.outcome, second.message) == (
+        retry.id, 2, "ok", "done on the retry")
+    assert second.scheduled_for == due and second.lease_expires_at > second.started_at
+    assert func.calls == 1
+    # Done: a later catch-up leaves the occurrence alone.
+    assert catch_up(now + timedelta(minutes=5)) == []
+    assert func.calls == 1 and len(job_runs()) == 2
+
+
+def test_a_run_within_its_lease_is_left_running(app, monkeypatch):
+    func = Counter()
+    job = JobSpec("test.busy", func, DAILY_0230, timedelta(days=1))
+    monkeypatch.setattr(scheduler, "JOBS", [job])
+    dead_run(job, datetime(2026, 3, 10, 2, 30, tzinfo=SHANGHAI), lease_left=timedelta(minutes=5))
+
+    assert catch_up(datetime(2026, 3, 10, 3, 0, tzinfo=SHANGHAI)) == []
+
+    [run] = job_runs()
+    assert (run.outcome, run.is_lease_expired, func.calls) == ("running", False, 0)
+
+
+def test_an_expired_run_outside_the_catch_up_policy_is_failed_not_retried(app, monkeypatch):
+    func = Counter()
+    job = JobSpec("test.old", func, DAILY_0230, timedelta(hours=1))
+    monkeypatch.setattr(scheduler, "JOBS", [job])
+    # Killed on 8 March; now it is 10 March 05:00, past the one-hour catch-up window.
+    dead_run(job, datetime(2026, 3, 8, 2, 30, tzinfo=SHANGHAI))
+
+    assert catch_up(datetime(2026, 3, 10, 5, 0, tzinfo=SHANGHAI)) == []
+
+    [run] = job_runs()
+    assert (run.outcome, run.is_lease_expired, func.calls) == ("failed", True, 0)
+
+
+def test_an_occurrence_whose_workers_keep_dying_stops_after_max_attempts(app, monkeypatch):
+    func = Counter()
+    job = JobSpec("test.doomed", func, DAILY_0230, timedelta(days=1))
+    monkeypatch.setattr(scheduler, "JOBS", [job])
+    due = datetime(2026, 3, 10, 2, 30, tzinfo=SHANGHAI)
+    for attempt in range(1, scheduler.MAX_ATTEMPTS + 1):
+        dead_run(job, due, attempt=attempt)
+
+    assert catch_up(datetime(2026, 3, 10, 3, 0, tzinfo=SHANGHAI)) == []
+
+    runs = job_runs()
+    assert [r.outcome for r in runs] == ["failed"] * scheduler.MAX_ATTEMPTS
+    assert func.calls == 0
+
+
+def test_a_job_that_failed_by_itself_is_not_retried(app, monkeypatch):
+    broken = Counter(error=RuntimeError("bank feed unreachable"))
+    monkeypatch.setattr(scheduler, "JOBS", [JobSpec("test.broken", broken, DAILY_0230,
+                                                    timedelta(days=1))])
+    now = datetime(2026, 3, 10, 3, 0, tzinfo=SHANGHAI)
+    [run] = catch_up(now)
+    assert (run.outcome, run.is_lease_expired) == ("failed", False)
+
+    assert catch_up(now + timedelta(minutes=5)) == []
+    assert broken.calls == 1
+
+
+KILLED = """
+import sys, time
+from datetime import UTC, datetime, timedelta
+from fundapp.app import create_app
+from fundapp.config import TestConfig
+from fundapp.scheduler import JobSpec, run_occurrence
+
+url, marker = sys.argv[1], sys.argv[2]
+
+def job():
+    open(marker, "w").write("started")
+    time.sleep(120)  # killed long before this ends
+    return "never"
+
+app = create_app(TestConfig(url))
+with app.app_context():
+    spec = JobSpec("test.killed", job, {"hour": "2", "minute": "30"}, timedelta(days=1),
+                   lease=timedelta(seconds=1))
+    run_occurrence(spec, datetime(2026, 3, 9, 18, 30, tzinfo=UTC))
+"""
+
+
+def test_a_worker_killed_with_sigkill_is_failed_and_retried(app, database, tmp_path,
+                                                            monkeypatch):
+    import signal
+
+    marker = tmp_path / "started.txt"
+    env = {**os.environ, "FUNDAPP_INSTANCE_DIR": str(tmp_path), "FUNDAPP_SECRET_KEY": "test",
+           "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-c", KILLED, database, str(marker)], env=env,
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), process.communicate(timeout=10)
+    finally:
+        process.send_signal(signal.SIGKILL)  # mid-run: no outcome, no finally, nothing
+        process.communicate(timeout=10)
+    [stuck] = job_runs()
+    assert (stuck.outcome, stuck.finished_at) == ("running", None)
+
+    time.sleep(1.2)  # the one-second lease runs out
+    func = Counter("ran again")
+    monkeypatch.setattr(scheduler, "JOBS", [JobSpec("test.killed", func, DAILY_0230,
+                                                    timedelta(days=1))])
+    [retry] = catch_up(datetime(2026, 3, 10, 3, 0, tzinfo=SHANGHAI))
+
+    killed, again = job_runs()
+    assert (killed.id, killed.outcome, killed.is_lease_expired) == (stuck.id, "failed", True)
+    assert (again.id, again.attempt, again.outcome) == (retry.id, 2, "ok")
+    assert func.calls == 1

@@ -165,7 +165,7 @@ def ledger_chain(ctx: CheckContext) -> Iterable[CheckItem]:
     be too slow; the verification PDF verifies live)."""
     run = ctx.session.scalars(
         select(JobRun).where(JobRun.job_id == "ledger.verify", JobRun.finished_at.is_not(None))
-        .order_by(JobRun.scheduled_for.desc()).limit(1)).first()
+        .order_by(JobRun.scheduled_for.desc(), JobRun.attempt.desc()).limit(1)).first()
     if run is None:
         yield CheckItem("R12", WARNING, "ledger", "chain", _l("Ledger"),
                         _l("The ledger's hash chain has not been verified by the nightly job "
@@ -187,7 +187,8 @@ def scheduled_jobs(ctx: CheckContext) -> Iterable[CheckItem]:
     """Jobs whose last run failed, runs that died mid-way, and occurrences that never ran."""
     for job in JOBS:
         last = ctx.session.scalars(select(JobRun).where(JobRun.job_id == job.id)
-                                   .order_by(JobRun.scheduled_for.desc()).limit(1)).first()
+                                   .order_by(JobRun.scheduled_for.desc(), JobRun.attempt.desc())
+                                   .limit(1)).first()
         if last is not None and last.outcome == "running" and \
                 ctx.now - last.started_at > RUNNING_STALE:
             yield CheckItem(job.clause, WARNING, "job", job.id, job.id,

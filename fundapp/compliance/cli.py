@@ -56,22 +56,36 @@ def export_command(from_: str, to: str, scope: str, value: str, out: Path | None
     click.echo(f"export {e.id} written to {result.path}\n"
                f"  entries in scope: {e.entry_count}; chain {e.first_seq}..{e.last_seq} "
                f"({e.chain_count} entries)\n  chain hash after: {e.chain_hash_after}\n"
-               f"  manifest sha256: {e.manifest_sha256}\n  signed by key {e.key_fingerprint}")
+               f"  manifest sha256: {e.manifest_sha256}\n"
+               f"  signed by the fund's key, fingerprint {e.key_fingerprint}\n"
+               f"  auditors verify it against that fingerprint, received from the fund:\n"
+               f"    python3 verify_ledger_export.py {result.path.name} "
+               f"--fingerprint {e.key_fingerprint}")
 
 
 @click.command("verify-export")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--public-key", "public_key", type=click.Path(path_type=Path), default=None,
               help="The fund's public key (PEM); default: this installation's key.")
+@click.option("--fingerprint", default=None,
+              help="The fund's published key fingerprint (64 hex digits) to pin instead.")
 @with_appcontext
-def verify_export_command(file: Path, public_key: Path | None):
-    """Verify an export offline: signature, file hashes, the chain; names the first bad entry."""
+def verify_export_command(file: Path, public_key: Path | None, fingerprint: str | None):
+    """Verify an export offline: signature, file hashes, the chain; names the first bad entry.
+
+    The key is always pinned: the one given, the fingerprint given, or this installation's key.
+    """
     from fundapp.compliance.signing import SigningKeyError, load_signing_key
     from fundapp.compliance.verify_export import UnusableExport, verify_export
 
     try:
-        pem = public_key.read_bytes() if public_key else load_signing_key().public_pem.encode()
-        report = verify_export(file, pem)
+        if public_key is not None:
+            pem = public_key.read_bytes()
+        elif fingerprint is None:
+            pem = load_signing_key().public_pem.encode()
+        else:
+            pem = None
+        report = verify_export(file, pem, fingerprint)
     except (UnusableExport, OSError, SigningKeyError) as exc:
         raise click.ClickException(f"cannot verify: {exc}") from None
     click.echo("\n".join(report.lines()))
@@ -90,7 +104,9 @@ def public_key_command():
     except SigningKeyError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(key.public_pem, nl=False)
-    click.echo(f"fingerprint (sha256 of the raw key): {key.fingerprint}")
+    click.echo(f"fingerprint (sha256 of the raw key): {key.fingerprint}\n"
+               "Publish this fingerprint to auditors through a channel of its own; they pin it "
+               "with verify_ledger_export.py EXPORT.zip --fingerprint FINGERPRINT.")
 
 
 @click.command("backup")
@@ -150,6 +166,11 @@ def catch_up_command(now: str | None):
                                      param_hint="--now") from None
         if moment.tzinfo is None:
             raise click.BadParameter("give a time zone, e.g. +08:00", param_hint="--now")
+        from fundapp.compliance.exports import day_out_of_range
+
+        if day_out_of_range(moment.date()) is not None:
+            raise click.BadParameter(f"{now!r} is not between 1900 and 2200",
+                                     param_hint="--now")
     for run in catch_up(moment):
         click.echo(f"{run.job_id} {run.scheduled_for.isoformat()} {run.outcome}: {run.message}")
 

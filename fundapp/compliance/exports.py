@@ -3,16 +3,21 @@
 An export is a segment of the hash chain, chosen by period (dates in Asia/Shanghai) and scope
 (everything, an action prefix such as "deal.", or one subject type), written as one bundle:
 
-    entries.jsonl   every entry of the chain segment, exact values, one canonical JSON object a
-                    line; entries outside the scope appear as {"seq","prev_hash","hash",
-                    "redacted": true} so that the chain stays whole without showing them
+    entries.jsonl   every entry of the chain segment, one canonical JSON object a line; the
+                    entries recorded within the period and in scope with their exact values, every
+                    other entry of the segment (another scope, or recorded outside the period:
+                    recorded_at follows seq only roughly) as {"seq","prev_hash","hash",
+                    "redacted": true}, so that the chain stays whole without showing them
     entries.csv     the entries in scope (UTF-8 with BOM for Excel), formula-like cells neutralised
     entries.xlsx    the same rows (openpyxl write-only mode, streamed)
     public_key.pem  the fund's Ed25519 public key (for convenience: auditors should use the one
                     published at /api/v1/ledger/public-key)
     README.txt      how to verify
-    manifest.json   scope, counts, first/last sequence, chain hash before and after, each file's
-                    SHA-256 -- written after all the files it describes
+    manifest.json   scope, counts, first/last sequence, each file's SHA-256, and the anchors
+                    that tie the segment to the rest of the chain: anchor_before (the hash of the
+                    entry just before the segment, or the genesis value) and anchor_after (the
+                    sequence, prev_hash and hash of the entry just after it, when there is one)
+                    -- written after all the files it describes
     manifest.sig    raw Ed25519 signature over the exact bytes of manifest.json, written last
 
 The chain segment runs from the first to the last entry in scope recorded within the period
@@ -56,6 +61,9 @@ from fundapp.config import instance_dir
 from fundapp.errors import AppError, NotFound, ValidationFailed
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
+# Periods, ledger filters and other days the compliance area accepts: a fund's ledger lives well
+# inside these, and day arithmetic (the day after `to`, midnight in UTC) stays in range.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2200, 12, 31)
 SCOPE_KINDS = ("all", "action", "subject_type")
 EXPORT_BATCH = 5000
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header included
@@ -63,6 +71,21 @@ XLSX_MAX_CELL = 32_767  # Excel's limit per cell
 # Characters XML 1.0 cannot hold (openpyxl refuses them): shown as \xNN in the XLSX copy only.
 XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 STALE_PART_SECONDS = 24 * 3600
+
+
+def day_out_of_range(day: date | None) -> str | None:
+    """The message for a day outside FIRST_DAY..LAST_DAY, or None when it is within."""
+    if day is None or FIRST_DAY <= day <= LAST_DAY:
+        return None
+    return str(_l("Enter a date between %(first)s and %(last)s.", first=FIRST_DAY.isoformat(),
+                  last=LAST_DAY.isoformat()))
+
+
+def text_problem(value: str) -> str | None:
+    """The message for text no database column can hold (a NUL byte, a lone surrogate)."""
+    if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+        return str(_l("Remove the control characters from this text."))
+    return None
 
 
 def day_start(day: date) -> str:
@@ -79,6 +102,11 @@ class ExportScope:
 
     def validate(self) -> None:
         problems: dict[str, list[str]] = {}
+        for name, day in (("from", self.from_on), ("to", self.to_on)):
+            if (message := day_out_of_range(day)) is not None:
+                problems[name] = [message]
+        if problems:
+            raise ValidationFailed(_l("Some fields are not valid."), details=problems)
         if self.to_on < self.from_on:
             problems["to"] = [str(_l("The end date is before the start date."))]
         if self.kind not in SCOPE_KINDS:
@@ -88,6 +116,8 @@ class ExportScope:
             problems["value"] = [str(_l("Give the action prefix or subject type to export."))]
         elif len(self.value) > 80:
             problems["value"] = [str(_l("Longer than maximum length {max}.")).format(max=80)]
+        elif (message := text_problem(self.value)) is not None:
+            problems["value"] = [message]
         if problems:
             raise ValidationFailed(_l("Some fields are not valid."), details=problems)
 
@@ -214,12 +244,21 @@ entries and is what the hash chain is verified from; entries.csv and entries.xls
 reading, where a cell that starts with = + - @ ' a tab or a carriage return carries one extra
 leading apostrophe so that a spreadsheet never runs it as a formula.
 
-Verify offline (Python 3.11+ with the `cryptography` package):
+entries.jsonl holds the whole chain segment from the first to the last entry of the period in
+scope: entries recorded within the period and in scope in full, any other entry of the segment as
+a hash-only line. manifest.json names the anchors that tie the segment to the rest of the chain:
+the hash of the entry just before it (64 zeros for the first entry) and the entry just after it.
 
+Verify offline (Python 3.11+ with the `cryptography` package), pinning the fund's key:
+
+    python3 verify_ledger_export.py THIS_EXPORT.zip --fingerprint FUND_FINGERPRINT
     python3 verify_ledger_export.py THIS_EXPORT.zip --public-key fund_public_key.pem
 
-using the verifier from the fund's export page and the public key published at
-/api/v1/ledger/public-key (compare its fingerprint with the one in manifest.json).
+using the verifier from the fund's export page and the fingerprint the fund publishes (on the
+export page, at /api/v1/ledger/public-key, or as you received it from the fund). public_key.pem in
+this bundle proves nothing by itself: whoever changes the entries can re-sign them with a key of
+their own. Without --fingerprint or --public-key the verifier checks everything but does not say
+VERIFIED; it prints the bundle key's fingerprint for you to compare with the fund's.
 The signature alone can also be checked with OpenSSL 3:
 
     openssl pkeyutl -verify -pubin -inkey public_key.pem -rawin -in manifest.json -sigfile manifest.sig
@@ -259,6 +298,17 @@ def segment_bounds(session: Session, scope: ExportScope) -> tuple[int, int] | No
     return None if first is None else (int(first), int(last))
 
 
+def entry_after(session: Session, last_seq: int) -> dict[str, Any] | None:
+    """The anchor after a segment: seq, prev_hash and hash of entry last_seq + 1, if recorded."""
+    head = session.scalar(select(LedgerHead.seq).where(LedgerHead.id == 1)) or 0
+    if last_seq >= head:
+        return None
+    row = session.execute(select(LedgerEntry.seq, LedgerEntry.prev_hash, LedgerEntry.hash)
+                          .where(LedgerEntry.seq == last_seq + 1)).one_or_none()
+    return None if row is None else {"seq": int(row.seq), "prev_hash": row.prev_hash,
+                                     "hash": row.hash}
+
+
 def write_bundle_files(rows: Iterable[Any], scope: ExportScope, staging: Path) -> dict[str, Any]:
     """Write entries.jsonl/.csv/.xlsx from rows in sequence order; return counts and hashes."""
     jsonl_raw = (staging / "entries.jsonl").open("wb")
@@ -271,6 +321,7 @@ def write_bundle_files(rows: Iterable[Any], scope: ExportScope, staging: Path) -
     writer = csv.writer(csv_text)
     writer.writerow(CSV_COLUMNS)
     xlsx = _XlsxWriter(staging / "entries.xlsx")
+    low, high = scope.recorded_bounds()
     first = last = None
     before = after = ""
     chain = in_scope = 0
@@ -278,7 +329,11 @@ def write_bundle_files(rows: Iterable[Any], scope: ExportScope, staging: Path) -
         for row in rows:
             if first is None:
                 first, before = row.seq, row.prev_hash
-            matches = scope.matches(row.action, row.subject_type)
+            # Shown in full only when recorded within the period and in scope: the segment may
+            # hold entries recorded outside the period (an entry's time is taken before its
+            # sequence number is), which stay hash-only like out-of-scope ones.
+            matches = (low <= row.recorded_at < high
+                       and scope.matches(row.action, row.subject_type))
             jsonl.write(_jsonl_line(row, matches))
             if matches:
                 texts = [row.recorded_at, row.actor, row.action, row.subject_type,
@@ -346,6 +401,12 @@ def create_export(session: Session, scope: ExportScope, *, actor: str,
     try:
         summary = write_bundle_files(iter_entries_between(session, *bounds, EXPORT_BATCH),
                                      scope, staging)
+        # The anchors tie the segment to the rest of the chain: it starts from the hash of the
+        # entry before it (the genesis value for entry 1) and the entry after it, when there is
+        # one, names the segment's last hash as its prev_hash.
+        summary["anchor_before"] = {"seq": summary["first_seq"] - 1,
+                                    "hash": summary["chain_hash_before"]}
+        summary["anchor_after"] = entry_after(session, summary["last_seq"])
         manifest = {
             "format": FORMAT,
             "export_uid": uid,
@@ -405,6 +466,7 @@ def create_export(session: Session, scope: ExportScope, *, actor: str,
                "clause": "R12", "export_uid": uid, "scope": scope.as_dict(),
                "counts": summary["counts"], "first_seq": summary["first_seq"],
                "last_seq": summary["last_seq"], "chain_hash_after": summary["chain_hash_after"],
+               "anchor_after": summary["anchor_after"],
                "manifest_sha256": manifest_sha, "key_fingerprint": key.fingerprint})
     return ExportResult(export, destination, manifest)
 
@@ -425,7 +487,8 @@ def export_path(export: LedgerExport) -> Path:
 
 
 def get_export(session: Session, export_id: int) -> LedgerExport:
-    export = session.get(LedgerExport, export_id)
+    # An id beyond the INTEGER column (2^63 in a URL) is simply no export, not a database error.
+    export = session.get(LedgerExport, export_id) if 0 < export_id < 2**31 else None
     if export is None:
         raise NotFound(_l("There is no such export."))
     return export

@@ -139,4 +139,4 @@ register_job(JobSpec("deadlines.remind", remind_deadlines_job, {"hour": "8", "mi
 # At quarter end (complete at midnight): the quarter's signed ledger export and a summary.
 register_job(JobSpec("report.quarterly", quarterly_report_job,
                      {"month": "1,4,7,10", "day": "1", "hour": "1", "minute": "0"},
-                     timedelta(days=30)))
+                     timedelta(days=30), lease=timedelta(hours=6)))  # a quarter's export: long

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fundapp.db import Base, UTCDateTime
@@ -48,18 +57,27 @@ class LedgerHead(Base):
 
 
 class JobRun(Base):
-    """One occurrence of a scheduled job. The unique (job, scheduled time) pair is the claim: the
-    process whose insert succeeds runs it; any other scheduler process skips it."""
+    """One attempt at one occurrence of a scheduled job. The unique (job, scheduled time, attempt)
+    triple is the claim: the process whose insert succeeds runs it; any other scheduler process
+    skips it.
+
+    A run holds a lease until `lease_expires_at`: a worker killed mid-run never records its
+    outcome, so once the lease has expired the scheduler marks the run failed
+    (`is_lease_expired`) and the catch-up policy may run the occurrence again as the next attempt.
+    """
 
     __tablename__ = "job_runs"
-    __table_args__ = (UniqueConstraint("job_id", "scheduled_for"),)
+    __table_args__ = (UniqueConstraint("job_id", "scheduled_for", "attempt"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[str] = mapped_column(String(80))
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str] = mapped_column(String(20), default="running")
+    is_lease_expired: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     message: Mapped[str] = mapped_column(Text, default="")
     worker: Mapped[str] = mapped_column(String(120), default="")
 

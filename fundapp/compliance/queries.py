@@ -50,10 +50,18 @@ def ledger_query(action: str = "", actor: str = "", from_on: date | None = None,
     return stmt
 
 
+FILTER_TEXT_MAX = 320  # the longest actor (an e-mail address) the ledger holds
+
+
 def ledger_filters(args: Mapping[str, str]) -> dict[str, Any]:
-    """action, actor, from_on, to_on from query arguments; bad dates name their field (422)."""
+    """action, actor, from_on, to_on from query arguments; bad values name their field (422).
+
+    Days are YYYY-MM-DD within 1900-01-01..2200-12-31 (a day outside cannot be turned into the
+    UTC bounds the entries are compared with); text holds no NUL byte or lone surrogate.
+    """
     from flask_babel import lazy_gettext as _l
 
+    from fundapp.compliance.exports import day_out_of_range, text_problem
     from fundapp.errors import ValidationFailed
 
     problems: dict[str, list[str]] = {}
@@ -63,12 +71,26 @@ def ledger_filters(args: Mapping[str, str]) -> dict[str, Any]:
         dates[name] = None
         if raw:
             try:
+                # Exactly YYYY-MM-DD: fromisoformat also reads forms such as 20260401.
+                if len(raw) != 10:
+                    raise ValueError(raw)
                 dates[name] = date.fromisoformat(raw)
             except ValueError:
                 problems[name] = [str(_l("Not a valid date."))]
+                continue
+            if (message := day_out_of_range(dates[name])) is not None:
+                problems[name] = [message]
+                dates[name] = None
     if dates["from"] and dates["to"] and dates["to"] < dates["from"]:
         problems["to"] = [str(_l("The end date is before the start date."))]
+    texts = {name: (args.get(name) or "").strip() for name in ("action", "actor")}
+    for name, value in texts.items():
+        if len(value) > FILTER_TEXT_MAX:
+            problems[name] = [str(_l("Longer than maximum length %(max)s.",
+                                     max=FILTER_TEXT_MAX))]
+        elif (message := text_problem(value)) is not None:
+            problems[name] = [message]
     if problems:
         raise ValidationFailed(_l("Some fields are not valid."), details=problems)
-    return {"action": (args.get("action") or "").strip(), "actor": (args.get("actor") or "").strip(),
+    return {"action": texts["action"], "actor": texts["actor"],
             "from_on": dates["from"], "to_on": dates["to"]}

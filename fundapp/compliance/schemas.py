@@ -6,14 +6,38 @@ from flask import url_for
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from fundapp.compliance.exports import SCOPE_KINDS
+from fundapp.compliance.exports import (
+    FIRST_DAY,
+    LAST_DAY,
+    SCOPE_KINDS,
+    day_out_of_range,
+    text_problem,
+)
+
+
+def _within_range(day) -> None:
+    if (message := day_out_of_range(day)) is not None:
+        raise ValidationError(message)
+
+
+def _plain_text(value: str) -> None:
+    if (message := text_problem(value)) is not None:
+        raise ValidationError(message)
+
+
+def PeriodDay(**kwargs) -> fields.Date:  # reads like a field class
+    """A day of an export period or a ledger filter: 1900-01-01 to 2200-12-31."""
+    return fields.Date(validate=_within_range, metadata={
+        "description": f"YYYY-MM-DD, Asia/Shanghai, {FIRST_DAY.isoformat()} to "
+                       f"{LAST_DAY.isoformat()}"}, **kwargs)
 
 
 class ExportCreateSchema(Schema):
-    from_on = fields.Date(required=True, data_key="from")
-    to_on = fields.Date(required=True, data_key="to")
+    from_on = PeriodDay(required=True, data_key="from")
+    to_on = PeriodDay(required=True, data_key="to")
     scope = fields.String(load_default="all", validate=validate.OneOf(SCOPE_KINDS))
-    value = fields.String(load_default="", validate=validate.Length(max=80))
+    value = fields.String(load_default="", validate=[validate.Length(max=80),
+                                                     _plain_text])
 
     @validates_schema
     def _period(self, data, **kwargs):

@@ -1,21 +1,30 @@
 #!/usr/bin/env python3
 """Offline verifier for a fundapp ledger export (Python 3.11+ standard library + `cryptography`).
 
+    python3 verify_ledger_export.py EXPORT.zip --fingerprint FUND_FINGERPRINT
     python3 verify_ledger_export.py EXPORT.zip --public-key fund_public_key.pem
-    python3 verify_ledger_export.py EXPORT_DIRECTORY
+    python3 verify_ledger_export.py EXPORT_DIRECTORY --fingerprint FUND_FINGERPRINT
 
 It checks, without any access to the fund's systems:
 1. the Ed25519 signature in manifest.sig over the exact bytes of manifest.json, with the fund's
-   public key (give it with --public-key, as published at GET /api/v1/ledger/public-key; without
-   it the key inside the bundle is used and only its fingerprint can tell you whose it is);
+   public key pinned: --public-key FILE (the key published at GET /api/v1/ledger/public-key) or
+   --fingerprint HEX (the SHA-256 of the fund's raw key, as the fund publishes it: the key inside
+   the bundle is used only if its fingerprint is that one);
 2. the SHA-256 of every file the manifest lists;
-3. the hash chain in entries.jsonl: sequence numbers without gaps, each entry's prev_hash equal to
-   the hash of the entry before (the first one equal to the manifest's chain_hash_before), each
-   entry's hash recomputed from its fields, the last hash equal to chain_hash_after; entries out of
-   the export's scope appear as hash-only lines ("redacted") that keep the chain whole;
+3. the hash chain in entries.jsonl: sequence numbers without gaps, the first entry's prev_hash
+   equal to the anchor before the segment (the genesis value, 64 zeros, for entry 1), each entry's
+   prev_hash equal to the hash of the entry before, each entry's hash recomputed from its fields,
+   the last hash equal to chain_hash_after and to the prev_hash of the anchor after the segment
+   (the next entry of the ledger, when there is one); entries out of the export's period or scope
+   appear as hash-only lines ("redacted") that keep the chain whole, and every entry shown in full
+   must be recorded within the period and in scope;
 4. that entries.csv holds the same entries as entries.jsonl (CSV cells that could start a
    spreadsheet formula carry one leading apostrophe, which is taken off before comparing).
-It names the first bad entry. Exit status: 0 verified, 1 a check failed, 2 the input is unusable.
+It names the first bad entry. Without --public-key or --fingerprint it still checks everything,
+but never says VERIFIED: a forger who changes the entries can re-sign the bundle with a key of
+their own, so it prints the bundle key's fingerprint to compare with the fund's published one.
+Exit status: 0 verified; 1 a check failed; 2 the input is unusable; 3 every check passed but the
+key was not pinned.
 
 An entry's hash is the SHA-256 of its canonical JSON form: the keys action, actor, payload,
 prev_hash, recorded_at, seq, subject_id, subject_type, sorted, no spaces, UTF-8 without escaping
@@ -45,6 +54,9 @@ from typing import IO, Any
 
 FORMAT = "fundapp-ledger-export/1"
 GENESIS_HASH = "0" * 64
+EXIT_VERIFIED, EXIT_FAILED, EXIT_UNUSABLE, EXIT_NOT_PINNED = 0, 1, 2, 3
+WHERE_PUBLISHED = ("the fund's export page, GET /api/v1/ledger/public-key, `fundapp ledger "
+                   "public-key`, or as the fund gave it to you")
 CSV_COLUMNS = ("seq", "recorded_at", "actor", "action", "subject_type", "subject_id", "payload",
                "prev_hash", "hash")
 # A cell starting with one of these is prefixed with an apostrophe in CSV and XLSX, so that a
@@ -118,6 +130,7 @@ class Report:
     manifest: dict[str, Any] = field(default_factory=dict)
     key_source: str = ""
     fingerprint: str = ""
+    pinned: bool = False  # the key was given (--public-key) or its fingerprint (--fingerprint)
     signature_ok: bool = False
     files: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the problem
     chain_count: int = 0
@@ -128,8 +141,19 @@ class Report:
     problems: list[str] = field(default_factory=list)
 
     @property
-    def ok(self) -> bool:
+    def checks_passed(self) -> bool:
         return not self.problems
+
+    @property
+    def ok(self) -> bool:
+        """VERIFIED: every check passed against a pinned key."""
+        return self.checks_passed and self.pinned
+
+    @property
+    def exit_status(self) -> int:
+        if not self.checks_passed:
+            return EXIT_FAILED
+        return EXIT_VERIFIED if self.pinned else EXIT_NOT_PINNED
 
     def bad_entry(self, seq: int, problem: str) -> None:
         if self.first_bad_entry is None or seq < self.first_bad_entry:
@@ -150,6 +174,14 @@ class Report:
                        f"{m.get('first_seq')}..{m.get('last_seq')} "
                        f"({m.get('counts', {}).get('chain_entries')} entries)")
         out.append(f"public key fingerprint: {self.fingerprint} ({self.key_source})")
+        before, after = m.get("anchor_before"), m.get("anchor_after")
+        if isinstance(before, dict):
+            out.append(f"anchored after entry {before.get('seq')} (hash {before.get('hash')})")
+        if isinstance(after, dict):
+            out.append(f"followed by entry {after.get('seq')} (hash {after.get('hash')})")
+        elif "anchor_after" in m:
+            out.append("followed by no entry when exported (the segment ended at the ledger's "
+                       "head)")
         out.append(f"signature: {'OK' if self.signature_ok else 'FAILED'}")
         for name, state in sorted(self.files.items()):
             out.append(f"file {name}: {'sha256 OK' if state == 'ok' else state}")
@@ -159,12 +191,26 @@ class Report:
                                       "matches entries.jsonl"))
         if self.ok:
             out.append("RESULT: VERIFIED")
+        elif self.checks_passed:
+            out.append("RESULT: NOT VERIFIED: the public key is not pinned")
+            out.extend(self.unpinned_advice())
         else:
             first = (f"; first bad entry: {self.first_bad_entry}"
                      if self.first_bad_entry is not None else "")
             out.append(f"RESULT: FAILED{first}")
             out.extend(f"  - {problem}" for problem in self.problems)
+            if not self.pinned and self.fingerprint:
+                out.extend(self.unpinned_advice())
         return out
+
+    def unpinned_advice(self) -> list[str]:
+        return [
+            "  The checks used the key inside the bundle. Anyone who changes the entries can",
+            "  re-sign the bundle with a key of their own, so this proves nothing until you",
+            f"  compare the bundle key's fingerprint {self.fingerprint}",
+            f"  with the fund's published fingerprint ({WHERE_PUBLISHED}),",
+            "  then run again with --fingerprint FUND_FINGERPRINT or --public-key FUND_KEY.pem.",
+        ]
 
 
 def load_public_key(pem: bytes) -> Any:
@@ -184,6 +230,15 @@ def key_fingerprint(key: Any) -> str:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     return hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()
+
+
+def normalise_fingerprint(text: str) -> str:
+    """64 lower-case hex digits from a fingerprint as people copy it (colons, spaces, case)."""
+    digits = "".join(ch for ch in text.strip().lower() if ch not in ": \t-")
+    if len(digits) != 64 or any(ch not in "0123456789abcdef" for ch in digits):
+        raise UnusableExport(f"--fingerprint {text!r} is not a key fingerprint: give the 64 hex "
+                             "digits of the SHA-256 the fund publishes")
+    return digits
 
 
 def _sha256(fh: IO[bytes]) -> str:
@@ -225,8 +280,12 @@ def _check_chain(bundle: Bundle, report: Report) -> None:
         prev = str(m["chain_hash_before"])
         after = str(m["chain_hash_after"])
         expected_entries = int(m["counts"]["entries"])
+        scope = m.get("scope", {})
+        period = (str(scope["recorded_at_from"]), str(scope["recorded_at_before"]))
+        kind, value = str(scope.get("kind", "all")), str(scope.get("value", ""))
     except (KeyError, TypeError, ValueError) as exc:
         raise UnusableExport(f"manifest.json lacks a chain field ({exc})") from None
+    _check_anchors(report, first_seq, last_seq, prev, after)
     try:
         raw = bundle.open("entries.jsonl")
     except FileNotFoundError:
@@ -277,6 +336,12 @@ def _check_chain(bundle: Bundle, report: Report) -> None:
                     broken(seq, "its content does not match its hash (changed after it was "
                                 "recorded)")
                     return
+                if not period[0] <= entry["recorded_at"] < period[1]:
+                    report.bad_entry(seq, f"entry {seq} is shown in full but was recorded at "
+                                          f"{entry['recorded_at']}, outside the export's period")
+                elif not _in_scope(kind, value, entry["action"], entry["subject_type"]):
+                    report.bad_entry(seq, f"entry {seq} is shown in full but is outside the "
+                                          f"export's scope ({kind} {value})")
                 in_scope += 1
                 row = next(csv_rows)
                 if not report.csv_problem:
@@ -309,9 +374,46 @@ def _check_chain(bundle: Bundle, report: Report) -> None:
         report.problems.append(report.csv_problem)
 
 
-def verify_export(path: str | Path, public_key_pem: bytes | None = None) -> Report:
-    """Check an export bundle; raises UnusableExport when it is not an export at all."""
+def _in_scope(kind: str, value: str, action: str, subject_type: str) -> bool:
+    if kind == "action":
+        return action.startswith(value)
+    if kind == "subject_type":
+        return subject_type == value
+    return True
+
+
+def _check_anchors(report: Report, first_seq: int, last_seq: int, before: str,
+                   after: str) -> None:
+    """The segment's ties to the rest of the chain, as the signed manifest states them."""
+    m = report.manifest
+    if first_seq < 1 or last_seq < first_seq:
+        raise UnusableExport(f"manifest.json names no chain segment ({first_seq}..{last_seq})")
+    if first_seq == 1 and before != GENESIS_HASH:
+        report.bad_entry(1, "entry 1 must follow the genesis value (64 zeros), the manifest's "
+                            "chain_hash_before is another hash")
+    anchor = m.get("anchor_before")
+    if anchor is not None and (not isinstance(anchor, dict) or anchor.get("seq") != first_seq - 1
+                               or anchor.get("hash") != before):
+        report.bad_entry(first_seq, "the manifest's anchor_before is not the entry just before "
+                                    "the segment with the segment's chain_hash_before")
+    anchor = m.get("anchor_after")
+    if anchor is not None and (not isinstance(anchor, dict) or anchor.get("seq") != last_seq + 1
+                               or anchor.get("prev_hash") != after
+                               or not isinstance(anchor.get("hash"), str)):
+        report.bad_entry(last_seq, "the manifest's anchor_after is not the entry just after the "
+                                   "segment, linked to the segment's last hash")
+
+
+def verify_export(path: str | Path, public_key_pem: bytes | None = None,
+                  fingerprint: str | None = None) -> Report:
+    """Check an export bundle; raises UnusableExport when it is not an export at all.
+
+    The report says VERIFIED (`ok`) only when the key is pinned: `public_key_pem` is the fund's
+    key, or `fingerprint` is the fund's published fingerprint (checked against the bundle's key,
+    or against `public_key_pem` when both are given).
+    """
     report = Report(str(path))
+    pinned_fingerprint = normalise_fingerprint(fingerprint) if fingerprint else None
     bundle = Bundle(path)
     try:
         names = bundle.names()
@@ -329,14 +431,22 @@ def verify_export(path: str | Path, public_key_pem: bytes | None = None) -> Repo
             raise UnusableExport(f"manifest.json is not a {FORMAT} manifest")
 
         if public_key_pem is not None:
-            key, report.key_source = load_public_key(public_key_pem), "given with --public-key"
+            key, report.key_source = load_public_key(public_key_pem), "pinned with --public-key"
         elif "public_key.pem" in names:
             key = load_public_key(bundle.read("public_key.pem"))
-            report.key_source = ("taken from the bundle: compare it with the fingerprint the fund "
-                                 "publishes")
+            report.key_source = ("the bundle's key, pinned with --fingerprint"
+                                 if pinned_fingerprint else
+                                 "the bundle's key, NOT PINNED: compare it with the fund's "
+                                 "published fingerprint")
         else:
-            raise UnusableExport("no public key: give the fund's key with --public-key")
+            raise UnusableExport("the bundle holds no public key: give the fund's key with "
+                                 "--public-key")
         report.fingerprint = key_fingerprint(key)
+        report.pinned = public_key_pem is not None or pinned_fingerprint is not None
+        if pinned_fingerprint is not None and report.fingerprint != pinned_fingerprint:
+            report.problems.append(f"the key {report.fingerprint} is not the pinned key "
+                                   f"{pinned_fingerprint}: the export was not signed by the fund "
+                                   "(or the fingerprint given is not the fund's)")
         from cryptography.exceptions import InvalidSignature
 
         try:
@@ -374,16 +484,19 @@ def verify_export(path: str | Path, public_key_pem: bytes | None = None) -> Repo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Verify a fundapp ledger export offline.")
     parser.add_argument("export", help="the export: a .zip bundle or a directory")
-    parser.add_argument("--public-key", help="the fund's Ed25519 public key (PEM file)")
+    parser.add_argument("--public-key", help="the fund's Ed25519 public key (PEM file), as "
+                                             "published at GET /api/v1/ledger/public-key")
+    parser.add_argument("--fingerprint", help="the fund's published key fingerprint (64 hex "
+                                              "digits, the SHA-256 of the raw public key)")
     args = parser.parse_args(argv)
     try:
         pem = Path(args.public_key).read_bytes() if args.public_key else None
-        report = verify_export(args.export, pem)
+        report = verify_export(args.export, pem, args.fingerprint)
     except (UnusableExport, OSError) as exc:
         print(f"cannot verify: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
     print("\n".join(report.lines()))
-    return 0 if report.ok else 1
+    return report.exit_status
 
 
 if __name__ == "__main__":

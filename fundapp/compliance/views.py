@@ -20,7 +20,7 @@ from flask import (
 )
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import false, select
 
 from fundapp.compliance.checks import SEVERITY_LABELS, run_checks, shanghai_today
 from fundapp.compliance.exports import (
@@ -30,6 +30,7 @@ from fundapp.compliance.exports import (
     export_path,
     fund_name,
     get_export,
+    text_problem,
 )
 from fundapp.compliance.models import JobRun, LedgerExport
 from fundapp.compliance.queries import ledger_filters, ledger_query, verification_report
@@ -59,8 +60,9 @@ def ledger():
         filters, errors = {"action": "", "actor": "", "from_on": None, "to_on": None}, exc.details
     page = paginate(db.session, ledger_query(**filters), request.args.get("page", 1))
     return render_template("compliance/ledger.html", page=page, action=filters["action"],
-                           actor=filters["actor"], from_on=request.args.get("from", ""),
-                           to_on=request.args.get("to", ""), errors=errors)
+                           actor=filters["actor"], from_on=request.args.get("from", "")[:10],
+                           to_on=request.args.get("to", "")[:10],
+                           errors=errors), 422 if errors else 200
 
 
 @bp.get("/ledger/verification.pdf")
@@ -178,7 +180,10 @@ def jobs():
     job_id = request.args.get("job", "").strip()
     stmt = select(JobRun).order_by(JobRun.scheduled_for.desc(), JobRun.id.desc())
     if job_id:
-        stmt = stmt.where(JobRun.job_id == job_id)
+        # Job ids are a fixed registry: text no job id can be (a NUL byte...) matches nothing,
+        # without reaching the database.
+        stmt = stmt.where(JobRun.job_id == job_id if text_problem(job_id) is None and
+                          len(job_id) <= 80 else false())
     page = paginate(db.session, stmt, request.args.get("page", 1), 50)
     specs = [{"id": j.id, "clause": j.clause,
               "cron": ", ".join(f"{k}={v}" for k, v in j.cron.items())} for j in JOBS]

@@ -5,6 +5,7 @@ made to run formulas; an interrupted export leaves nothing that looks complete."
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from fundapp.compliance import exports as exports_module
-from fundapp.compliance.ledger import entry_hash, verify_chain
+from fundapp.compliance.ledger import entry_hash, record, verify_chain
 from fundapp.compliance.models import LedgerEntry, LedgerExport, LedgerHead
 from fundapp.compliance.verify_export import verify_export
 from fundapp.extensions import db
@@ -93,6 +94,9 @@ def test_auditor_exports_and_the_standalone_script_verifies_it(app, client, tmp_
     assert (manifest["first_seq"], manifest["last_seq"]) == (1, head.seq)
     assert manifest["chain_hash_before"] == first.prev_hash == "0" * 64
     assert manifest["chain_hash_after"] == head.hash
+    # Anchored to the genesis value before; the period ends at the ledger's head, nothing after.
+    assert manifest["anchor_before"] == {"seq": 0, "hash": "0" * 64}
+    assert manifest["anchor_after"] is None
     assert manifest["counts"]["entries"] == head.seq == body["entry_count"]
     assert body["chain_hash_after"] == head.hash
 
@@ -100,6 +104,10 @@ def test_auditor_exports_and_the_standalone_script_verifies_it(app, client, tmp_
     assert result.returncode == 0, result.stdout + result.stderr
     assert "RESULT: VERIFIED" in result.stdout
     assert f"chain: OK ({head.seq} entries)" in result.stdout
+    fingerprint = client.get("/api/v1/ledger/public-key").get_json()["fingerprint"]
+    assert body["key_fingerprint"] == fingerprint
+    pinned = run_tool(bundle, "--fingerprint", fingerprint)
+    assert pinned.returncode == 0 and "RESULT: VERIFIED" in pinned.stdout
 
     # The export is recorded, and itself ledgered; the chain is still whole.
     listed = client.get("/api/v1/ledger/exports", headers=headers).get_json()
@@ -231,28 +239,87 @@ def test_verifier_names_the_first_bad_entry(app, client, tmp_path, tamper, reaso
     assert f"first bad entry: {bad}" in cli.output
 
 
-def test_a_bundle_re_signed_with_another_key_fails_against_the_funds_key(app, client,
-                                                                          tmp_path):
+def resign_with_another_key(folder: Path) -> str:
+    """Re-sign the bundle's manifest with a key of the forger's own, put in public_key.pem."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    add_entries(4)
-    headers = auditor_token(client)
-    _, bundle, key_file = make_export(client, headers, tmp_path)
-    folder = unpack(bundle, tmp_path / "resigned")
+    from fundapp.compliance.signing import fingerprint
+
     forger = Ed25519PrivateKey.generate()
     (folder / "manifest.sig").write_bytes(forger.sign((folder / "manifest.json").read_bytes()))
     (folder / "public_key.pem").write_bytes(forger.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return fingerprint(forger.public_key())
 
-    with_fund_key = run_tool(folder, "--public-key", key_file)
-    assert with_fund_key.returncode == 1 and "signature: FAILED" in with_fund_key.stdout
-    # Without --public-key the bundle's own key is used: it verifies, but the fingerprint shown
-    # is not the fund's, which is why the output says to compare it.
-    alone = run_tool(folder)
+
+def test_a_re_signed_forgery_fails_when_the_key_is_pinned(app, client, tmp_path):
+    add_entries(10)
+    headers = auditor_token(client)
+    _, bundle, key_file = make_export(client, headers, tmp_path)
     fund_fingerprint = client.get("/api/v1/ledger/public-key").get_json()["fingerprint"]
-    assert "taken from the bundle" in alone.stdout
-    assert fund_fingerprint not in alone.stdout
+    folder = unpack(bundle, tmp_path / "forged")
+    tamper_forged(folder)  # entry 4 changed, the chain and the manifest recomputed...
+    # ...and entries.csv rewritten to match, so that only the key can tell.
+    with (folder / "entries.csv").open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(load_tool_cached().CSV_COLUMNS)
+        for line in (folder / "entries.jsonl").read_text().splitlines():
+            entry = json.loads(line)
+            writer.writerow([entry["seq"], *(load_tool_cached().neutralise(str(entry[k]))
+                                             for k in load_tool_cached().CSV_COLUMNS[1:])])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["entries.csv"]["sha256"] = hashlib.sha256(
+        (folder / "entries.csv").read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    forger_fingerprint = resign_with_another_key(folder)
+
+    # Pinned by the fund's key file or by its published fingerprint: refused.
+    with_key = run_tool(folder, "--public-key", key_file)
+    assert with_key.returncode == 1, with_key.stdout
+    assert "signature: FAILED" in with_key.stdout and "RESULT: FAILED" in with_key.stdout
+    with_fingerprint = run_tool(folder, "--fingerprint", fund_fingerprint)
+    assert with_fingerprint.returncode == 1, with_fingerprint.stdout
+    assert f"the key {forger_fingerprint} is not the pinned key {fund_fingerprint}" in \
+        with_fingerprint.stdout
+    assert "RESULT: VERIFIED" not in with_key.stdout + with_fingerprint.stdout
+    # Not pinned: every check passes with the forger's key, yet it never says VERIFIED; it shows
+    # the forger's fingerprint and says what to compare it with.
+    alone = run_tool(folder)
+    assert alone.returncode == 3, alone.stdout
+    assert "chain: OK" in alone.stdout and "signature: OK" in alone.stdout
+    assert "RESULT: NOT VERIFIED: the public key is not pinned" in alone.stdout
+    assert "RESULT: VERIFIED" not in alone.stdout
+    assert forger_fingerprint in alone.stdout and fund_fingerprint not in alone.stdout
+    assert "fund's published fingerprint" in alone.stdout and "--fingerprint" in alone.stdout
+    # The app's command pins this installation's key, or the fingerprint given.
+    runner = app.test_cli_runner()
+    cli = runner.invoke(args=["ledger", "verify-export", str(folder)])
+    assert cli.exit_code == 1 and "signature: FAILED" in cli.output
+    cli = runner.invoke(args=["ledger", "verify-export", str(folder), "--fingerprint",
+                              fund_fingerprint])
+    assert cli.exit_code == 1 and "is not the pinned key" in cli.output
+
+
+def test_the_genuine_export_is_verified_only_once_pinned(app, client, tmp_path):
+    add_entries(4)
+    headers = auditor_token(client)
+    _, bundle, _ = make_export(client, headers, tmp_path)
+    fund_fingerprint = client.get("/api/v1/ledger/public-key").get_json()["fingerprint"]
+
+    alone = run_tool(bundle)
+    assert alone.returncode == 3
+    assert "RESULT: NOT VERIFIED: the public key is not pinned" in alone.stdout
+    assert f"compare the bundle key's fingerprint {fund_fingerprint}" in alone.stdout
+    # A fingerprint as people copy it (upper case, in pairs) pins the key too.
+    spaced = ":".join(fund_fingerprint[i:i + 2] for i in range(0, 64, 2)).upper()
+    pinned = run_tool(bundle, "--fingerprint", spaced)
+    assert pinned.returncode == 0 and "RESULT: VERIFIED" in pinned.stdout
+    assert "pinned with --fingerprint" in pinned.stdout
+    wrong = run_tool(bundle, "--fingerprint", "ab" * 32)
+    assert wrong.returncode == 1 and "is not the pinned key" in wrong.stdout
+    garbage = run_tool(bundle, "--fingerprint", "not-a-fingerprint")
+    assert garbage.returncode == 2 and "is not a key fingerprint" in garbage.stderr
 
 
 def test_scoped_export_shows_only_its_entries_and_keeps_the_chain_whole(app, client, tmp_path):
@@ -399,6 +466,9 @@ def test_cli_export_to_a_directory_verifies(app, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         "README.txt", "entries.csv", "entries.jsonl", "entries.xlsx", "manifest.json",
         "manifest.sig", "public_key.pem"]
+    from fundapp.compliance.signing import load_signing_key
+
+    assert f"--fingerprint {load_signing_key().fingerprint}" in made.output
     checked = runner.invoke(args=["ledger", "verify-export", str(out)])
     assert checked.exit_code == 0 and "RESULT: VERIFIED" in checked.output
     wrong = runner.invoke(args=["ledger", "export", "--from", "2026-02-01", "--to", "2026-01-01"])
@@ -413,6 +483,8 @@ def test_export_page_for_auditors_links_the_verifier(app, client):
     page = client.get("/compliance/exports")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "verify_ledger_export.py" in html
+    # The fund's fingerprint is where the auditor gets the export: something to pin and compare.
+    assert client.get("/api/v1/ledger/public-key").get_json()["fingerprint"] in html
     script = client.get("/compliance/exports/verify_ledger_export.py")
     assert script.status_code == 200 and script.data == TOOL.read_bytes()
 
@@ -512,4 +584,251 @@ def test_a_million_rows_never_load_at_once(app, monkeypatch, tmp_path):
         event.remove(db.engine, "before_cursor_execute", count)
     assert result.export.chain_count == 30
     assert len(statements) == 5  # 7 + 7 + 7 + 7 + 2 rows
-    assert verify_export(result.path).ok
+    assert verify_export(result.path, fingerprint=result.export.key_fingerprint).ok
+    assert not verify_export(result.path).ok  # checks pass, but the key is not pinned
+
+
+# ---- a period export holds only the period's entries, anchored to the chain (issue 11) -------
+
+def march(day: int, hour: int = 4) -> datetime:
+    return datetime(2026, 3, day, hour, tzinfo=UTC)  # noon in Shanghai
+
+
+def test_a_period_export_shows_only_the_periods_entries_and_anchors_them(app, client, tmp_path):
+    add_entries(2, at=datetime(2026, 2, 10, 4, tzinfo=UTC))  # 1, 2: February
+    add_entries(2, at=march(3))  # 3, 4: March
+    # 5: recorded with a time outside March although its sequence falls inside (an entry's time
+    # is taken before its number; a slow transaction, a clock set wrong).
+    record(db.session, actor="clerk@example.cn", action="test.entry", subject_type="test",
+           subject_id="late", payload={"secret": "OUT-OF-PERIOD-PAYLOAD"},
+           at=datetime(2026, 4, 20, 4, tzinfo=UTC))
+    db.session.commit()
+    add_entries(2, at=march(20))  # 6, 7: March
+    add_entries(2, at=datetime(2026, 4, 2, 4, tzinfo=UTC))  # 8, 9: April
+    entries = {e.seq: e for e in db.session.scalars(select(LedgerEntry))}
+    headers = auditor_token(client)
+    fingerprint = client.get("/api/v1/ledger/public-key").get_json()["fingerprint"]
+
+    created = client.post("/api/v1/ledger/exports", headers=headers,
+                          json={"from": "2026-03-01", "to": "2026-03-31"})
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    bundle = tmp_path / "march.zip"
+    bundle.write_bytes(client.get(body["download_url"], headers=headers).data)
+    folder = unpack(bundle, tmp_path / "march")
+
+    lines = [json.loads(x) for x in (folder / "entries.jsonl").read_text().splitlines()]
+    assert [x["seq"] for x in lines] == [3, 4, 5, 6, 7]
+    assert [x["seq"] for x in lines if not x.get("redacted")] == [3, 4, 6, 7]
+    assert lines[2] == {"seq": 5, "prev_hash": entries[5].prev_hash, "hash": entries[5].hash,
+                        "redacted": True}
+    with (folder / "entries.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["seq"]) for r in rows] == [3, 4, 6, 7]
+    assert all(r["recorded_at"].startswith("2026-03-") for r in rows)
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(folder / "entries.xlsx", read_only=True)["entries"]
+    cells = [str(c) for row in sheet.iter_rows(values_only=True) for c in row]
+    assert [int(r[0]) for r in sheet.iter_rows(min_row=2, values_only=True)] == [3, 4, 6, 7]
+    for content in [(folder / "entries.jsonl").read_text(),
+                    (folder / "entries.csv").read_text(encoding="utf-8-sig"), *cells]:
+        assert "OUT-OF-PERIOD-PAYLOAD" not in content and "late" not in content
+    assert (body["entry_count"], body["chain_count"]) == (4, 5)
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["counts"] == {"entries": 4, "chain_entries": 5, "redacted": 1}
+    # Anchored before to entry 2 (February's last) and after to entry 8 (April's first).
+    assert manifest["anchor_before"] == {"seq": 2, "hash": entries[2].hash}
+    assert manifest["chain_hash_before"] == entries[3].prev_hash == entries[2].hash
+    assert manifest["anchor_after"] == {"seq": 8, "prev_hash": entries[7].hash,
+                                        "hash": entries[8].hash}
+    result = run_tool(bundle, "--fingerprint", fingerprint)
+    assert result.returncode == 0, result.stdout
+    assert "chain: OK (5 entries)" in result.stdout
+    assert f"anchored after entry 2 (hash {entries[2].hash})" in result.stdout
+    assert f"followed by entry 8 (hash {entries[8].hash})" in result.stdout
+
+    # April's export starts where March's anchor says the chain goes on.
+    april = client.post("/api/v1/ledger/exports", headers=headers,
+                        json={"from": "2026-04-01", "to": "2026-04-30"}).get_json()
+    assert (april["first_seq"], april["chain_hash_before"]) == (5, entries[4].hash)
+
+
+def test_the_verifier_refuses_an_entry_shown_outside_the_period(app, client, tmp_path):
+    """An exporter that put an out-of-period entry in full, even signed by the fund, fails."""
+    from fundapp.compliance.signing import load_signing_key
+
+    add_entries(2, at=march(3))
+    add_entries(1, at=datetime(2026, 4, 20, 4, tzinfo=UTC))  # 3, out of March
+    add_entries(2, at=march(20))
+    full = db.session.scalar(select(LedgerEntry).where(LedgerEntry.seq == 3))
+    scope = exports_module.ExportScope(date(2026, 3, 1), date(2026, 3, 31))
+    result = exports_module.create_export(db.session, scope, actor="test",
+                                          destination=tmp_path / "march")
+    db.session.commit()
+    folder = result.path
+    lines = (folder / "entries.jsonl").read_text().splitlines(keepends=True)
+    assert json.loads(lines[2])["redacted"] is True
+    lines[2] = json.dumps({k: getattr(full, k) for k in (
+        "seq", "recorded_at", "actor", "action", "subject_type", "subject_id", "payload",
+        "prev_hash", "hash")}, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+    (folder / "entries.jsonl").write_text("".join(lines))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["entries.jsonl"]["sha256"] = hashlib.sha256(
+        (folder / "entries.jsonl").read_bytes()).hexdigest()
+    manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    (folder / "manifest.json").write_bytes(manifest_bytes)
+    (folder / "manifest.sig").write_bytes(load_signing_key().sign(manifest_bytes))
+
+    checked = run_tool(folder, "--fingerprint", result.export.key_fingerprint)
+    assert checked.returncode == 1, checked.stdout
+    assert "first bad entry: 3" in checked.stdout
+    assert "outside the export's period" in checked.stdout
+
+
+def test_a_tampered_anchor_is_caught(app, client, tmp_path):
+    from fundapp.compliance.signing import load_signing_key
+
+    add_entries(6, at=march(3))
+    scope = exports_module.ExportScope(date(2026, 3, 1), date(2026, 3, 31), "action", "test.")
+    result = exports_module.create_export(db.session, scope, actor="test",
+                                          destination=tmp_path / "anchored")
+    db.session.commit()
+    folder = result.path
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["anchor_before"]["seq"] == 0
+    manifest["chain_hash_before"] = manifest["anchor_before"]["hash"] = "1" * 64
+    manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    (folder / "manifest.json").write_bytes(manifest_bytes)
+    (folder / "manifest.sig").write_bytes(load_signing_key().sign(manifest_bytes))
+
+    checked = run_tool(folder, "--fingerprint", result.export.key_fingerprint)
+    assert checked.returncode == 1
+    assert "first bad entry: 1" in checked.stdout and "genesis" in checked.stdout
+
+
+# ---- hostile dates and ids: a clear 422 or a form message, never a 500 (issue 11) ------------
+
+HOSTILE_DAYS = ["0001-01-01", "9999-12-31", "1899-12-31", "2201-01-01", "2026-02-30",
+                "garbage", "2026-13-01", "+2026-01-01", "20260101x", "99999-01-01"]
+
+
+@pytest.mark.parametrize("field", ["from", "to"])
+def test_export_periods_outside_1900_to_2200_are_refused_by_field(app, client, field):
+    add_entries(2)
+    headers = {**auditor_token(client), "Accept-Language": "en"}
+    for day in HOSTILE_DAYS:
+        body = {"from": "2020-01-01", "to": today_shanghai().isoformat(), field: day}
+        response = client.post("/api/v1/ledger/exports", json=body, headers=headers)
+        assert response.status_code == 422, (day, response.get_json())
+        error = response.get_json()["error"]
+        assert error["code"] == "validation_failed" and field in error["details"], day
+    out_of_range = client.post("/api/v1/ledger/exports", headers=headers, json={
+        "from": "2020-01-01", "to": "2020-01-01", field: "0001-01-01"}).get_json()
+    assert out_of_range["error"]["details"][field] == [
+        "Enter a date between 1900-01-01 and 2200-12-31."]
+    assert db.session.scalar(select(LedgerExport.id)) is None
+    # The bounds themselves are days like any other.
+    widest = client.post("/api/v1/ledger/exports", headers=headers,
+                         json={"from": "1900-01-01", "to": "2200-12-31"})
+    assert widest.status_code == 201, widest.get_json()
+
+
+def test_ledger_filters_outside_1900_to_2200_are_refused(app, client):
+    add_entries(3)
+    headers = {**auditor_token(client), "Accept-Language": "en"}
+    for day in HOSTILE_DAYS:
+        for field in ("from", "to"):
+            response = client.get("/api/v1/ledger", query_string={field: day},
+                                  headers=headers)
+            assert response.status_code == 422, (field, day, response.get_data(as_text=True))
+            assert field in response.get_json()["error"]["details"]
+    both = client.get("/api/v1/ledger?from=0001-01-01&to=9999-12-31", headers=headers)
+    assert both.status_code == 422
+    assert both.get_json()["error"]["details"] == {
+        "from": ["Enter a date between 1900-01-01 and 2200-12-31."],
+        "to": ["Enter a date between 1900-01-01 and 2200-12-31."]}
+    for query in ("action=%00", "actor=a%00b", "actor=" + "a" * 321):
+        response = client.get(f"/api/v1/ledger?{query}", headers=headers)
+        assert response.status_code == 422, (query, response.get_data(as_text=True))
+        assert "error" in response.get_json()
+    widest = client.get("/api/v1/ledger?from=1900-01-01&to=2200-12-31", headers=headers)
+    everything = db.session.scalar(select(LedgerHead.seq))
+    assert widest.status_code == 200 and widest.get_json()["total"] == everything > 3
+
+
+def test_hostile_dates_on_the_pages_give_a_message_next_to_the_form(app, client):
+    from tests.conftest import csrf_from
+
+    add_entries(3)
+    make_user("auditor@example.cn", roles=("auditor",))
+    login(client, "auditor@example.cn")
+    english = {"Accept-Language": "en"}
+    for day in ("0001-01-01", "9999-12-31", "garbage"):
+        page = client.get("/compliance/ledger", query_string={"from": day, "to": "9999-12-31"},
+                          headers=english)
+        assert page.status_code == 422, day
+        html = page.get_data(as_text=True)
+        assert "to: Enter a date between 1900-01-01 and 2200-12-31." in html
+    nul = client.get("/compliance/ledger?action=%00", headers=english)
+    assert nul.status_code == 422
+    assert "Remove the control characters from this text." in nul.get_data(as_text=True)
+    assert client.get("/compliance/jobs?job=%00").status_code in (200, 422)  # never a 500
+
+    html = client.get("/compliance/exports").get_data(as_text=True)
+    for day in ("0001-01-01", "9999-12-31", "garbage"):
+        response = client.post("/compliance/exports", headers=english, data={
+            "csrf_token": csrf_from(html), "from": day, "to": "9999-12-31", "scope": "all"})
+        assert response.status_code == 422, day
+        text = response.get_data(as_text=True)
+        assert "Enter a date between 1900-01-01 and 2200-12-31." in text
+        assert 'value="9999-12-31"' in text  # what was typed stays
+    assert db.session.scalar(select(LedgerExport.id)) is None
+
+
+def test_the_cli_refuses_hostile_days_clearly(app, tmp_path):
+    add_entries(2)
+    runner = app.test_cli_runner()
+    for args in (["--from", "0001-01-01", "--to", "2026-01-01"],
+                 ["--from", "2026-01-01", "--to", "9999-12-31"]):
+        made = runner.invoke(args=["ledger", "export", *args, "--out", str(tmp_path / "x")])
+        assert made.exit_code == 1, made.output
+        assert "Enter a date between 1900-01-01 and 2200-12-31." in made.output
+        assert "Traceback" not in made.output
+    caught = runner.invoke(args=["scheduler", "catch-up", "--now", "9999-12-31T23:00:00+08:00"])
+    assert caught.exit_code == 2 and "not between 1900 and 2200" in caught.output
+
+
+def test_export_ids_beyond_the_column_are_not_found(app, client):
+    headers = auditor_token(client)
+    for export_id in (2**31, 2**63, 2**64 + 7):
+        for url in (f"/api/v1/ledger/exports/{export_id}",
+                    f"/api/v1/ledger/exports/{export_id}/download"):
+            response = client.get(url, headers=headers)
+            assert response.status_code == 404, (url, response.get_data(as_text=True))
+            assert "error" in response.get_json()
+
+
+# ---- nothing the auditor downloads is kept by a cache (issue 11) ------------------------------
+
+def test_export_responses_are_never_cached(app, client, tmp_path):
+    add_entries(3)
+    headers = auditor_token(client)
+    body, _, _ = make_export(client, headers, tmp_path)
+    api_responses = [client.get(body["download_url"], headers=headers),
+                     client.get(f"/api/v1/ledger/exports/{body['id']}", headers=headers),
+                     client.get("/api/v1/ledger/exports", headers=headers),
+                     client.get("/api/v1/ledger", headers=headers),
+                     client.get("/api/v1/ledger/public-key")]
+    login(client, "auditor@example.cn")
+    page_responses = [client.get(f"/compliance/exports/{body['id']}/download"),
+                      client.get("/compliance/exports"),
+                      client.get("/compliance/exports/verify_ledger_export.py"),
+                      client.get("/compliance/exports/public_key.pem"),
+                      client.get("/compliance/ledger")]
+    for response in api_responses + page_responses:
+        assert response.status_code == 200, response.request.path
+        assert response.headers["Cache-Control"] == "no-store", response.request.path
+        assert "Server" not in response.headers
+    assert page_responses[0].data[:2] == b"PK"
