@@ -63,6 +63,9 @@ def select_locale() -> str:
 
 def create_app(config: object | None = None) -> Flask:
     app = FundApp(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    from fundapp.fields import IdConverter
+
+    app.url_map.converters["int"] = IdConverter  # ids beyond an INTEGER are not found (404)
     app.config.from_object(config if config is not None else Config())
     import fundapp.models  # noqa: F401  (all tables known before anything touches the database)
     app.session_interface = SessionInterface()
@@ -78,6 +81,11 @@ def create_app(config: object | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     csrf.init_app(app)
+    from fundapp.inputs import check_json_body, check_query_text
+
+    # After the access check and CSRF: hostile input is refused before anything parses it.
+    app.before_request(check_json_body)
+    app.before_request(check_query_text)
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
     login_manager.session_protection = None  # the server-side session row is the protection

@@ -15,12 +15,15 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError, fields, validate
+from werkzeug.routing import IntegerConverter
 
 FEN = Decimal("0.01")
 # Far above any real amount (10 trillion CNY), far below what a BIGINT of fen holds.
 MAX_AMOUNT = Decimal("10000000000000")
-FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2199, 12, 31)
-MAX_ID = 2**31 - 1
+# Days the fund's calendar works with: window and deadline sums stay far inside date's range,
+# and a year such as 0001 or 9999 is a typing slip, not a date anyone means.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2200, 12, 31)
+MAX_ID = 2**31 - 1  # INTEGER primary keys; larger ids name nothing
 _DECIMAL_TEXT = re.compile(r"^[+-]?(\d{1,16}(\.\d{0,8})?|\.\d{1,8})$")
 
 
@@ -109,19 +112,56 @@ class Percent(fields.Field):
         return number
 
 
+def day_out_of_range(day: date | None) -> str | None:
+    """The message for a day outside FIRST_DAY..LAST_DAY, or None when it is within (or none)."""
+    if day is None or FIRST_DAY <= day <= LAST_DAY:
+        return None
+    return str(_l("Enter a date between %(first)s and %(last)s.", first=FIRST_DAY.isoformat(),
+                  last=LAST_DAY.isoformat()))
+
+
 class Day(fields.Date):
-    """A calendar day the fund's calendar can work with (window and deadline sums stay in range)."""
+    """A calendar day between FIRST_DAY and LAST_DAY, as YYYY-MM-DD."""
+
+    openapi_properties = {"type": "string", "format": "date", "example": "2026-04-01",
+                          "description": f"YYYY-MM-DD, {FIRST_DAY.isoformat()} to "
+                                         f"{LAST_DAY.isoformat()}"}
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and len(value) > 40:  # no date is that long
+            raise self.make_error("invalid", input=value[:40], obj_type=self.OBJ_TYPE)
         day = super()._deserialize(value, attr, data, **kwargs)
-        if not FIRST_DAY <= day <= LAST_DAY:
-            raise ValidationError(str(_l("Enter a date between 1990 and 2199.")))
+        problem = day_out_of_range(day)
+        if problem:
+            raise ValidationError(problem)
         return day
+
+
+class _Id(fields.Integer):
+    """fields.Integer that reads only integers of at most 18 digits (an id, never 1e999999999)."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and not (value.is_integer() and abs(value) < 1e18):
+            raise self.make_error("invalid", input=value)  # also NaN and the infinities
+        if isinstance(value, str) and not re.fullmatch(r"\s*[+-]?\d{1,18}\s*", value):
+            raise self.make_error("invalid", input=value[:40])
+        return super()._validated(value)
 
 
 def Id(**kwargs: Any) -> fields.Integer:  # reads like a field class
     """A row id or a small count: a positive integer that fits the database's INTEGER."""
-    return fields.Integer(strict=False, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+    return _Id(strict=False, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in a URL is a row id: at most 10 digits and at most MAX_ID, so an id such as
+    2**63 is simply not found (404) instead of overflowing the database's INTEGER."""
+
+    regex = r"\d{1,10}"
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 class _Text(fields.String):

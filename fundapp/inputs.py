@@ -9,6 +9,7 @@ hands them to the form, the API answers them as a 422 envelope.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -24,20 +25,139 @@ from fundapp.errors import AppError, ValidationFailed
 
 TRUE_WORDS = frozenset({"1", "on", "true", "yes", "y"})
 
+# Hostile input is refused before anything parses or stores it: JSON nested deeper than this
+# (Python's parser recurses, so 100,000 levels would end in a RecursionError), JSON bodies larger
+# than this (uploads have their own, larger limit: MAX_CONTENT_LENGTH), and text with characters
+# no person types: NUL (PostgreSQL refuses it), other C0 controls but tab and line breaks
+# (XLSX exports and PDFs refuse them) and lone surrogates (not encodable as UTF-8).
+MAX_JSON_DEPTH = 32
+MAX_JSON_BYTES = 1024 * 1024
+MAX_INTEGER = 2**63 - 1  # what a BIGINT holds; ids and counts are bounded further by their fields
+BAD_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+_HUGE_WHOLE_NUMBER = re.compile(r"^\s*[+-]?0*[1-9]\d{18,}\s*$")
+
+
+def json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON text nests arrays and objects deeper than `limit`, read without parsing it
+    (brackets inside strings do not count)."""
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', raw)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def check_json_body() -> None:
+    """before_request: a JSON body too large or nested too deeply is refused before any code
+    (the idempotency check, a view) parses it."""
+    if not request.is_json or request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise _too_large()
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_JSON_BYTES:
+        raise _too_large()
+    if json_too_deep(raw):
+        raise _too_deep()
+    hostile = hostile_values(request.get_json(silent=True))  # cached for the view
+    if hostile:
+        raise ValidationFailed(_l("Some fields are not valid."), details=hostile)
+
+
+def check_query_text() -> None:
+    """before_request: query arguments and the Idempotency-Key header carry no control
+    characters (a NUL in a ledger filter would reach the database), and no whole number of
+    more than 18 digits (an id of 2**70 would overflow SQLite's INTEGER)."""
+    problems: dict[str, list[str]] = {}
+    for key, value in request.args.items(multi=True):
+        if BAD_CHARACTERS.search(key) or BAD_CHARACTERS.search(value):
+            problems[key] = [str(_l("Remove the control characters from this text."))]
+        elif _HUGE_WHOLE_NUMBER.match(value):
+            problems[key] = [str(_l("This number is too large."))]
+    key = request.headers.get("Idempotency-Key", "")
+    if BAD_CHARACTERS.search(key):
+        problems["Idempotency-Key"] = [str(_l("Remove the control characters from this text."))]
+    if problems:
+        raise ValidationFailed(_l("Some fields are not valid."),
+                               details={_printable(k): v for k, v in problems.items()})
+
+
+def _too_large() -> AppError:
+    return AppError(_l("The request body is too large (at most %(size)s KB of JSON).",
+                       size=MAX_JSON_BYTES // 1024), status=413, code="payload_too_large")
+
+
+def _too_deep() -> ValidationFailed:
+    return ValidationFailed(_l("The request body is nested too deeply (at most %(depth)s "
+                               "levels).", depth=MAX_JSON_DEPTH),
+                            details={"_schema": [str(_l("Nested too deeply."))]})
+
+
+def _printable(text: str) -> str:
+    return BAD_CHARACTERS.sub("\ufffd", text)[:100]
+
+
+def hostile_values(value: Any) -> Any:
+    """The messages for what no field should ever read, in marshmallow's shape of errors (by
+    key, by list index), or None: text with control characters or lone surrogates, numbers that
+    are not finite or beyond a BIGINT."""
+    if isinstance(value, str):
+        if BAD_CHARACTERS.search(value):
+            return [str(_l("Remove the control characters from this text."))]
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return [str(_l("This number is too large."))] if abs(value) > MAX_INTEGER else None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return [str(_l("Enter a number, such as 1500000.00."))]
+        return [str(_l("This number is too large."))] if abs(value) > MAX_INTEGER else None
+    errors: dict[Any, Any] = {}
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and BAD_CHARACTERS.search(key):
+                errors[_printable(key)] = [str(_l("Remove the control characters from this "
+                                                  "text."))]
+                continue
+            found = hostile_values(item)
+            if found:
+                errors[key] = found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = hostile_values(item)
+            if found:
+                errors[index] = found
+    return errors or None
+
 
 def load(schema: Schema, data: Mapping[str, Any]) -> Any:
     """Validate plain data with a schema; every problem is reported at once, by field."""
+    hostile = hostile_values(data)
+    if hostile:
+        raise ValidationFailed(_l("Some fields are not valid."), details=hostile)
     try:
         return schema.load(data)
     except ValidationError as exc:
         raise ValidationFailed(_l("Some fields are not valid."),
                                details=translate_messages(exc.messages)) from None
     except RecursionError:
-        raise ValidationFailed(_l("The request body is nested too deeply.")) from None
+        raise _too_deep() from None
 
 
 def load_json(schema: Schema) -> Any:
     """Parse and validate the request's JSON body."""
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_JSON_BYTES:
+        raise _too_large()
+    if json_too_deep(raw):  # also when the body came without a JSON content type
+        raise _too_deep()
     data = request.get_json(silent=True, force=True)
     if data is None:
         if request.get_data():

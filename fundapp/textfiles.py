@@ -13,6 +13,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 ENCODINGS = ("utf-8-sig", "gb18030")
+# Cells a CSV upload may hold (separators and line breaks counted before any parsing): far more
+# than any real sheet, far fewer than the millions of empty cells a file of commas would make.
+MAX_CSV_CELLS = 1_000_000
 
 
 class NotText(ValueError):
@@ -26,7 +29,8 @@ class NotText(ValueError):
 def decode_csv(content: bytes) -> str:
     """The text of an uploaded CSV file: UTF-8 (with or without BOM) or GBK/GB18030.
 
-    Raises NotText for UTF-16, for bytes that are neither encoding, and for binary files.
+    Raises NotText for UTF-16, for bytes that are neither encoding, for binary files and for
+    files of more than MAX_CSV_CELLS cells.
     """
     if content.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise NotText(_l("The CSV file is in UTF-16; save it as UTF-8 or GBK."))
@@ -40,4 +44,7 @@ def decode_csv(content: bytes) -> str:
         raise NotText(_l("The CSV file is neither UTF-8 nor GBK text."))
     if "\x00" in text:
         raise NotText(_l("The file is not a CSV text file."))
+    cells = sum(text.count(separator) for separator in (",", ";", "\t", "\n"))
+    if cells > MAX_CSV_CELLS:
+        raise NotText(_l("The CSV file has more than %(max)s cells; split it.", max=MAX_CSV_CELLS))
     return text

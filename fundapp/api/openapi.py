@@ -9,7 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from fundapp.api.core import OPERATIONS, openapi_path
-from fundapp.fields import openapi_field
+from fundapp.fields import MAX_ID, openapi_field
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -39,7 +39,7 @@ def build_spec() -> dict[str, Any]:
         params = list(op.params)
         for name in _path_params(op.rule):
             params.append({"name": name, "in": "path", "required": True,
-                           "schema": {"type": "integer"}})
+                           "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}})
         if params:
             operation["parameters"] = params
         if op.request_schema is not None:

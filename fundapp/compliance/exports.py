@@ -59,11 +59,11 @@ from fundapp.compliance.signing import load_signing_key
 from fundapp.compliance.verify_export import CSV_COLUMNS, FORMAT, neutralise
 from fundapp.config import instance_dir
 from fundapp.errors import AppError, NotFound, ValidationFailed
+from fundapp.fields import FIRST_DAY, LAST_DAY, day_out_of_range  # noqa: F401  (shared bounds)
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
 # Periods, ledger filters and other days the compliance area accepts: a fund's ledger lives well
 # inside these, and day arithmetic (the day after `to`, midnight in UTC) stays in range.
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2200, 12, 31)
 SCOPE_KINDS = ("all", "action", "subject_type")
 EXPORT_BATCH = 5000
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header included
@@ -71,14 +71,6 @@ XLSX_MAX_CELL = 32_767  # Excel's limit per cell
 # Characters XML 1.0 cannot hold (openpyxl refuses them): shown as \xNN in the XLSX copy only.
 XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 STALE_PART_SECONDS = 24 * 3600
-
-
-def day_out_of_range(day: date | None) -> str | None:
-    """The message for a day outside FIRST_DAY..LAST_DAY, or None when it is within."""
-    if day is None or FIRST_DAY <= day <= LAST_DAY:
-        return None
-    return str(_l("Enter a date between %(first)s and %(last)s.", first=FIRST_DAY.isoformat(),
-                  last=LAST_DAY.isoformat()))
 
 
 def text_problem(value: str) -> str | None:

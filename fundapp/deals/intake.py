@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
+from fundapp.dates import not_after_today, shanghai_today
 from fundapp.deals.models import (
     Company,
     Contact,
@@ -33,7 +34,7 @@ from fundapp.deals.models import (
     Roadshow,
     RoadshowSlot,
 )
-from fundapp.deals.operations import normalise_name
+from fundapp.deals.operations import lock_roadshow, normalise_name
 from fundapp.deals.schemas import SignupRowSchema
 from fundapp.errors import ValidationFailed
 from fundapp.inputs import translate_messages
@@ -147,10 +148,12 @@ def read_table(filename: str, content: bytes) -> list[list[Any]]:
 
 
 def _read_xlsx(content: bytes) -> list[list[Any]]:
-    from openpyxl import load_workbook
+    from fundapp.spreadsheets import SpreadsheetTooLarge, open_xlsx
 
     try:
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        book = open_xlsx(content)  # bounded: unpacked size, inflation, cells, width
+    except SpreadsheetTooLarge as exc:
+        raise SheetError(exc.message) from None
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
         raise SheetError(_l("The file is not a readable XLSX workbook.")) from exc
     except Exception as exc:  # openpyxl raises many kinds on damaged files
@@ -327,13 +330,18 @@ class ImportResult:
 
 def import_signup(session: Session, roadshow: Roadshow, filename: str, content: bytes, *,
                   actor: str, now: datetime | None = None) -> ImportResult:
-    """Import a sign-up sheet all or nothing: any row problem refuses the whole sheet."""
+    """Import a sign-up sheet all or nothing: any row problem refuses the whole sheet.
+
+    The roadshow is locked first: two imports of one sheet at once create its deals once.
+    """
+    moment = now or datetime.now(UTC)
+    not_after_today(shanghai_today(moment), "created_at")
+    roadshow = lock_roadshow(session, roadshow.id)
     preview = preview_signup(session, roadshow, filename, content)
     if preview.problems:
         raise ValidationFailed(_l("The sheet has %(n)s problems; nothing was imported.",
                                   n=len(preview.problems)),
                                details={"rows": [p.as_dict() for p in preview.problems]})
-    moment = now or datetime.now(UTC)
     new_rows = [r for r in preview.rows if r.company_id is None]
     companies = []
     for row in new_rows:

@@ -32,6 +32,7 @@ from fundapp.deals.models import (
 )
 from fundapp.deals.scoring import RankingRow, rank_companies
 from fundapp.deals.sectors import SECTORS
+from fundapp.fields import MAX_ID
 
 BOARD_STAGES = PIPELINE + (DealStage.ON_HOLD,)
 BOARD_CARDS_PER_COLUMN = 25
@@ -49,9 +50,10 @@ class DealFilters:
     def from_args(cls, args: Mapping[str, str]) -> DealFilters:
         def number(key: str) -> int | None:
             try:
-                return int(args.get(key, "")) or None
+                n = int(args.get(key, ""))
             except ValueError:
                 return None
+            return n if 0 < n <= MAX_ID else None  # beyond an INTEGER nothing matches
 
         sector = args.get("sector", "").strip()
         stage = args.get("stage", "").strip()

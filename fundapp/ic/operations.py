@@ -31,6 +31,7 @@ from fundapp.dates import not_after_today, shanghai_today
 from fundapp.deals import operations as deal_ops
 from fundapp.deals.models import Deal, DealStage
 from fundapp.errors import AppError, Forbidden, NotFound, RuleRefused, ValidationFailed
+from fundapp.fields import MAX_ID
 from fundapp.ic import queries
 from fundapp.ic.models import (
     IcAgendaItem,
@@ -45,7 +46,6 @@ from fundapp.ic.models import (
     RecusalReason,
     VoteChoice,
 )
-from fundapp.portfolio.common import MAX_ID
 from fundapp.unit_of_work import lock
 
 PACK_LANGUAGES = ("zh", "en", "both")

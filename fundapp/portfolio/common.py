@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from fundapp.dates import shanghai_today as local_today  # noqa: F401  (today in Shanghai)
 from fundapp.deals.models import Company
 from fundapp.errors import NotFound, RuleRefused, ValidationFailed
+from fundapp.fields import MAX_ID  # noqa: F401  (ids beyond an INTEGER name nothing)
 from fundapp.portfolio.conversion import engine as calc
 
 FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
-MAX_ID = 2**31 - 1  # ids in URLs beyond an INTEGER are simply not found (SQLite would overflow)
 
 
 def refuse(rule: str, message: Any, **details: Any) -> RuleRefused:

@@ -8,6 +8,7 @@ all, so the blueprint it gives is complete.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import TypeVar
@@ -16,6 +17,7 @@ from flask import Blueprint, g, request
 from flask_babel import lazy_gettext as _l
 
 from fundapp.errors import AppError, ValidationFailed
+from fundapp.fields import day_out_of_range
 from fundapp.unit_of_work import attempt
 
 T = TypeVar("T")
@@ -48,14 +50,22 @@ def current_actor() -> str:
 
 
 def date_arg(name: str, default: date | None = None) -> date | None:
+    """A YYYY-MM-DD query argument between FIRST_DAY and LAST_DAY (1900-2200), else a 422 naming
+    it: days such as 0001-01-01 or 9999-12-31 would overflow the calendar's sums."""
     raw = request.args.get(name, "").strip()
     if not raw:
         return default
     try:
-        return date.fromisoformat(raw)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            raise ValueError(raw)  # fromisoformat also reads 20260401 and week dates
+        day = date.fromisoformat(raw)
     except ValueError:
         raise ValidationFailed(_l("Some fields are not valid."), details={
             name: [str(_l("Not a valid date."))]}) from None
+    problem = day_out_of_range(day)
+    if problem:
+        raise ValidationFailed(_l("Some fields are not valid."), details={name: [problem]})
+    return day
 
 
 def as_of_arg() -> date:
