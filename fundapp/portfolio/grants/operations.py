@@ -311,6 +311,12 @@ def record_refund(session: Session, grant: Grant, *, amount: Decimal, refunded_o
     """Money the company returns (unspent balance, R8.a); it reduces the converting amount (R4.a)."""
     grant = lock_grant(session, grant.id)
     not_after_today(refunded_on, "refunded_on")
+    if grant.status == GrantStatus.CONVERTED:
+        # What converted was fixed by the payments less refunds at the closing (R4.a).
+        raise refuse("R4.a", _l("The grant was converted on %(day)s: a refund can no longer "
+                                "change what converted.",
+                                day=grant.conversion.converted_on.isoformat()),
+                     field="refunded_on")
     if amount <= 0:
         raise field_error("amount", _l("Must be more than 0."))
     held = grant.disbursed_amount - grant.refunded_amount
