@@ -47,8 +47,36 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+# What a form field is called on the page, for the error summary at the top of a form: a field
+# not listed here is shown by its message alone (a page never shows a raw field name).
+FIELD_LABELS = {
+    "amount": _l("Amount"), "units": _l("Units"), "price_amount": _l("Price"),
+    "transfer_on": _l("Transfer date"), "buyer": _l("Buyer"), "kind": _l("Kind"),
+    "measured_on": _l("Measurement date"), "method": _l("Method"),
+    "value_per_unit": _l("Value per unit"), "note": _l("Note"), "base_on": _l("Base date"),
+    "value_amount": _l("Value"), "filing_no": _l("Filing number"), "filed_on": _l("Filed on"),
+    "appraiser": _l("Appraiser"), "appraisal_id": _l("Appraisal id (R9)"),
+    "reserve_price_amount": _l("Reserve price (R9.b)"),
+    "disclosure_start_on": _l("Disclosure from"), "disclosure_end_on": _l("Disclosure to"),
+    "down_payment_amount": _l("Down payment (R9.d)"), "balance_due_on": _l("Balance due"),
+    "name": _l("Name"), "file": _l("File"), "on": _l("Date"), "paid_on": _l("Payment date"),
+    "tranche": _l("Tranche"), "refunded_on": _l("Refund date"),
+    "reviewed_on": _l("Review date"), "accepted_on": _l("Acceptance date"),
+    "reference": _l("Reference"), "reason": _l("Reason"), "closed_on": _l("Closing date"),
+    "breach_on": _l("Breach date"), "repaid_on": _l("Repayment date"),
+    "ic_resolution_ref": _l("IC resolution reference"), "holding_id": _l("Holding"),
+    "company_id": _l("Company"), "grant_id": _l("Grant agreement"),
+}
+
+
+def field_label(field: str) -> str | None:
+    label = FIELD_LABELS.get(field)
+    return str(label) if label is not None else None
+
+
 def register_template_helpers(app: Flask, can) -> None:
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["field_label"] = field_label
 
     @app.context_processor
     def _globals():

@@ -9,15 +9,17 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from fundapp.dates import shanghai_today
 from fundapp.deals.models import Deal, DealStage
 from fundapp.errors import NotFound
 from fundapp.extensions import db
 from fundapp.ic import operations as ops
 from fundapp.ic import quarterly, queries
-from fundapp.ic.models import IcAgendaItem, IcMeeting, QuarterlyReport, VoteChoice
+from fundapp.ic.models import IcAgendaItem, IcMeeting, Outcome, QuarterlyReport, VoteChoice
 from fundapp.ic.schemas import (
     AgendaNotesSchema,
     AttendanceSchema,
@@ -32,6 +34,13 @@ from fundapp.inputs import load_form
 from fundapp.unit_of_work import attempt
 
 bp = Blueprint("ic", __name__)
+
+OUTCOMES = {Outcome.PENDING: _l("Pending"), Outcome.APPROVED: _l("Approved"),
+            Outcome.APPROVED_WITH_CONDITIONS: _l("Approved with conditions"),
+            Outcome.REJECTED: _l("Rejected")}
+VOTE_CHOICES = {VoteChoice.APPROVE: _l("Approve"),
+                VoteChoice.APPROVE_WITH_CONDITIONS: _l("Approve with conditions"),
+                VoteChoice.REJECT: _l("Reject"), VoteChoice.ABSTAIN: _l("Abstain")}
 Act = ops.Act
 
 
@@ -86,6 +95,10 @@ def _meeting_page(meeting: IcMeeting, *, errors: dict | None = None, failed: str
                            is_member=ops.is_member(meeting, g.user),
                            # what the viewer may do on this meeting, by act ("chair", "conduct")
                            acts={act.value: ops.may(meeting, g.user, act) for act in Act},
+                           # votes are cast at the meeting (from its day) on the final pack
+                           started=shanghai_today() >= meeting.held_on,
+                           final_pack=bool(meeting.packs and meeting.packs[-1].is_final),
+                           outcomes=OUTCOMES, vote_choices=VOTE_CHOICES,
                            errors=errors or {}, failed=failed,
                            values=request.form if failed else {}), 422 if errors else 200
 

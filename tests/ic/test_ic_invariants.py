@@ -210,6 +210,24 @@ def test_a_meeting_a_week_away_takes_no_votes_decision_or_signature(app, client,
     assert len(ledger()) == entries
 
 
+def test_the_meeting_page_says_when_voting_opens_instead_of_offering_a_vote_it_would_refuse(
+        app, client, committee, fake_pdf):
+    c = committee
+    deal_id = c["deals"][1].id
+    next_week = shanghai_today() + timedelta(days=7)
+    ahead = meeting_of(c, held_on=next_week)
+    draft = meeting_of(c, final=False)
+    login(client, "ic2@x.cn")
+    page = client.get(f"/ic/meetings/{ahead}", headers={"Accept-Language": "en"})
+    html = page.get_data(as_text=True)
+    assert f"Voting opens at the meeting, on {next_week.isoformat()}." in html
+    assert f'data-testid="vote-form-{deal_id}"' not in html
+    html = client.get(f"/ic/meetings/{draft}", headers={"Accept-Language": "zh"}).get_data(
+        as_text=True)
+    assert "最终版材料包生成后开始投票。" in html and "pending" not in html
+    assert f'data-testid="vote-form-{deal_id}"' not in html
+
+
 def test_votes_are_refused_on_a_draft_pack(app, client, committee, fake_pdf):
     c = committee
     meeting_id = meeting_of(c, final=False)

@@ -18,7 +18,9 @@ from fundapp.portfolio.holdings.models import (
     CashFlow,
     FlowKind,
     Holding,
+    HoldingStatus,
     MarkMethod,
+    MarkStatus,
     ValuationMark,
 )
 from fundapp.portfolio.holdings.operations import (
@@ -53,6 +55,12 @@ EXIT_KINDS = {
     ExitKind.IPO_SALE: _l("IPO sale"),
     ExitKind.LIQUIDATION: _l("Liquidation"),
 }
+HOLDING_STATUSES = {
+    HoldingStatus.ACTIVE: _l("Active"),
+    HoldingStatus.EXITED: _l("Exited"),
+    HoldingStatus.WRITTEN_OFF: _l("Written off"),
+}
+MARK_STATUSES = {MarkStatus.DRAFT: _l("Draft"), MarkStatus.FINAL: _l("Final")}
 FLOW_KINDS = {
     FlowKind.GRANT_DISBURSEMENT: _l("Grant disbursement"),
     FlowKind.REFUND: _l("Refund"),
@@ -83,6 +91,7 @@ def _holding_page(holding_id: int, errors: dict[str, list[str]] | None = None,
     return render_template("portfolio/holding.html", holding=holding, row=row, marks=marks,
                            flows=flows, exits=exits, appraisals=appraisals,
                            mark_methods=MARK_METHODS, exit_kinds=EXIT_KINDS,
+                           holding_statuses=HOLDING_STATUSES, mark_statuses=MARK_STATUSES,
                            flow_kinds=FLOW_KINDS, errors=errors or {}, form=form or {},
                            action=action, as_of=as_of), status
 
