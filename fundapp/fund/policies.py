@@ -58,12 +58,16 @@ PARAMETERS: dict[str, tuple[str, str]] = {
     # metrics.md "How a grant counts": an open grant that has not converted is carried at zero
     # (the default) or at cost (disbursed less refunded) in NAV.
     "unconverted_grant_carrying": ("carrying", "metrics"),
+    # metrics.md MIRR: the rate at which the fund's distributions are assumed reinvested, as a
+    # decimal fraction per year; null: the finance rate (the 1-year LPR in force).
+    "mirr_reinvestment_rate": ("decimal_or_null", "metrics"),
 }
 
 # Parameters added after versions were stored: a stored version without one has this value, so
 # an old version stays valid and keeps meaning what it meant when it was approved.
 ADDED_LATER: dict[str, Any] = {
     "unconverted_grant_carrying": "zero",
+    "mirr_reinvestment_rate": None,
 }
 CARRYING_CHOICES = ("zero", "cost")
 

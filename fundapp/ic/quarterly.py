@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from typing import Any
 
@@ -61,6 +61,48 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+# Rates are decimal fractions in the summary (the API gives them whole); the report shows them
+# as percentages to 2 places (metrics.md), half-up, like the pages.
+RATE_KEYS = frozenset({"irr", "irr_annualised", "direct_alpha", "conversion_rate", "mirr",
+                       "irr_per_quarter", "finance_rate", "reinvestment_rate"})
+HUNDREDTH = Decimal("0.01")
+NOT_ANNUALISED = "未年化 not annualised"
+
+
+def percent(rate: Decimal) -> str:
+    """0.6764945918 -> '67.65%'; -0.6764945918 -> '-67.65%'."""
+    return f"{(rate * 100).quantize(HUNDREDTH, rounding=ROUND_HALF_UP):,}%"
+
+
+def shown_rates(value: Any) -> Any:
+    """The summary with every rate as a percentage; a rate over less than a year says it is
+    the period's return, not annualised (GIPS), next to the figure."""
+    if isinstance(value, list):
+        return [shown_rates(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        if key in ("irr_is_annualised", "mirr_is_annualised"):
+            continue  # said next to the rate itself
+        if key in RATE_KEYS and isinstance(item, Decimal):
+            item = percent(item)
+            if value.get(f"{key}_is_annualised") is False:
+                item = f"{item} ({NOT_ANNUALISED})"
+        out[key] = shown_rates(item)
+    return out
+
+
+def has_short_period(value: Any) -> bool:
+    """True when any IRR in the summary is over less than a year (so not annualised)."""
+    if isinstance(value, list):
+        return any(has_short_period(v) for v in value)
+    if isinstance(value, dict):
+        return (value.get("irr_is_annualised") is False and value.get("irr") is not None) or \
+            any(has_short_period(v) for v in value.values())
+    return False
+
+
 def _summary(session: Session, start: date, end: date) -> tuple[dict[str, Any], dict[str, str]]:
     try:
         from fundapp.portfolio.performance.summary import performance_summary
@@ -86,12 +128,13 @@ def quarterly_data(session: Session, quarter: str, *, version: int,
                    generated_at: datetime) -> dict[str, Any]:
     start, end = parse_quarter(quarter)
     summary, charts = _summary(session, start, end)
-    data = plain(summary)
+    data = plain(shown_rates(summary))
     fund = session.scalar(select(Fund).order_by(Fund.id).limit(1))
     return {"quarter": quarter, "period_start": start.isoformat(), "as_of": end.isoformat(),
             "version": version, "generated_at": generated_at.strftime("%Y-%m-%d %H:%M UTC"),
             "fund_name": fund.name if fund else "", "summary": data,
             "sections": [s for s in SECTIONS if isinstance(data.get(s), list)],
+            "has_short_period": has_short_period(summary),
             "charts": charts}
 
 

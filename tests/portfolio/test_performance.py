@@ -195,3 +195,54 @@ def test_index_upload_pme_and_kpis(client):
     # 4m a quarter × 4 / 20 people = 800,000 a person: above the 750,000 target.
     assert summary["value_added_per_employee"] == "800000.00"
     assert summary["meets_value_added_target"] is True
+
+
+def test_mirr_and_the_quarterly_irr_beside_the_xirr(client):
+    import numpy_financial as npf
+
+    headers = manager_headers(client)
+    make_fund()
+    deal = make_deal()
+    made = client.post("/api/v1/cash-flows", headers=headers, json={
+        "kind": "follow_on", "on": "2025-07-01", "amount": "1000000.00", "units": "100000.00",
+        "company_id": deal.company_id, "reference": "FO-1"})
+    holding_id = made.get_json()["holding_id"]
+    dividend = client.post("/api/v1/cash-flows", headers=headers, json={
+        "kind": "dividend", "on": "2026-01-15", "amount": "100000.00",
+        "holding_id": holding_id})
+    assert dividend.status_code == 201, dividend.get_json()
+    no_lpr = client.get("/api/v1/performance?as_of=2026-11-30", headers=headers).get_json()
+    assert no_lpr["holdings"][0]["mirr"] is None and "LPR" in no_lpr["holdings"][0]["mirr_note"]
+    add_lpr(date(2025, 5, 20), "0.0300")
+    add_lpr(date(2026, 10, 20), "0.0295")  # the one in force on 2026-11-30
+    summary = client.get("/api/v1/performance?as_of=2026-11-30", headers=headers).get_json()
+    assert summary["mirr_rates"]["finance_rate"] == "0.029500"
+    assert summary["mirr_rates"]["reinvestment_rate"] == "0.029500"  # the policy sets none
+    # The closed form: outflow at the start, the dividend compounded at the LPR to the as-of
+    # date, NAV (1m at cost) on it; 517 days.
+    rate = D("0.0295")
+    future = D(100000) * (1 + rate) ** (D((date(2026, 11, 30) - date(2026, 1, 15)).days) / 365)
+    expected = ((future + D(1000000)) / D(1000000)) ** (D(365) / 517) - 1
+    holding = summary["holdings"][0]
+    assert abs(D(holding["mirr"]) - expected) < D("1e-9")
+    assert holding["mirr_is_annualised"] is True
+    assert summary["views"]["equity"]["mirr"] == holding["mirr"]
+    # The XIRR of the same flows is higher: it assumes the dividend earned the XIRR itself.
+    assert D(holding["irr"]) > D(holding["mirr"])
+
+    periodic = summary["periodic_irr"]
+    quarters = [(q["quarter"], D(q["net_amount"])) for q in periodic["quarters"]]
+    assert quarters == [("2025Q3", D("-1000000.00")), ("2025Q4", D(0)),
+                        ("2026Q1", D("100000.00")), ("2026Q2", D(0)), ("2026Q3", D(0)),
+                        ("2026Q4", D("1000000.00"))]
+    oracle = npf.irr([-1000000, 0, 100000, 0, 0, 1000000])
+    assert abs(float(periodic["irr_per_quarter"]) - oracle) < 1e-9
+    assert abs(D(periodic["irr_annualised"]) - ((1 + D(repr(oracle))) ** 4 - 1)) < D("1e-9")
+
+    make_user("viewer@example.cn", roles=("fund_manager",), locale="en")
+    from tests.conftest import login
+
+    assert login(client, "viewer@example.cn").status_code == 302
+    page = client.get("/portfolio/performance?as_of=2026-11-30").get_data(as_text=True)
+    shown = f"{(D(holding['mirr']) * 100).quantize(D('0.01'))}%"
+    assert "MIRR" in page and shown in page and "2.95%" in page

@@ -65,3 +65,52 @@ def test_auditor_reads_reports_but_never_creates_one(app):
     assert generated.status_code == 201 and generated.mimetype == "application/pdf"
     served = client.get("/api/v1/reports/quarterly?quarter=2026Q2", headers=auditor)
     assert served.status_code == 200 and served.data.startswith(b"%PDF-")
+
+
+def test_rates_are_percentages_and_a_short_period_says_not_annualised(client, app, tmp_path):
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    import pyxirr
+
+    from fundapp.ic.quarterly import percent, quarterly_data
+    from tests.portfolio.helpers import make_deal, make_fund, manager_headers
+
+    assert percent(Decimal("-0.6764945918")) == "-67.65%"
+    assert percent(Decimal("0.00005")) == "0.01%" and percent(Decimal("12.3456")) == "1,234.56%"
+    headers = manager_headers(client)
+    make_fund()
+    deal = make_deal()
+    made = client.post("/api/v1/cash-flows", headers=headers, json={
+        "kind": "follow_on", "on": "2026-08-01", "amount": "1000000.00", "units": "100000.00",
+        "company_id": deal.company_id, "reference": "FO-1"})
+    assert made.status_code == 201, made.get_json()
+    mark = client.post(f"/api/v1/holdings/{made.get_json()['holding_id']}/marks",
+                       headers=headers, json={"measured_on": "2026-09-15",
+                                              "method": "multiples", "value_per_unit": "4.00"})
+    assert mark.status_code == 201, mark.get_json()
+    other = manager_headers(client, "second@example.cn")
+    assert client.post(f"/api/v1/marks/{mark.get_json()['id']}/finalise",
+                       headers=other).status_code == 200
+
+    # 1m on 2026-08-01, NAV 400,000 on 2026-09-30: 60 days, the period return is -60%.
+    period = Decimal("400000") / Decimal("1000000") - 1
+    annual = pyxirr.xirr([date(2026, 8, 1), date(2026, 9, 30)], [-1000000.0, 400000.0])
+    with app.test_request_context():
+        data = quarterly_data(db.session, "2026Q3", version=1,
+                              generated_at=datetime(2026, 10, 1, tzinfo=UTC))
+        pdf, _ = generate_quarterly_report(db.session, "2026Q3", actor="scheduler")
+        db.session.commit()
+    fund = data["summary"]["fund"]
+    assert fund["irr"] == f"{percent(period)} (未年化 not annualised)" == \
+        "-60.00% (未年化 not annualised)"
+    assert fund["irr_annualised"] == percent(Decimal(str(annual)))
+    assert data["summary"]["views"]["equity"]["irr"].startswith("-60.00%")
+    assert data["summary"]["holdings"][0]["irr"].startswith("-60.00%")
+    assert data["has_short_period"] is True
+    text = " ".join(pdf_text(pdf, tmp_path).split())
+    assert "-60.00%" in text and "not annualised" in text and "未年化" in text
+    assert "-0.6000000000" not in text and "-0.99" not in text  # no raw fractions
+    # One quarter of flows (no sign change): the periodic IRR is shown as none, not guessed.
+    assert data["summary"]["periodic_irr"]["irr_per_quarter"] is None
+    assert "IRR of the quarterly net cash flows" in text

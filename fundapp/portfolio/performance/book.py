@@ -15,7 +15,7 @@ import gc
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 from fundapp.db import ScaledDecimal
 from fundapp.deals.models import Company
 from fundapp.fund.models import PolicyVersion
+from fundapp.portfolio.conversion.models import Conversion
+from fundapp.portfolio.exits.models import Exit
 from fundapp.portfolio.grants.models import Grant, GrantDisbursement, GrantRefund, GrantStatus
 from fundapp.portfolio.holdings.models import (
     OUTFLOW_KINDS,
@@ -110,6 +112,9 @@ class Position:
     acquired_on: int | None = None  # ordinal
     carrying: str = "zero"
     closed_on: int | None = None  # ordinal
+    # The R6.d remainder (or what else of a converted grant's money did not become its holding):
+    # a grant closed on the conversion date, counted in the all-in view only.
+    is_remainder: bool = False
 
 
 @dataclass
@@ -133,6 +138,13 @@ class Book:
     mark_day: np.ndarray
     mark_value: np.ndarray
     fund_index: int  # the pseudo-position of the fund's own flows (fees)
+    # Deferred exit balances (R9.d): receivables in NAV at face value from the transfer day
+    # until the day before they are paid (ordinals; unpaid by as_of: never)
+    receivable_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    receivable_from: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    receivable_until: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    receivable_fen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    receivable_due: list[date | None] = field(default_factory=list)
 
 
 def _policy_carrying(values_json: str | None) -> str | None:
@@ -215,20 +227,63 @@ def load_book(session: Session, as_of: date, *, with_kinds: bool = True) -> Book
     f_day: list[int] = []
     f_fen: list[int] = []
     f_kind: list[str] = []
-    fund_index = len(positions)
+
+    def add_flow(index: int, day: int, fen: int, kind: str) -> None:
+        f_pos.append(index)
+        f_day.append(day)
+        f_fen.append(fen)
+        f_kind.append(kind)
+
+    # Converted grants whose holding is read: their money is split between the holding and
+    # what stayed a grant (below).
+    cv = Conversion.__table__.c
+    converted = {grant_id: (to_day(on), fen) for grant_id, on, fen in session.execute(
+        select(cv.grant_id, cv.converted_on, _raw(cv.converted_amount))
+        .where(cv.converted_on <= as_of))
+        if grant_id in grant_index and positions[grant_index[grant_id]].converted}
+    held_back: dict[int, list[tuple[int, int, str]]] = {grant_id: [] for grant_id in converted}
     for table, on_column, kind in ((GrantDisbursement.__table__, "paid_on",
                                     FlowKind.GRANT_DISBURSEMENT.value),
                                    (GrantRefund.__table__, "refunded_on", FlowKind.REFUND.value)):
         on = table.c[on_column]
         sign = -1 if kind in _OUTFLOWS else 1
         for grant_id, day, fen in session.execute(select(
-                table.c.grant_id, _raw(on), _raw(table.c.amount)).where(on <= as_of)):
+                table.c.grant_id, _raw(on), _raw(table.c.amount)).where(on <= as_of)
+                .order_by(table.c.id)):
             index = grant_index.get(grant_id)
-            if index is not None:
-                f_pos.append(index)
-                f_day.append(to_day(day))
-                f_fen.append(sign * fen)
-                f_kind.append(kind)
+            if index is None:
+                continue
+            if grant_id in held_back:
+                held_back[grant_id].append((to_day(day), sign * fen, kind))
+            else:
+                add_flow(index, to_day(day), sign * fen, kind)
+    for grant_id, (converted_on, converted_fen) in converted.items():
+        index = grant_index[grant_id]
+        flows = held_back[grant_id]
+        paid = [(n, -fen) for n, (day, fen, kind) in enumerate(flows)
+                if kind == FlowKind.GRANT_DISBURSEMENT.value and day <= converted_on]
+        paid.sort(key=lambda item: (flows[item[0]][0], item[0]))
+        shares = dict(zip((n for n, _ in paid),
+                          converted_shares(converted_fen, [fen for _, fen in paid]),
+                          strict=True))
+        rest = [(day, fen + shares.get(n, 0), kind) for n, (day, fen, kind) in enumerate(flows)]
+        for n, share in shares.items():
+            add_flow(index, flows[n][0], -share, FlowKind.GRANT_DISBURSEMENT.value)
+        rest = [flow for flow in rest if flow[1]]
+        if not rest:
+            continue
+        # metrics.md: the holding's cost is its converted amount; the rest of the grant's money
+        # (the R6.d remainder, refunds) is a grant closed on the conversion date, all-in only.
+        grant_position = positions[index]
+        remainder = len(positions)
+        positions.append(Position(
+            key=f"g{grant_id}r", company_id=grant_position.company_id,
+            company=grant_position.company, sector=grant_position.sector,
+            vintage=grant_position.vintage, grant_id=grant_id, status=GrantStatus.CLOSED.value,
+            carrying=grant_position.carrying, closed_on=converted_on, is_remainder=True))
+        for day, fen, kind in rest:
+            add_flow(remainder, day, fen, kind)
+    fund_index = len(positions)
 
     # The largest table, read as five integer columns (six with the kinds), like the bare
     # SELECT of the benchmark: the owner (holding id, or minus the grant id of a recovery, or 0
@@ -302,9 +357,66 @@ def load_book(session: Session, as_of: date, *, with_kinds: bool = True) -> Book
         mark_pos, mark_day, mark_value = mark_pos[last], mark_day[last], mark_value[last]
     positions.append(Position(key="fund", company_id=None, company="", sector="",
                               vintage=None))
-    return Book(positions, flow_pos, flow_day, flow_fen, flow_kind, order, change_pos,
-                 change_day, change_units, change_cost, mark_pos, mark_day, mark_value,
-                 fund_index)
+    book = Book(positions, flow_pos, flow_day, flow_fen, flow_kind, order, change_pos,
+                change_day, change_units, change_cost, mark_pos, mark_day, mark_value,
+                fund_index)
+    _read_receivables(session, book, holding_index, as_of, to_day)
+    return book
+
+
+NEVER = np.iinfo(np.int64).max
+
+
+def _read_receivables(session: Session, book: Book, holding_index: dict[int, int], as_of: date,
+                      to_day: _Days) -> None:
+    """R9.d: the unpaid balance of an exchange sale is the fund's receivable, in NAV at face
+    value from the transfer until it is paid; once paid it is a distribution (a cash flow)."""
+    ex = Exit.__table__.c
+    pos, start, until, fen, due = [], [], [], [], []
+    for holding_id, transfer_on, balance, due_on, paid_on in session.execute(
+            select(ex.holding_id, ex.transfer_on, _raw(ex.balance_amount), ex.balance_due_on,
+                   ex.balance_paid_on)
+            .where(ex.balance_amount > 0, ex.transfer_on <= as_of).order_by(ex.id)):
+        index = holding_index.get(holding_id)
+        if index is None or not balance:
+            continue
+        paid = to_day(paid_on)
+        pos.append(index)
+        start.append(to_day(transfer_on))
+        until.append(paid if paid is not None and paid <= as_of.toordinal() else NEVER)
+        fen.append(int(balance))
+        due.append(due_on if isinstance(due_on, date) or due_on is None
+                   else date.fromisoformat(due_on))
+    book.receivable_pos = np.asarray(pos, dtype=np.int64)
+    book.receivable_from = np.asarray(start, dtype=np.int64)
+    book.receivable_until = np.asarray(until, dtype=np.int64)
+    book.receivable_fen = np.asarray(fen, dtype=np.int64)
+    book.receivable_due = due
+
+
+def receivables_on(book: Book, points: Sequence[int]) -> np.ndarray:
+    """Outstanding deferred exit balances in fen of every position (rows) on every day."""
+    days = np.asarray(points, dtype=np.int64)
+    out = np.zeros((len(book.positions), len(days)), dtype=np.int64)
+    if len(book.receivable_pos):
+        open_on = ((book.receivable_from[:, None] <= days[None, :])
+                   & (days[None, :] < book.receivable_until[:, None]))
+        np.add.at(out, book.receivable_pos, open_on * book.receivable_fen[:, None])
+    return out
+
+
+def converted_shares(converted_fen: int, paid_fen: Sequence[int]) -> list[int]:
+    """The converted amount dated pro rata over the disbursements (metrics.md, 2026-11-29).
+
+    Each disbursement × converted / disbursed by the conversion, half-up to the fen, the last
+    one taking the rounding difference, so the shares sum exactly to the converted amount. When
+    nothing was refunded before the closing, disbursed = the converting amount (R4.a).
+    """
+    total = sum(paid_fen)
+    if not paid_fen or total <= 0:
+        return [0] * len(paid_fen)
+    shares = [(2 * fen * converted_fen + total) // (2 * total) for fen in paid_fen[:-1]]
+    return [*shares, converted_fen - sum(shares)]
 
 
 # --------------------------------------------------------------------------- NAV
@@ -362,4 +474,5 @@ def navs_on(book: Book, points: Sequence[int]) -> np.ndarray:
     marked_nav = (whole + up).astype(np.int64)
     holding_nav = np.where(units <= 0, 0, np.where(marked, marked_nav, cost))
     grant_nav = np.where(closed <= q_day, 0, np.where(at_cost, np.maximum(0, -paid), 0))
-    return np.where(acquired <= q_day, holding_nav, grant_nav).reshape(count, len(days))
+    nav = np.where(acquired <= q_day, holding_nav, grant_nav).reshape(count, len(days))
+    return nav + receivables_on(book, points)

@@ -30,10 +30,14 @@ How a rate is found (fast, and never by guessing between several roots): ``irr.p
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+
+import numpy as np
+import numpy_financial as npf
 
 from fundapp.portfolio.performance.irr import (
     _MAX_GROWTH_FACTOR,
@@ -61,8 +65,12 @@ __all__ = [
     "fund_metrics",
     "irr_batch",
     "ks_pme",
+    "MirrResult",
+    "mirr",
+    "mirr_batch",
     "moic",
     "net_by_day",
+    "quarterly_irr",
     "periodic_irr",
     "pic",
     "rvpi",
@@ -139,6 +147,114 @@ def periodic_irr(amounts: Sequence[Decimal]) -> Decimal | None:
         return None
     _, residual = _discounted(rate, [Decimal(index) for index in range(len(amounts))], amounts)
     return rate if residual <= _RESIDUAL_TOLERANCE else None
+
+
+def quarterly_irr(amounts: Sequence[Decimal]) -> Decimal | None:
+    """IRR per quarter of a quarterly net cash-flow series by ``numpy_financial.irr``: the figure
+    supervisors reconcile with a spreadsheet's IRR(); None where it is not one verified rate.
+
+    numpy_financial.irr is fragile where there is no single answer: without a sign change it
+    returns nan (or nothing useful), and with several roots it silently returns the one nearest
+    zero. So it is asked only when the series changes sign, and its answer is kept only when
+    the XIRR solver (which proves a root unique) finds the same rate and NPV at it is nil.
+    """
+    values = [Decimal(a) for a in amounts]
+    if len(values) < 2 or not _changes_sign(values):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        found = npf.irr(np.array([float(v) for v in values]))
+    if found is None or not math.isfinite(found) or found <= float(_MIN_RATE):
+        return None
+    proved = periodic_irr(values)
+    if proved is None or abs(float(proved) - found) > 1e-9 * max(1.0, abs(found)):
+        return None
+    rate = Decimal(repr(found))
+    _, residual = _discounted(rate, [Decimal(i) for i in range(len(values))], values)
+    return rate if residual <= _RESIDUAL_TOLERANCE else None
+
+
+# --------------------------------------------------------------------------------------------
+# MIRR
+
+
+@dataclass(frozen=True)
+class MirrResult:
+    """A modified IRR, or the reason there is none.
+
+    ``rate`` is a decimal fraction: per year when ``annualised``, else over the whole span
+    (GIPS: periods under a year are not annualised, like the IRR).
+    """
+
+    rate: Decimal | None
+    reason: str | None
+    annualised: bool
+    span_days: int
+
+
+def mirr_batch(days: np.ndarray, amounts: np.ndarray, starts: np.ndarray,
+               finance_rate: Decimal, reinvest_rate: Decimal) -> list[MirrResult]:
+    """MIRR of many groups of dated flows at once (actual/365, like XIRR).
+
+    Group g is ``days[starts[g]:starts[g + 1]]`` (date ordinals, ascending, netted per day; the
+    last day is the terminal date, NAV included) with ``amounts`` in any one unit. Outflows are
+    discounted to the first day at the finance rate, inflows compounded to the last day at the
+    reinvestment rate (rates as decimal fractions per year):
+
+        MIRR = (FV of inflows / PV of outflows) ^ (365 / days) - 1
+
+    exactly what ``numpy_financial.mirr`` gives on the group's daily series at the daily rates
+    (1 + rate)^(1/365) - 1, annualised; one closed form, so never several answers. It is
+    computed here for every group in one pass because calling numpy_financial.mirr on thousands
+    of daily series takes longer than the whole performance summary (tests check the two agree).
+    """
+    days = np.asarray(days, dtype=np.int64)
+    count = len(starts)
+    if count == 0:
+        return []
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.append(starts[1:], len(days))
+    seg = np.repeat(np.arange(count), ends - starts)
+    first, last = days[starts], days[ends - 1]
+    values = np.asarray(amounts, dtype=np.float64)
+    f, r = float(finance_rate), float(reinvest_rate)
+    from_first = (days - first[seg]) / DAYS_PER_YEAR
+    to_last = (last[seg] - days) / DAYS_PER_YEAR
+    with np.errstate(all="ignore"):
+        present = np.bincount(seg, weights=np.where(values < 0, -values * (1 + f) ** -from_first,
+                                                    0.0), minlength=count)
+        future = np.bincount(seg, weights=np.where(values > 0, values * (1 + r) ** to_last, 0.0),
+                             minlength=count)
+    span = last - first
+    out = []
+    for g in range(count):
+        if present[g] <= 0 or future[g] <= 0:
+            out.append(MirrResult(None, "no MIRR: the flows do not change sign", False,
+                                  int(span[g])))
+            continue
+        if span[g] <= 0:
+            out.append(MirrResult(None, "no MIRR: every flow is on one day", False, 0))
+            continue
+        growth = future[g] / present[g]
+        annualised = bool(span[g] >= DAYS_PER_YEAR)
+        with np.errstate(all="ignore"):
+            rate = growth ** (DAYS_PER_YEAR / span[g]) - 1 if annualised else growth - 1
+        if not math.isfinite(rate):
+            out.append(MirrResult(None, "no MIRR: beyond what can be shown", annualised,
+                                  int(span[g])))
+            continue
+        out.append(MirrResult(Decimal(repr(float(rate))), None, annualised, int(span[g])))
+    return out
+
+
+def mirr(flows: Iterable[CashFlow], finance_rate: Decimal, reinvest_rate: Decimal) -> MirrResult:
+    """MIRR of one group of dated flows (NAV included as the last flow); see ``mirr_batch``."""
+    netted = net_by_day(flows)
+    if not netted:
+        return MirrResult(None, "no MIRR: no cash flows yet", False, 0)
+    return mirr_batch(np.array([f.on.toordinal() for f in netted]),
+                      np.array([float(f.amount) for f in netted]), np.array([0]),
+                      finance_rate, reinvest_rate)[0]
 
 
 # --------------------------------------------------------------------------------------------

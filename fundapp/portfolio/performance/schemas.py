@@ -14,6 +14,8 @@ class PerformanceSchema(Schema):
     conventions = fields.String()
     fund = Plain()
     views = Plain()
+    mirr_rates = Plain()
+    periodic_irr = Plain()
     by_vintage = Plain()
     by_sector = Plain()
     holdings = Plain()

@@ -13,7 +13,14 @@ Conventions (docs/metrics.md), printed as "conventions" on everything that shows
 * a grant counts as paid-in from its disbursement; an open unconverted grant is carried at the
   policy's `unconverted_grant_carrying` ("zero", the default, or "cost"); a grant closed or in
   breach at zero; a converted grant through its holding;
-* multiples use gross flows (returns.py); MOIC of a holding = (distributions + NAV) / paid-in.
+* multiples use gross flows (returns.py); MOIC of a holding = (distributions + NAV) / paid-in;
+* three labelled views: all-in (every grant and holding, the fund's fees), equity (every
+  holding), converted-only (holdings from conversions; none yet: no figures);
+* a converted holding's flows are its converted share of each disbursement (book.py); the rest
+  of the grant (the R6.d remainder, refunds) is a grant closed on the conversion date, all-in
+  only; a deferred exit balance (R9.d) is a receivable in NAV at face value until paid;
+* MIRR next to the XIRR (finance rate: the 1-year LPR in force; reinvestment: the policy's
+  `mirr_reinvestment_rate`, else the LPR) and the quarterly periodic IRR (numpy_financial.irr).
 
 How the book is read, fast: book.py.
 """
@@ -49,6 +56,7 @@ from fundapp.portfolio.performance.book import (
     latest_on,
     load_book,
     navs_on,
+    receivables_on,
     running_totals,
 )
 from fundapp.portfolio.rounds.models import FinancingRound, RoundInvestor
@@ -75,9 +83,36 @@ def check_as_of(as_of: date | None, *, today: date | None = None) -> date:
 
 def conventions(as_of: date) -> str:
     return (f"XIRR, actual/365 fixed, cash flows netted per day, NAV as of {as_of.isoformat()}; "
-            "periods under one year not annualised; NAV = units × latest final mark on or "
+            "periods under one year not annualised (the period return (1 + XIRR)^(days/365) - 1;"
+            " irr_annualised gives the XIRR); NAV = units × latest final mark on or "
             "before the date, else cost; open unconverted grants at the policy's carrying "
-            "value; multiples on gross flows")
+            "value; multiples on gross flows; deferred exit balances (R9.d) are receivables "
+            "in NAV at face value until paid, then distributions on the day paid; a converted "
+            "holding's cost is its converted amount, dated pro rata over the grant's "
+            "disbursements, and the R6.d remainder is a grant closed on the conversion date "
+            "(all-in view only); views: all-in = every grant and holding and the fund's fees, "
+            "equity = every holding, converted-only = holdings from conversions; MIRR "
+            "(next to the XIRR: one closed form, so never several rates, and an explicit "
+            "reinvestment assumption): outflows discounted to the first flow at the finance "
+            "rate (the 1-year LPR in force on the as-of date), inflows and NAV compounded to "
+            "the as-of date at the reinvestment rate (policy mirr_reinvestment_rate, else the "
+            "LPR), actual/365; periodic IRR: numpy_financial.irr on the all-in net cash flow "
+            "per calendar quarter, NAV in the last quarter")
+
+
+VIEW_LABELS = {
+    "all_in": _l("All-in (grants and every holding)"),
+    "equity": _l("Equity (every holding)"),
+    "converted_only": _l("Converted only (holdings from conversions)"),
+}
+
+
+def _view(name: str, figures: dict[str, Any], holdings: int) -> dict[str, Any]:
+    """One labelled view; a view of holdings with none yet has no figures, and says so."""
+    if name != "all_in" and not holdings:
+        figures = {key: None for key in figures}
+        figures.update(irr_note="no holdings yet", note="no holdings yet")
+    return {"label": str(VIEW_LABELS[name]), "holdings_count": holdings, **figures}
 
 
 # --------------------------------------------------------------------------- the IRR
@@ -108,11 +143,25 @@ def _rate(result: returns.IrrResult) -> Decimal | None:
 
 
 _NO_FLOWS = returns.IrrResult(None, "no IRR: no cash flows yet", False, 0)
+_NO_MIRR_FLOWS = returns.MirrResult(None, "no MIRR: no cash flows yet", False, 0)
+_NO_MIRR_RATES = returns.MirrResult(None, "no MIRR: no 1-year LPR published on or before the "
+                                          "as-of date", False, 0)
+
+
+def mirr_note(result: returns.MirrResult) -> str:
+    if result.rate is None:
+        return result.reason or "no MIRR"
+    if not result.annualised:
+        return f"over {result.span_days} days, not annualised (under one year)"
+    return "annual rate (MIRR)"
 
 
 def _metrics(paid_in: Decimal, distributed: Decimal, nav: Decimal, result: returns.IrrResult,
-             committed: Decimal | None = None) -> dict[str, Any]:
-    """The one dict of a group's figures: amounts, DPI/RVPI/TVPI/PIC and the IRR with its note."""
+             committed: Decimal | None = None,
+             mirr: returns.MirrResult | None = None) -> dict[str, Any]:
+    """The one dict of a group's figures: amounts, DPI/RVPI/TVPI/PIC, the IRR and the MIRR with
+    their notes."""
+    mirr = mirr or _NO_MIRR_RATES
     return {
         "paid_in_amount": paid_in,
         "distributed_amount": distributed,
@@ -122,15 +171,35 @@ def _metrics(paid_in: Decimal, distributed: Decimal, nav: Decimal, result: retur
         "tvpi": _ratio(returns.tvpi(distributed, nav, paid_in)),
         "pic": _ratio(returns.pic(paid_in, committed)) if committed else None,
         "irr": _rate(result),
+        "irr_is_annualised": result.rate is not None and result.annualised,
+        "irr_annualised": _annualised(result),
         "irr_note": irr_note(result),
+        "mirr": None if mirr.rate is None else mirr.rate.quantize(RATE_PLACES),
+        "mirr_is_annualised": mirr.rate is not None and mirr.annualised,
+        "mirr_note": mirr_note(mirr),
     }
 
 
+def _annualised(result: returns.IrrResult) -> Decimal | None:
+    """The XIRR per year behind a rate (the same rate when it is already annual)."""
+    if result.rate is None:
+        return None
+    if result.annualised:
+        return _rate(result)
+    if result.span_days <= 0:
+        return None
+    try:
+        growth = (1 + result.rate) ** (Decimal(returns.DAYS_PER_YEAR) / result.span_days)
+        return (growth - 1).quantize(RATE_PLACES)
+    except ArithmeticError:  # a few days' return compounded to a year beyond any report
+        return None
+
+
 def _figures(paid_fen: int, distributed_fen: int, nav_fen: int, result: returns.IrrResult,
-             committed: Decimal | None = None) -> dict[str, Any]:
+             mirr: returns.MirrResult, committed: Decimal | None = None) -> dict[str, Any]:
     """The figures of one group of `_group_figures` (amounts in fen)."""
     return _metrics(from_fen(paid_fen), from_fen(distributed_fen), from_fen(nav_fen), result,
-                    committed)
+                    committed, mirr)
 
 
 def metrics(flows: Iterable[returns.CashFlow], nav: Decimal, as_of: date,
@@ -145,8 +214,9 @@ def metrics(flows: Iterable[returns.CashFlow], nav: Decimal, as_of: date,
 
 
 def _group_figures(book: Book, partitions: Sequence[tuple[np.ndarray, int]], navs: np.ndarray,
-                   as_of: int) -> list[list[tuple[int, int, int, returns.IrrResult]]]:
-    """(paid-in, distributed, NAV, IRR) of every group of every partition of the positions.
+                   as_of: int, mirr_rates: tuple[Decimal, Decimal] | None = None,
+                   ) -> list[list[tuple[int, int, int, returns.IrrResult, returns.MirrResult]]]:
+    """(paid-in, distributed, NAV, IRR, MIRR) of every group of every partition of the positions.
 
     A partition maps each position to a group number below its size (-1: left out). Every group's flows are
     netted per day with its NAV added on as_of, and all the groups' rates are solved in one
@@ -192,10 +262,14 @@ def _group_figures(book: Book, partitions: Sequence[tuple[np.ndarray, int]], nav
     results = returns.irr_batch(days, netted, starts,
                                 flow_counts=[int(all_counts[g]) + 1 for g in solved_groups])
     by_group = dict(zip(solved_groups, results, strict=True))
+    mirrs = (returns.mirr_batch(days, netted, starts, *mirr_rates) if mirr_rates
+             else [_NO_MIRR_RATES] * len(solved_groups))
+    mirr_by_group = dict(zip(solved_groups, mirrs, strict=True))
     out = []
     for size, offset, (paid, distributed, nav, _) in zip(sizes, offsets, gross, strict=True):
         out.append([(int(paid[i]), int(distributed[i]), int(nav[i]),
-                     by_group.get(offset + i, _NO_FLOWS)) for i in range(size)])
+                     by_group.get(offset + i, _NO_FLOWS),
+                     mirr_by_group.get(offset + i, _NO_MIRR_FLOWS)) for i in range(size)])
     return out
 
 
@@ -258,15 +332,27 @@ def _summary(session: Session, as_of: date, period_start: date | None,
     per_sector = np.array([sectors.index(p.sector or "unclassified")
                            for p in positions[:book.fund_index]] + [-1], dtype=np.int64)
     everyone = np.zeros(len(positions), dtype=np.int64)
-    converted = np.where(is_holding, 0, -1).astype(np.int64)
-    holding_figures, vintage_figures, sector_figures, all_in, converted_only = _group_figures(
-        book, [(per_holding, len(holding_order)), (per_vintage, len(vintages)),
-               (per_sector, len(sectors)), (everyone, 1), (converted, 1)], navs, day)
+    is_converted = np.array([p.converted for p in positions], dtype=bool) & is_holding
+    equity = np.where(is_holding, 0, -1).astype(np.int64)
+    converted = np.where(is_converted, 0, -1).astype(np.int64)
+    rates = mirr_rates(session, as_of)
+    finance, reinvest = rates["finance_rate"], rates["reinvestment_rate"]
+    holding_figures, vintage_figures, sector_figures, all_in, equity_group, converted_only = \
+        _group_figures(book, [(per_holding, len(holding_order)), (per_vintage, len(vintages)),
+                              (per_sector, len(sectors)), (everyone, 1), (equity, 1),
+                              (converted, 1)], navs, day,
+                       (finance, reinvest) if finance is not None else None)
 
     fund_figures = _figures(*all_in[0], committed)
     fund_block = {"name": fund.name_en or fund.name if fund else "",
                   "committed_amount": committed.quantize(FEN), **fund_figures}
-    views = {"all_in": fund_figures, "converted_only": _figures(*converted_only[0], committed)}
+    views = {
+        "all_in": _view("all_in", fund_figures, int(is_holding.sum())),
+        "equity": _view("equity", _figures(*equity_group[0], committed),
+                        int(is_holding.sum())),
+        "converted_only": _view("converted_only", _figures(*converted_only[0], committed),
+                                int(is_converted.sum())),
+    }
     by_vintage = [{"vintage": v, **_figures(*vintage_figures[i])}
                   for i, v in enumerate(vintages)]
     by_sector = [{"sector": sector, **_figures(*sector_figures[i])}
@@ -280,6 +366,7 @@ def _summary(session: Session, as_of: date, period_start: date | None,
     cost, _ = latest_on(book.change_pos, book.change_day, cost_now, q_pos, q_day)
     mark_value, marked = latest_on(book.mark_pos, book.mark_day, book.mark_value, q_pos, q_day)
     mark_day, _ = latest_on(book.mark_pos, book.mark_day, book.mark_day, q_pos, q_day)
+    receivable = receivables_on(book, [day])[:, 0]
     stale_before = add_months(as_of, -STALE_MONTHS).toordinal()
     holdings = []
     for n, index in enumerate(holding_order):
@@ -290,13 +377,21 @@ def _summary(session: Session, as_of: date, period_start: date | None,
         moic = returns.moic(figures["distributed_amount"], figures["nav_amount"], paid) \
             if paid else None
         mark_on = date.fromordinal(int(mark_day[n])) if marked[n] else None
+        # IPEV: two quarters counted from the last final mark, or from the acquisition.
+        valued_since = int(mark_day[n]) if marked[n] else p.acquired_on
+        owed = [book.receivable_due[r] for r in np.flatnonzero(
+            (book.receivable_pos == index) & (book.receivable_from <= day)
+            & (day < book.receivable_until)).tolist()] if receivable[index] else []
         holdings.append({
             "holding_id": p.holding_id, "grant_id": p.grant_id, "company": p.company,
             "company_id": p.company_id, "sector": p.sector, "vintage": p.vintage,
             "acquired_on": date.fromordinal(p.acquired_on), "units": held,
             "cost_amount": from_fen(cost[n]), "mark_on": mark_on,
             "value_per_unit": Decimal(int(mark_value[n])).scaleb(-6) if marked[n] else None,
-            "is_mark_stale": bool((not marked[n] or mark_day[n] < stale_before) and held > 0),
+            "is_mark_stale": bool(valued_since < stale_before and held > 0),
+            "origin": "conversion" if p.converted else "direct",
+            "receivable_amount": from_fen(receivable[index]),
+            "receivable_due_on": min((d for d in owed if d is not None), default=None),
             "moic": _ratio(moic), "status": "exited" if held <= 0 else "active", **figures})
 
     summary: dict[str, Any] = {
@@ -305,6 +400,8 @@ def _summary(session: Session, as_of: date, period_start: date | None,
         "conventions": conventions(as_of),
         "fund": fund_block,
         "views": views,
+        "mirr_rates": rates,
+        "periodic_irr": periodic_figures(book, as_of, navs),
         "by_vintage": by_vintage,
         "by_sector": by_sector,
         "holdings": holdings,
@@ -319,6 +416,77 @@ def _summary(session: Session, as_of: date, period_start: date | None,
         "series": _series(book, as_of, by_vintage),
     }
     return summary
+
+
+def mirr_rates(session: Session, as_of: date) -> dict[str, Any]:
+    """The MIRR's rates as of a day: finance = the 1-year LPR in force (the latest published on
+    or before it); reinvestment = the policy's `mirr_reinvestment_rate`, else the finance rate.
+    """
+    from fundapp.errors import RuleRefused
+    from fundapp.fund.operations import policy_in_force
+    from fundapp.reference.queries import lpr_on
+
+    lpr = lpr_on(session, as_of)
+    finance = lpr.rate if lpr is not None else None
+    try:
+        policy = policy_in_force(session, as_of)
+    except RuleRefused:
+        policy = None
+    chosen = policy.values.get("mirr_reinvestment_rate") if policy is not None else None
+    reinvest = Decimal(chosen) if chosen is not None else finance
+    return {
+        "finance_rate": finance,
+        "finance_rate_source": (f"1-year LPR published {lpr.published_on.isoformat()}"
+                                if lpr is not None else "no 1-year LPR published yet"),
+        "reinvestment_rate": reinvest,
+        "reinvestment_rate_source": (
+            f"policy version {policy.version}: mirr_reinvestment_rate" if chosen is not None
+            else "the finance rate (the policy sets no mirr_reinvestment_rate)"),
+    }
+
+
+def quarter_of(day: date) -> tuple[int, int]:
+    return day.year, (day.month - 1) // 3 + 1
+
+
+def periodic_figures(book: Book, as_of: date, navs: np.ndarray) -> dict[str, Any]:
+    """The fund's (all-in) net cash flow per calendar quarter since the first flow, NAV added in
+    the as-of quarter, and its IRR per quarter (numpy_financial.irr) and per year, (1 + q)^4 - 1.
+
+    Equal periods are what numpy_financial.irr assumes; flows keep their quarter, not their day,
+    which is why this figure differs a little from the XIRR next to it.
+    """
+    if not len(book.flow_day):
+        return {"quarters": [], "irr_per_quarter": None, "irr_annualised": None,
+                "note": "no cash flows yet"}
+    first = quarter_of(date.fromordinal(int(book.flow_day.min())))
+    last = quarter_of(as_of)
+    count = (last[0] - first[0]) * 4 + last[1] - first[1] + 1
+    distinct, inverse = np.unique(book.flow_day, return_inverse=True)
+    index = np.array([(q[0] - first[0]) * 4 + q[1] - first[1] for q in map(
+        quarter_of, map(date.fromordinal, distinct.tolist()))], dtype=np.int64)[inverse]
+    totals = np.zeros(count, dtype=np.int64)
+    np.add.at(totals, index, book.flow_fen)
+    totals[-1] += int(navs.sum())
+    amounts = [from_fen(t) for t in totals.tolist()]
+    rate = returns.quarterly_irr(amounts)
+    labels = [f"{first[0] + (first[1] - 1 + n) // 4}Q{(first[1] - 1 + n) % 4 + 1}"
+              for n in range(count)]
+    annual = None
+    if rate is not None:
+        try:
+            annual = ((1 + rate) ** 4 - 1).quantize(RATE_PLACES)
+        except ArithmeticError:
+            annual = None
+    return {
+        "quarters": [{"quarter": q, "net_amount": a} for q, a in zip(labels, amounts,
+                                                                      strict=True)],
+        "irr_per_quarter": None if rate is None else rate.quantize(RATE_PLACES),
+        "irr_annualised": annual,
+        "note": "numpy_financial.irr on the quarterly net cash flows (all-in view, NAV in the "
+                "last quarter)" if rate is not None else
+                "no periodic IRR: no single verified rate for these quarterly flows",
+    }
 
 
 def _cash_flows(book: Book, period_start: date | None) -> list[dict[str, Any]]:
