@@ -73,7 +73,10 @@ def check_json_body() -> None:
 def check_query_text() -> None:
     """before_request: query arguments and the Idempotency-Key header carry no control
     characters (a NUL in a ledger filter would reach the database), and no whole number of
-    more than 18 digits (an id of 2**70 would overflow SQLite's INTEGER)."""
+    more than 18 digits (an id of 2**70 would overflow SQLite's INTEGER). A URL that names
+    nothing (an unknown path, an id beyond MAX_ID) is answered 404 by the router instead."""
+    if request.routing_exception is not None:
+        return
     problems: dict[str, list[str]] = {}
     for key, value in request.args.items(multi=True):
         if BAD_CHARACTERS.search(key) or BAD_CHARACTERS.search(value):
