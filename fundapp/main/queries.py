@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,5 +31,16 @@ def dashboard_summary(session: Session, user: User) -> dict[str, Any]:
                                   LedgerEntry.action)
                            .where(LedgerEntry.actor == user.email)
                            .order_by(LedgerEntry.seq.desc()).limit(5)).all()
-    summary["recent"] = [dict(row._mapping) for row in rows]
+    summary["recent"] = [{**row._mapping, "recorded_at": _shanghai(row.recorded_at)} for row in rows]
     return summary
+
+
+def _shanghai(recorded_at: str) -> str:
+    """The ledger's UTC timestamp as the reader's wall-clock time in Asia/Shanghai."""
+    try:
+        moment = datetime.fromisoformat(recorded_at)
+    except ValueError:
+        return recorded_at[:19].replace("T", " ")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")

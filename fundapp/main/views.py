@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
@@ -9,15 +11,41 @@ from fundapp.auth.operations import change_password, set_locale
 from fundapp.auth.schemas import LocaleSchema, PasswordChangeSchema
 from fundapp.extensions import db
 from fundapp.inputs import load_form
+from fundapp.main.inbox import InboxSection, build_inbox, inbox_count
 from fundapp.main.queries import dashboard_summary
 from fundapp.unit_of_work import attempt
 
 bp = Blueprint("main", __name__)
+log = logging.getLogger("fundapp.main")
+
+
+def _inbox() -> list[InboxSection]:
+    """The signed-in user's inbox, built once per request (the page and the badge share it)."""
+    if "inbox" not in g:
+        g.inbox = build_inbox(db.session, g.user)
+    return g.inbox
+
+
+@bp.app_context_processor
+def _inbox_badge():
+    def badge() -> int | None:
+        """The number of items in the navigation's badge; None when there is no one signed in
+        or the inbox cannot be read (an error page must still render)."""
+        if g.get("user") is None:
+            return None
+        try:
+            return inbox_count(_inbox())
+        except Exception:  # the badge never breaks the page it sits on
+            log.exception("the inbox could not be read for the badge")
+            return None
+
+    return {"inbox_badge": badge}
 
 
 @bp.get("/")
 def dashboard():
-    return render_template("main/dashboard.html", summary=dashboard_summary(db.session, g.user))
+    return render_template("main/dashboard.html", summary=dashboard_summary(db.session, g.user),
+                           inbox=_inbox())
 
 
 def _profile_page(*, errors: dict | None = None, failed: str = ""):
