@@ -66,6 +66,9 @@ FIELD_LABELS = {
     "breach_on": _l("Breach date"), "repaid_on": _l("Repayment date"),
     "ic_resolution_ref": _l("IC resolution reference"), "holding_id": _l("Holding"),
     "company_id": _l("Company"), "grant_id": _l("Grant agreement"),
+    "revenue_amount": _l("Revenue"), "rd_spend_amount": _l("R&D spend"),
+    "headcount": _l("Headcount"), "pct_applications": _l("PCT"),
+    "value_added_amount": _l("Value added"), "answered_on": _l("Answered"),
 }
 
 

@@ -128,6 +128,9 @@ def test_the_chinese_inbox_has_no_english_sentence_and_no_raw_code(app, client):
     assert not re.search(r"\b[a-z]+_[a-z_]+\b|\b[a-z]+\.[a-z_]+\b", text)  # no raw codes
     label = BADGE.search(page).group(1)
     assert not re.search(r"[A-Za-z]{3,}", label)
+    # The recent activity reads as words too ("登录"), not as ledger codes ("auth.login").
+    activity = page[page.index('data-testid="recent-activity"'):]
+    assert "登录" in activity and "auth.login" not in re.sub(r'title="[^"]*"', "", activity)
 
     page = dashboard(app.test_client(), "both@x.cn")
     marks = [text for kind, _, text in items(page) if kind == "mark"]

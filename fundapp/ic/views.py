@@ -35,7 +35,7 @@ from fundapp.unit_of_work import attempt
 
 bp = Blueprint("ic", __name__)
 
-OUTCOMES = {Outcome.PENDING: _l("Pending"), Outcome.APPROVED: _l("Approved"),
+OUTCOMES = {Outcome.PENDING: _l("Not decided yet"), Outcome.APPROVED: _l("Approved"),
             Outcome.APPROVED_WITH_CONDITIONS: _l("Approved with conditions"),
             Outcome.REJECTED: _l("Rejected")}
 VOTE_CHOICES = {VoteChoice.APPROVE: _l("Approve"),
@@ -98,6 +98,7 @@ def _meeting_page(meeting: IcMeeting, *, errors: dict | None = None, failed: str
                            # votes are cast at the meeting (from its day) on the final pack
                            started=shanghai_today() >= meeting.held_on,
                            final_pack=bool(meeting.packs and meeting.packs[-1].is_final),
+                           all_decided=all(item.decision is not None for item in meeting.items),
                            outcomes=OUTCOMES, vote_choices=VOTE_CHOICES,
                            errors=errors or {}, failed=failed,
                            values=request.form if failed else {}), 422 if errors else 200

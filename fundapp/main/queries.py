@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from fundapp.auth.models import User
 from fundapp.compliance.models import LedgerEntry
 from fundapp.fund.models import Fund
+from fundapp.main.actions import action_label
 
 
 def dashboard_summary(session: Session, user: User) -> dict[str, Any]:
@@ -31,7 +32,8 @@ def dashboard_summary(session: Session, user: User) -> dict[str, Any]:
                                   LedgerEntry.action)
                            .where(LedgerEntry.actor == user.email)
                            .order_by(LedgerEntry.seq.desc()).limit(5)).all()
-    summary["recent"] = [{**row._mapping, "recorded_at": _shanghai(row.recorded_at)} for row in rows]
+    summary["recent"] = [{**row._mapping, "recorded_at": _shanghai(row.recorded_at),
+                          "action_label": action_label(row.action)} for row in rows]
     return summary
 
 

@@ -133,7 +133,7 @@ def test_the_holding_page_forms_load_through_the_api_schemas(client):
         "value_amount": "1200000.00", "filing_no": "沪" * 150, "filed_on": "2025-11-10"})
     assert too_long.status_code == 422
     page = text(too_long)
-    assert "filing_no</strong>: Longer than maximum length 100." in page
+    assert "Filing number</strong>: Longer than maximum length 100." in page
     assert 'name="value_amount" value="1200000.00"' in page  # what was typed comes back
     assert count(Appraisal) == 0
 
@@ -161,7 +161,7 @@ def test_the_holding_page_forms_load_through_the_api_schemas(client):
     no_units = client.post(f"{url}/flow", data={
         "csrf_token": token, "kind": "follow_on", "on": "2025-12-31", "amount": "1.00"})
     assert no_units.status_code == 422
-    assert "units</strong>: Missing data for required field." in text(no_units)
+    assert "Units</strong>: Missing data for required field." in text(no_units)
 
     mark = client.post(f"{url}/mark", data={
         "csrf_token": token, "measured_on": "2025-12-31", "method": "multiples",
@@ -190,7 +190,7 @@ def test_kpi_answers_and_a_gbk_kpi_csv(client):
     bad = client.post(f"/portfolio/kpis/{report_id}/answer", data={
         "csrf_token": token, "revenue_amount": "100.00", "rd_spend_amount": "10.00",
         "headcount": "ten", "pct_applications": "0", "value_added_amount": "-20.00"})
-    assert bad.status_code == 422 and "headcount</strong>: Not a valid integer." in text(bad)
+    assert bad.status_code == 422 and "Headcount</strong>: Not a valid integer." in text(bad)
     good = client.post(f"/portfolio/kpis/{report_id}/answer", data={
         "csrf_token": token, "revenue_amount": "100.00", "rd_spend_amount": "10.00",
         "headcount": "5", "pct_applications": "0", "value_added_amount": "-20.00"})
@@ -233,7 +233,7 @@ def test_index_series_in_gbk_and_a_name_held_to_its_column(client):
         "csrf_token": token, "name": "I" * 101,
         "file": (BytesIO(rows.encode("gbk")), "index.csv")}, content_type="multipart/form-data")
     assert page.status_code == 422
-    assert "name</strong>: Longer than maximum length 100." in text(page)
+    assert "Name</strong>: Longer than maximum length 100." in text(page)
     unnamed = client.post("/portfolio/index-series", data={
         "csrf_token": token, "file": (BytesIO(rows.encode("gbk")), "index.csv")},
         content_type="multipart/form-data")
