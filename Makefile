@@ -11,7 +11,10 @@ PORT ?= 8000
 
 run: setup sysdeps translations
 	$(BIN)/fundapp db upgrade heads
-	$(BIN)/fundapp demo load --if-empty
+	@if [ "$${FUNDAPP_DEMO:-1}" = 0 ]; then \
+	  echo "FUNDAPP_DEMO=0: no demo. First run: fundapp users create --role admin, then sign in" \
+	    "(or fundapp fund create); see docs/setup.md"; \
+	else $(BIN)/fundapp demo load --if-empty; fi
 	HOST=$(HOST) PORT=$(PORT) scripts/run.sh
 
 test: setup sysdeps sysdeps-test translations

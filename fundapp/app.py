@@ -26,7 +26,7 @@ BLUEPRINTS = (
 # Only the app factory imports them all, so no domain needs to import another to be complete.
 DOMAIN_MODULES = (
     "fundapp.api.routes", "fundapp.compliance.api", "fundapp.deals.api", "fundapp.ic.api",
-    "fundapp.portfolio.api",
+    "fundapp.portfolio.api", "fundapp.fund.api",
     "fundapp.compliance.checks", "fundapp.compliance.jobs", "fundapp.deals.checks",
     "fundapp.ic.jobs", "fundapp.portfolio.checks", "fundapp.portfolio.grants.jobs",
     "fundapp.portfolio.kpis.jobs",

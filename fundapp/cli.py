@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -28,6 +29,7 @@ users = click.Group("users", help="Manage users.")
 ledger = click.Group("ledger", help="The compliance ledger.")
 demo = click.Group("demo", help="The demo fund.")
 scheduler = click.Group("scheduler", help="The job scheduler (its own process).")
+fund = click.Group("fund", help="The fund this installation runs (set up once).")
 
 
 @users.command("create")
@@ -52,6 +54,68 @@ def create_user_command(email: str, roles: tuple[str, ...], name: str, password_
     except AppError as exc:
         raise click.ClickException(describe(exc)) from None
     click.echo(f"created user {user.email} ({', '.join(sorted(r.value for r in user.roles))})")
+
+
+def _fund_options(command):
+    options = [
+        click.option("--name", required=True, help="The fund's name in Chinese."),
+        click.option("--name-en", default="", help="The fund's name in English."),
+        click.option("--committed-capital", "committed_amount", required=True,
+                     help="Committed capital in CNY, exact, e.g. 500000000.00."),
+        click.option("--inception-date", "established_on", required=True,
+                     help="YYYY-MM-DD, not after today (Shanghai)."),
+        click.option("--platform", "platform_name", required=True,
+                     help="The holding platform entity that holds the fund's equity."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _create_fund(**values: str) -> None:
+    from fundapp.fund.operations import create_fund
+    from fundapp.fund.queries import fund_facts
+    from fundapp.fund.schemas import FundCreateSchema
+    from fundapp.inputs import load
+
+    try:
+        with transaction():
+            data = load(FundCreateSchema(), {k: v for k, v in values.items() if v})
+            made = fund_facts(db.session, create_fund(db.session, actor="cli", **data))
+    except AppError as exc:
+        raise click.ClickException(describe(exc)) from None
+    click.echo(f"fund set up: {made['name']} (committed capital {made['committed_amount']} CNY, "
+               f"inception {made['established_on'].isoformat()}, policy version "
+               f"{made['policy_version']} in force)")
+
+
+@fund.command("create")
+@_fund_options
+@with_appcontext
+def fund_create_command(**values: str):
+    """Set up the fund (once) with the default policy version in force from its inception."""
+    _create_fund(**values)
+
+
+@click.command("init")
+@_fund_options
+@with_appcontext
+def init_command(**values: str):
+    """The same as `fundapp fund create`: set up the fund on an empty installation."""
+    _create_fund(**values)
+
+
+@fund.command("show")
+@with_appcontext
+def fund_show_command():
+    """Print the fund as JSON (what GET /api/v1/fund answers)."""
+    from fundapp.fund.queries import fund_facts, the_fund
+    from fundapp.fund.schemas import FundSchema
+
+    row = the_fund(db.session)
+    if row is None:
+        raise click.ClickException("the fund is not set up yet: run `fundapp fund create`")
+    click.echo(json.dumps(FundSchema().dump(fund_facts(db.session, row)), ensure_ascii=False))
 
 
 @ledger.command("verify")
@@ -99,7 +163,7 @@ def scheduler_run_command():
 def register_commands(app: Flask) -> None:
     from fundapp.compliance.cli import register as register_compliance
 
-    for group in (users, ledger, demo, scheduler):
+    for group in (users, ledger, demo, scheduler, fund, init_command):
         app.cli.add_command(group)
     # ledger export / verify-export / public-key, scheduler catch-up, backup, restore (issue 7)
     register_compliance(app, ledger, scheduler)

@@ -13,6 +13,7 @@ pids+=($!)
 .venv/bin/gunicorn --workers "${WORKERS:-2}" --bind "$HOST:$PORT" --access-logfile - wsgi:app &
 pids+=($!)
 
+if [ "${FUNDAPP_DEMO:-1}" != 0 ]; then
 cat <<MSG
 
   fundapp is running at http://$HOST:$PORT  (Ctrl-C stops the web server and the scheduler)
@@ -24,5 +25,8 @@ cat <<MSG
     auditor@demo.fundapp.cn   auditor
 
 MSG
+else
+  echo "  fundapp is running at http://$HOST:$PORT  (Ctrl-C stops it). No demo: see docs/setup.md."
+fi
 wait -n
 stop

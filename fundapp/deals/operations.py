@@ -451,8 +451,10 @@ def _check_r2a(deal: Deal, policy: PipelinePolicy) -> None:
 def _check_r10a(session: Session, deal: Deal, policy: PipelinePolicy) -> None:
     committed = session.scalar(select(Fund.committed_amount).order_by(Fund.id).limit(1))
     if committed is None:
-        raise RuleRefused("R10.a", _l("R10.a: no fund with committed capital is recorded, so "
-                                      "the single-company limit cannot be checked."))
+        raise RuleRefused("R10.a", _l(
+            "R10.a: the fund is not set up yet, so the single-company limit (a share of its "
+            "committed capital) cannot be checked. An administrator sets the fund up: on the "
+            "dashboard after signing in, or with `fundapp fund create`."))
     total = session.scalar(select(func.coalesce(func.sum(Deal.requested_grant_amount), 0))
                            .where(Deal.company_id == deal.company_id, Deal.id != deal.id,
                                   Deal.stage.not_in(list(WITHDRAWN_STAGES))))
