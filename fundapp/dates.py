@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
@@ -25,11 +24,11 @@ def previous_quarter(today: date) -> tuple[str, date, date]:
     return f"{start.year}Q{(start.month - 1) // 3 + 1}", start, end
 
 
-def not_after_today(day: date | None, field: str, what: Any = None) -> None:
+def not_after_today(day: date | None, field: str) -> None:
     """Refuse a day after today in Shanghai: nothing the fund records has happened yet.
 
     Raises ValidationFailed naming `field` (a 422 on the API, a message next to the field on a
-    form). `what` is accepted for call sites that name the date; the message names the day.
+    form); the message names the day.
     """
     from fundapp.errors import ValidationFailed  # errors imports nothing of ours
 
