@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from flask import Flask, g, request
@@ -72,7 +73,15 @@ FIELD_LABELS = {
 }
 
 
+_ROW_FIELD = re.compile(r"^row (\d+): (.+)$")
+
+
 def field_label(field: str) -> str | None:
+    """The field's label; "row 3: level" (a row of an uploaded file) names the row and the
+    file's own column header, which is what the user typed."""
+    row = _ROW_FIELD.match(field)
+    if row:
+        return str(_l("Row %(n)s, column %(column)s", n=row.group(1), column=row.group(2)))
     label = FIELD_LABELS.get(field)
     return str(label) if label is not None else None
 

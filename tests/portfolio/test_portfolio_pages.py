@@ -113,7 +113,7 @@ def test_performance_holding_kpi_and_index_pages_for_a_manager_and_an_auditor(ap
         body = text(holding)
         assert holding.status_code == 200
         assert "Property-rights exchange (R9)" in body and "沪国资评备〔2026〕118号" in body
-        assert "draft" in body and "final" in body
+        assert "Draft" in body and "Final" in body
         row = next(h for h in summary["holdings"] if h["holding_id"] == lixin.id)
         assert f"{row['nav_amount']:,}" in body
         assert ("Save draft mark" in body) is (role == "fund_manager")
@@ -155,10 +155,10 @@ def test_bad_input_on_the_pages_names_the_field_and_never_fails(app):
     admin = isolated_client(app)
     assert login(admin, "admin@example.cn").status_code == 302
     token = csrf_from(admin.get("/portfolio/index-series").get_data(as_text=True))
-    for content, field in ((b"date,level\n2024-01-31,100\n2024-02-29,0\n", "row 3: level"),
-                           (b"date,level\n2024-01-31,100\n2024-02-29,-5\n", "row 3: level"),
+    for content, field in ((b"date,level\n2024-01-31,100\n2024-02-29,0\n", "Row 3, column level"),
+                           (b"date,level\n2024-01-31,100\n2024-02-29,-5\n", "Row 3, column level"),
                            (b"2024-01-31,100\n2024-02-29,101\n2024-03-31,102\n2024-09-30,99\n",
-                            "row 4: date")):
+                            "Row 4, column date")):
         from io import BytesIO
 
         bad = admin.post("/portfolio/index-series", data={
