@@ -308,10 +308,7 @@ def get_deal(session: Session, deal_id: int) -> Deal:
 def lock_deal(session: Session, deal_id: int) -> Deal:
     """The deal, locked until the unit of work ends and read afresh: concurrent moves, decisions
     and reviews of one deal check and write one after the other."""
-    # On SQLite the lock expires everything the session holds; what a caller (the IC decision)
-    # changed and did not flush yet would be lost.
-    session.flush()
-    deal = lock(session, Deal, deal_id)
+    deal = lock(session, Deal, deal_id)  # lock() flushes first: nothing unflushed is lost
     if deal is None:
         raise NotFound(_l("No such deal."))
     return deal
@@ -320,7 +317,6 @@ def lock_deal(session: Session, deal_id: int) -> Deal:
 def lock_roadshow(session: Session, roadshow_id: int) -> Roadshow:
     """The roadshow, locked until the unit of work ends and read afresh (its panel, slots,
     criteria, score sheets and sign-up imports are checked and written one request at a time)."""
-    session.flush()
     roadshow = lock(session, Roadshow, roadshow_id)
     if roadshow is None:
         raise NotFound(_l("No such roadshow."))
