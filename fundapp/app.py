@@ -19,7 +19,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 BLUEPRINTS = (
     "fundapp.health", "fundapp.auth.views", "fundapp.main.views", "fundapp.admin.views",
     "fundapp.compliance.views", "fundapp.deals.views", "fundapp.portfolio.views",
-    "fundapp.reference.views", "fundapp.ic.views",
+    "fundapp.reference.views", "fundapp.ic.views", "fundapp.search.views",
 )
 # Modules that register themselves when imported: API routes on fundapp.api.bp, compliance
 # checks (fundapp.compliance.checks.register_check) and scheduled jobs (fundapp.scheduler.JOBS).
@@ -29,7 +29,7 @@ DOMAIN_MODULES = (
     "fundapp.portfolio.api", "fundapp.fund.api",
     "fundapp.compliance.checks", "fundapp.compliance.jobs", "fundapp.deals.checks",
     "fundapp.ic.jobs", "fundapp.portfolio.checks", "fundapp.portfolio.grants.jobs",
-    "fundapp.portfolio.kpis.jobs",
+    "fundapp.portfolio.kpis.jobs", "fundapp.portfolio.exits.jobs",
 )
 
 

@@ -51,6 +51,9 @@ def safe_next(target: str | None) -> str | None:
 # What a form field is called on the page, for the error summary at the top of a form: a field
 # not listed here is shown by its message alone (a page never shows a raw field name).
 FIELD_LABELS = {
+    "discount_rate_pct": _l("Discount rate"), "discount_rate": _l("Discount rate"),
+    "cash_flows": _l("Forecast cash flows"), "terminal_value": _l("Terminal value"),
+    "net_debt": _l("Net debt"), "units_outstanding": _l("Company units outstanding"),
     "amount": _l("Amount"), "units": _l("Units"), "price_amount": _l("Price"),
     "transfer_on": _l("Transfer date"), "buyer": _l("Buyer"), "kind": _l("Kind"),
     "measured_on": _l("Measurement date"), "method": _l("Method"),
@@ -86,9 +89,19 @@ def field_label(field: str) -> str | None:
     return str(label) if label is not None else None
 
 
+def sector_text(code: str | None) -> str:
+    """A sector code (`life_health`) as the reader's label; an unknown code as it is."""
+    from fundapp.deals.sectors import sector_label
+
+    if code == "unclassified":  # performance.summary's group of companies without a sector
+        return str(_l("Unclassified"))
+    return sector_label(code, str(get_locale())) if code else ""
+
+
 def register_template_helpers(app: Flask, can) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["field_label"] = field_label
+    app.jinja_env.filters["sector"] = sector_text
 
     @app.context_processor
     def _globals():

@@ -19,6 +19,7 @@ SECTORS: dict[str, tuple[str, str]] = {
     "metaverse": ("元宇宙", "Metaverse"),
     "digital": ("数字技术", "Digital technology"),
     "life_health": ("生命健康", "Life and health"),
+    "semiconductors": ("集成电路", "Integrated circuits"),
 }
 
 

@@ -61,6 +61,9 @@ PARAMETERS: dict[str, tuple[str, str]] = {
     # metrics.md MIRR: the rate at which the fund's distributions are assumed reinvested, as a
     # decimal fraction per year; null: the finance rate (the 1-year LPR in force).
     "mirr_reinvestment_rate": ("decimal_or_null", "metrics"),
+    # R9.d: the annual rate of an exit balance paid in instalments, as a decimal fraction per
+    # year; null: the 1-year LPR in force on the transfer date.
+    "instalment_rate": ("decimal_or_null", "R9.d"),
 }
 
 # Parameters added after versions were stored: a stored version without one has this value, so
@@ -68,6 +71,7 @@ PARAMETERS: dict[str, tuple[str, str]] = {
 ADDED_LATER: dict[str, Any] = {
     "unconverted_grant_carrying": "zero",
     "mirr_reinvestment_rate": None,
+    "instalment_rate": None,
 }
 CARRYING_CHOICES = ("zero", "cost")
 

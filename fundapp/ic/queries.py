@@ -122,9 +122,11 @@ def _roadshow(session: Session, deal: Deal) -> dict[str, Any] | None:
             "criteria": criteria, "chart_height": 16 + 26 * len(criteria)}
 
 
-def _scenarios(deal: Deal, values: dict[str, Any], on: date,
-               rounds: list[Any]) -> list[dict[str, Any]]:
-    """R3-R6 for three hypothetical qualifying rounds (low, base, high pre-money)."""
+def _hypothesis(deal: Deal, values: dict[str, Any], on: date, rounds: list[Any]
+                ) -> tuple[calc.ConversionPolicy, calc.Grant, Decimal, Decimal, Decimal, date,
+                           str]:
+    """The packs' hypothetical grant and qualifying round: (policy, grant, units before, base
+    pre-money, new money, closing date, legal form)."""
     policy = calc.ConversionPolicy.from_mapping(values)
     company = deal.company
     award = deal.requested_grant_amount
@@ -143,6 +145,21 @@ def _scenarios(deal: Deal, values: dict[str, Any], on: date,
     threshold = max(policy.qf_min_abs, (policy.qf_min_multiple * award).quantize(CENT))
     new_money = max(threshold, (base / 5).quantize(CENT))
     closed_on = calc.add_months(on, 30)
+    return policy, grant, units, base, new_money, closed_on, legal_form
+
+
+def _round(units: Decimal, pre: Decimal, new_money: Decimal, closed_on: date,
+           legal_form: str) -> calc.FinancingRound:
+    lead = calc.Investor("假设领投方 Hypothetical lead", new_money, True, True)
+    return calc.FinancingRound("priced_equity", closed_on, pre, units, (lead,),
+                               legal_form=legal_form)
+
+
+def _scenarios(deal: Deal, values: dict[str, Any], on: date,
+               rounds: list[Any]) -> list[dict[str, Any]]:
+    """R3-R6 for three hypothetical qualifying rounds (low, base, high pre-money)."""
+    policy, grant, units, base, new_money, closed_on, legal_form = _hypothesis(
+        deal, values, on, rounds)
     out = []
     for key, zh, en, factor in (("low", "低估值", "Low", Decimal("0.5")),
                                 ("base", "基准估值", "Base", Decimal(1)),
@@ -152,9 +169,7 @@ def _scenarios(deal: Deal, values: dict[str, Any], on: date,
                                     "pre_money": money(pre), "new_money": money(new_money),
                                     "closed_on": closed_on.isoformat(), "error": ""}
         try:
-            lead = calc.Investor("假设领投方 Hypothetical lead", new_money, True, True)
-            rnd = calc.FinancingRound("priced_equity", closed_on, pre, units, (lead,),
-                                      legal_form=legal_form)
+            rnd = _round(units, pre, new_money, closed_on, legal_form)
             result = calc.compute_conversion(grant, rnd, policy, fund_holder="本基金 The fund")
         except calc.ConversionError as exc:
             scenario["error"] = str(exc)
@@ -176,6 +191,46 @@ def _scenarios(deal: Deal, values: dict[str, Any], on: date,
                           for r in result.cap_table]}
         out.append(scenario)
     return out
+
+
+# A refused cell of the sensitivity grid: its clause's short name (the reason is the engine's).
+REFUSALS = {"R3.a": ("非现金增资", "not a priced cash round"),
+            "R3.b": ("超出窗口期及宽限期", "outside the window and grace"),
+            "R3.c": ("早于研发验收", "before R&D acceptance"),
+            "R3.d": ("新增资金不足", "too little new money"),
+            "R3.e": ("无独立领投方", "no independent lead"),
+            "R5.b": ("投前估值不超过转股金额", "pre-money below the grant"),
+            "R6.b": ("转股价格低于面值", "price below par")}
+
+
+def _sensitivity(deal: Deal, values: dict[str, Any], on: date,
+                 rounds: list[Any]) -> dict[str, Any] | None:
+    """The base scenario's units and stake over pre-money (50%-200%) x discount (0-30% and the
+    policy's own), each cell by the conversion engine; a refused cell names its clause."""
+    policy, grant, units, base, new_money, closed_on, legal_form = _hypothesis(
+        deal, values, on, rounds)
+    try:
+        grid = calc.sensitivity_grid(grant, _round(units, base, new_money, closed_on, legal_form),
+                                     policy, None, fund_holder="本基金 The fund")
+    except (calc.ConversionError, ValueError):
+        return None
+    rows = []
+    for value, cells in zip(grid.pre_money_values, grid.tables[0].rows, strict=True):
+        shown = []
+        for c in cells:
+            if c.refused_clause is not None:
+                zh, en = REFUSALS.get(c.refused_clause, ("不予转股", "refused"))
+                shown.append({"clause": c.refused_clause, "label_zh": zh, "label_en": en,
+                              "is_base": c.is_base, "units": "", "stake": ""})
+            else:
+                shown.append({"clause": "", "label_zh": "", "label_en": "",
+                              "is_base": c.is_base, "units": f"{c.fund_units:,}",
+                              "stake": f"{c.fund_stake}%"})
+        rows.append({"pre_money": money(value), "is_base": value == grid.base_pre_money,
+                     "cells": shown})
+    return {"closed_on": closed_on.isoformat(), "new_money": money(new_money),
+            "discounts": [f"{(d * 100).normalize():f}%" for d in grid.discounts],
+            "rows": rows}
 
 
 def _checklist(session: Session, deal: Deal, values: dict[str, Any],
@@ -272,6 +327,7 @@ def _deal_section(session: Session, item: IcAgendaItem, values: dict[str, Any],
         "tranches": [{"n": n, "share": f"{Decimal(s) * 100:.0f}%", "amount": money(a)}
                      for n, (s, a) in enumerate(zip(split, amounts, strict=True), start=1)],
         "scenarios": _scenarios(deal, values, on, rounds),
+        "sensitivity": _sensitivity(deal, values, on, rounds),
         "checklist": _checklist(session, deal, values, on),
         "voters": [m | {"recused": m["user_id"] in recused,
                         "recusal": recused[m["user_id"]].reason.value

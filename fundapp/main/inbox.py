@@ -36,6 +36,7 @@ from fundapp.ic.models import (
     IcVote,
 )
 from fundapp.portfolio.conversion.models import Conversion
+from fundapp.portfolio.exits.models import Exit, ExitInstalment
 from fundapp.portfolio.grants.models import (
     OPEN_STATUSES,
     Grant,
@@ -51,6 +52,7 @@ LIMIT = 50  # items of one kind at most: the inbox is a to-do list, the pages ho
 WINDOW_DAYS = (90, 30)  # R3.b / R8.a: conversion windows ending within these many days
 MILESTONE_DAYS = 30  # R2.c: reviews due this many days before the project period ends
 REGISTRATION_DAYS = 30  # R6.g: registrations due within this many days (or overdue)
+INSTALMENT_DAYS = 30  # R9.d: exit instalments due within this many days (or overdue)
 EXPORT_DAYS = 30  # a ledger export is new for this many days
 ROLE_ORDER = (Role.FUND_MANAGER, Role.IC_MEMBER, Role.AUDITOR, Role.ADMIN)
 
@@ -190,6 +192,34 @@ def kpi_reports(session: Session, user: User, today: date) -> list[InboxItem]:
                         company=_company_name(row.legal_name, row.name_en), due=_day(row.due_on)),
                       "/portfolio/kpis", row.due_on, True)
             for row in rows]
+
+
+def exit_instalments(session: Session, user: User, today: date) -> list[InboxItem]:
+    """R9.d: unpaid instalments of deferred exit balances due within 30 days or overdue."""
+    rows = session.execute(
+        select(ExitInstalment.number, ExitInstalment.exit_id, ExitInstalment.due_on,
+               Exit.holding_id, Company.legal_name, Company.name_en)
+        .join(Exit, Exit.id == ExitInstalment.exit_id)
+        .join(Holding, Holding.id == Exit.holding_id)
+        .join(Company, Company.id == Holding.company_id)
+        .where(ExitInstalment.paid_on.is_(None),
+               ExitInstalment.due_on <= today + timedelta(days=INSTALMENT_DAYS))
+        .order_by(ExitInstalment.due_on, ExitInstalment.id).limit(LIMIT)).all()
+    items = []
+    for row in rows:
+        overdue = row.due_on < today
+        company = _company_name(row.legal_name, row.name_en)
+        if overdue:
+            text = _("Instalment %(n)s of exit %(exit)s (%(company)s) was due on %(due)s and has "
+                     "not been paid.", n=row.number, exit=row.exit_id, company=company,
+                     due=_day(row.due_on))
+        else:
+            text = _("Instalment %(n)s of exit %(exit)s (%(company)s) is due on %(due)s.",
+                     n=row.number, exit=row.exit_id, company=company, due=_day(row.due_on))
+        items.append(InboxItem("exit_instalment", text,
+                               f"/portfolio/holdings/{row.holding_id}#exit-{row.exit_id}",
+                               row.due_on, overdue))
+    return items
 
 
 def managed_deals(session: Session, user: User, today: date) -> list[InboxItem]:
@@ -406,6 +436,7 @@ JOB_LABELS = {
     "report.quarterly": _l("Quarterly compliance report"),
     "grants.close_expired": _l("Closing grants whose conversion window ended"),
     "kpi.request": _l("Quarterly KPI requests"),
+    "exits.instalments": _l("Reminders of exit instalments"),
 }
 
 
@@ -442,7 +473,9 @@ def build_inbox(session: Session, user: User, now: datetime | None = None) -> li
                      *registrations(session, user, today),
                      *milestone_reviews(session, user, today),
                      *conversion_windows(session, user, today),
-                     *kpi_reports(session, user, today), *managed_deals(session, user, today)]
+                     *kpi_reports(session, user, today),
+                     *exit_instalments(session, user, today),
+                     *managed_deals(session, user, today)]
         elif role is Role.IC_MEMBER:
             items = [*votes_due(session, user, today), *minutes_to_sign(session, user, today),
                      *upcoming_meetings(session, user, today),

@@ -10,6 +10,7 @@ the rule-book clause on every item with a due date where there is a deadline:
 - portfolio.holding_limit      R10.d: holdings older than max_holding_years, or within a year of it
 - portfolio.kpi_reports        quarterly KPI requests past due without an answer
 - portfolio.appraisals         R9.a: the latest filed appraisal of a held holding expiring or expired
+- portfolio.instalments        R9.d: instalments of a deferred exit balance unpaid past their due date
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from fundapp.deals.models import Company
 from fundapp.fund.models import PolicyVersion
 from fundapp.portfolio.conversion.engine import add_months
 from fundapp.portfolio.conversion.models import Conversion
+from fundapp.portfolio.exits.models import Exit, ExitInstalment
 from fundapp.portfolio.grants.models import (
     OPEN_STATUSES,
     Grant,
@@ -329,3 +331,26 @@ def appraisals(ctx: CheckContext) -> Iterable[CheckItem]:
                                filing=appraisal.filing_no, company=name,
                                base=appraisal.base_on.isoformat(),
                                until=valid_until.isoformat(), days=days), due_on=valid_until)
+
+
+# The reminder of fundapp.portfolio.exits.jobs notifies the fund managers of these (once before
+# the due date, once when overdue), so the generic deadline reminder notifies nobody (notify=()).
+@register_check("portfolio.instalments", clause="R9.d", title=_l("Instalments overdue"),
+                notify=())
+def instalments_overdue(ctx: CheckContext) -> Iterable[CheckItem]:
+    """R9.d (and buy-backs paid in instalments): an instalment of a deferred exit balance still
+    unpaid after its due date; the receivable is in NAV at face value meanwhile."""
+    rows = ctx.session.execute(
+        select(ExitInstalment, Exit.holding_id, Company.legal_name)
+        .join(Exit, Exit.id == ExitInstalment.exit_id)
+        .join(Holding, Holding.id == Exit.holding_id)
+        .join(Company, Company.id == Holding.company_id)
+        .where(ExitInstalment.paid_on.is_(None), ExitInstalment.due_on < ctx.today)
+        .order_by(ExitInstalment.due_on, ExitInstalment.id))
+    for line, holding_id, name in rows:
+        yield CheckItem("R9.d", WARNING, "holding", holding_id, name,
+                        _l("Instalment %(n)s of exit %(exit)s (%(company)s), %(amount)s, was due "
+                           "on %(due)s and has not been paid.", n=line.number,
+                           exit=line.exit_id, company=name,
+                           amount=f"{line.principal_amount + line.interest_amount:,}",
+                           due=line.due_on.isoformat()), due_on=line.due_on)

@@ -201,12 +201,19 @@ DIRECT = [
 ]
 
 
+# A DCF mark's value per unit is computed from its inputs: these give 16.200000 per unit.
+DEMO_DCF = {"cash_flows": ["1100000.00", "1210000.00", "1331000.00"], "discount_rate": "0.10",
+            "terminal_value": "17569200.00", "net_debt": "0.00",
+            "units_outstanding": "1000000.00"}
+
+
 def _marked(session: Session, holding: Any, measured_on: date, method: str, value: str,
             *, author: str, approver: str | None, inputs: dict | None = None) -> None:
     from fundapp.portfolio.holdings.models import MarkMethod
 
     mark = record_mark(session, holding, measured_on=measured_on, method=MarkMethod(method),
-                       value_per_unit=D(value), inputs=inputs or {"source": "demo"},
+                       value_per_unit=D(value),
+                       inputs=inputs or (DEMO_DCF if method == "dcf" else {"source": "demo"}),
                        actor=author)
     if approver:
         finalise_mark(session, mark, actor=approver)

@@ -107,7 +107,11 @@ def test_performance_as_of_marks_four_eyes_and_exits(client):
     before = client.get("/api/v1/performance?as_of=2025-12-31", headers=headers).get_json()
     assert before["fund"]["paid_in_amount"] == "3500000.00"
     assert before["holdings"] == []  # converted only on 2026-11-01
-    assert "actual/365" in before["conventions"]
+    # The conventions and notes speak the reader's language (the default is Chinese).
+    assert "实际天数/365" in before["conventions"]
+    english = client.get("/api/v1/performance?as_of=2025-12-31",
+                         headers={**headers, "Accept-Language": "en"}).get_json()
+    assert "actual/365" in english["conventions"] and "实际" not in english["conventions"]
 
     early = client.post(f"/api/v1/holdings/{holding_id}/marks", headers=headers, json={
         "measured_on": "2026-10-01", "method": "multiples", "value_per_unit": "2"})

@@ -72,7 +72,7 @@ def test_converted_only_has_no_figures_before_anything_converted(client, app):
     assert views["equity"]["tvpi"] == "1.0000" and views["equity"]["holdings_count"] == 1
     # Converted only: nothing has converted, so there is nothing to show (not TVPI 1.0 or more).
     converted = views["converted_only"]
-    assert converted["holdings_count"] == 0 and converted["note"] == "no holdings yet"
+    assert converted["holdings_count"] == 0 and converted["note"] == "尚无持股"
     assert converted["tvpi"] is None and converted["irr"] is None
     assert converted["paid_in_amount"] is None
 
@@ -207,7 +207,7 @@ def test_a_deferred_exchange_balance_is_a_receivable_until_paid(client):
                          [-1000000.0, 1000000.0, float(left_at_cost + balance)])
     assert abs(float(row["irr"]) - oracle) < 1e-8
     assert owed["views"]["all_in"]["tvpi"] == "3.6000"
-    assert "receivables in NAV at face value" in owed["conventions"]
+    assert "按面值作为应收款计入 NAV" in owed["conventions"]
 
     paid = client.post(f"/api/v1/exits/{sale.get_json()['id']}/balance", headers=headers,
                        json={"paid_on": "2026-11-25"})

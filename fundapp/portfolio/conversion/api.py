@@ -8,12 +8,14 @@ grant's lock, and by the database's one-conversion-per-grant constraint as the b
 
 from __future__ import annotations
 
+from flask import request
 from flask_babel import lazy_gettext as _l
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
 from fundapp.errors import AppError, RuleRefused, refuse_on_constraint
 from fundapp.extensions import db
+from fundapp.inputs import load_form
 from fundapp.portfolio.common import get_company
 from fundapp.portfolio.conversion import operations as ops
 from fundapp.portfolio.conversion.queries import cap_table_view
@@ -23,8 +25,11 @@ from fundapp.portfolio.conversion.schemas import (
     ConversionSchema,
     PreviewRequestSchema,
     PreviewSchema,
+    SensitivityQuerySchema,
+    SensitivitySchema,
 )
 from fundapp.portfolio.grants.operations import get_grant
+from fundapp.portfolio.rounds.schemas import RoundFormSchema
 from fundapp.portfolio.web import current_actor
 
 # What a concurrent twin meets when the database refuses its write.
@@ -46,13 +51,75 @@ refuse_on_constraint(RuleRefused("R3.f", _l("An alternative condition has alread
 def conversion_preview(grant_id: int):
     data = load_json(PreviewRequestSchema())
     grant = get_grant(db.session, grant_id)
+    what_if = ops.what_if_policy(db.session, grant, policy_version_id=data["policy_version_id"],
+                                 changes=ops.what_if_texts(data))
     holders = (data.get("round") or {}).get("holders_before")
-    preview = ops.preview_conversion(db.session, grant, round_id=data.get("round_id"),
-                                     round_data=data.get("round"), holders_before=holders,
-                                     basis=data["basis"])
+    scenario = {"round_id": data.get("round_id"), "round_data": data.get("round"),
+                "holders_before": holders, "basis": data["basis"]}
+    preview = ops.preview_conversion(db.session, grant, **scenario)
+    other = None
+    if what_if is not None:
+        side = ops.preview_side(db.session, grant, what_if.name, what_if.policy, **scenario)
+        other = {"policy_version": what_if.version, "policy_version_id": what_if.version_id,
+                 "changes": what_if.changes, "name": what_if.name,
+                 "refused_clause": side.clause, "reason": side.reason,
+                 "sheet": side.result.to_dict() if side.result is not None else None}
     return PreviewSchema().dump({"grant_id": grant_id, "round_id": preview.round_id,
                                  "cap_table_before_known": preview.has_cap_table,
-                                 "sheet": preview.result.to_dict()})
+                                 "policy_version": ops.pinned_policy_name(grant),
+                                 "sheet": preview.result.to_dict(), "what_if": other})
+
+
+SENSITIVITY_PARAMS = [
+    {"name": "round_id", "in": "query", "schema": {"type": "integer"},
+     "description": "A recorded round; without it, describe a hypothetical round with the "
+                    "preview page's fields (kind, closed_on, definitive_agreement_signed_on, "
+                    "pre_money_valuation_amount, units_before, investor_<n>_name, "
+                    "investor_<n>_cash, investor_<n>_independent, lead = the lead's row "
+                    "number, holder_<n>_name, holder_<n>_units)"},
+    {"name": "pre_money", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
+     "style": "form", "explode": True,
+     "description": "Pre-money valuations in CNY, or shares of the round's such as 150%; "
+                    "repeated or comma-separated; at most 12 (default 50%-200%)"},
+    {"name": "discount", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
+     "style": "form", "explode": True,
+     "description": "Discounts (R5.c) as 0.20 or 20%; at most 8 (default 0, 10, 20, 30% and "
+                    "the policy's own)"},
+    {"name": "closing_on", "in": "query",
+     "schema": {"type": "array", "items": {"type": "string", "format": "date"}},
+     "style": "form", "explode": True,
+     "description": "Closing dates (R3.b window and grace); at most 6 (default the round's)"},
+]
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/sensitivity", "GET",
+           summary="Sensitivity grid: the fund's units and stake over pre-money valuations x "
+                   "discounts (x closing dates); refused cells name their clause; changes "
+                   "nothing", response=SensitivitySchema, params=SENSITIVITY_PARAMS)
+def conversion_sensitivity(grant_id: int):
+    query = load_form(SensitivityQuerySchema(), request.args)
+    grant = get_grant(db.session, grant_id)
+    scenario: dict = {"round_id": query["round_id"]}
+    if query["round_id"] is None:
+        data = load_form(RoundFormSchema(), request.args)
+        scenario = {"round_data": data, "holders_before": data.get("holders_before")}
+    grid = ops.conversion_sensitivity(db.session, grant, pre_money=query["pre_money"],
+                                      discount=query["discount"],
+                                      closing_on=query["closing_on"], **scenario)
+    return SensitivitySchema().dump(sensitivity_data(grid, grant_id, query["round_id"]))
+
+
+def sensitivity_data(grid, grant_id: int, round_id: int | None) -> dict:
+    """The grid with each row led by its pre-money valuation, for SensitivitySchema."""
+    return {"grant_id": grant_id, "round_id": round_id,
+            "pre_money_values": grid.pre_money_values, "discounts": grid.discounts,
+            "closing_dates": grid.closing_dates, "base_pre_money": grid.base_pre_money,
+            "base_discount": grid.base_discount, "base_closed_on": grid.base_closed_on,
+            "tables": [{"closed_on": t.closed_on,
+                        "rows": [{"pre_money_valuation": value, "cells": cells}
+                                 for value, cells in zip(grid.pre_money_values, t.rows,
+                                                         strict=True)]}
+                       for t in grid.tables]}
 
 
 @api_route(bp, "/v1/grants/<int:grant_id>/conversion", "GET", summary="The grant's conversion",

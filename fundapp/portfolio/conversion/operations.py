@@ -8,10 +8,11 @@ transaction; the caller commits once.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -20,8 +21,11 @@ from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
 from fundapp.dates import not_after_today
-from fundapp.errors import AppError
-from fundapp.portfolio.common import ZERO, field_error, jsonable, money_text, refuse
+from fundapp.errors import AppError, RuleRefused, ValidationFailed
+from fundapp.fields import day_out_of_range
+from fundapp.fund.models import PolicyVersion
+from fundapp.fund.policies import PARAMETERS, clean_values, conversion_policy
+from fundapp.portfolio.common import FEN, ZERO, field_error, jsonable, money_text, refuse
 from fundapp.portfolio.conversion import engine as calc
 from fundapp.portfolio.conversion.models import (
     AlternativeTrigger,
@@ -131,7 +135,8 @@ def _pure_appraisal(grant: Grant, trigger: AlternativeTrigger) -> calc.Appraisal
                           legal_form=legal_form)
 
 
-def _appraisal_preview(session: Session, grant: Grant) -> Preview:
+def _appraisal_preview(session: Session, grant: Grant,
+                       policy: calc.ConversionPolicy | None = None) -> Preview:
     trigger = grant.alternative_trigger
     if trigger is None:
         raise refuse("R3.f", _l("No agreed alternative condition has been recorded as met."),
@@ -142,7 +147,8 @@ def _appraisal_preview(session: Session, grant: Grant) -> Preview:
         rows = None  # another moment's table: the pre-conversion holders are unknown
     try:
         result = calc.compute_appraisal_conversion(
-            pure_grant(grant), _pure_appraisal(grant, trigger), grant_policy(grant), rows,
+            pure_grant(grant), _pure_appraisal(grant, trigger), policy or grant_policy(grant),
+            rows,
             met_on=trigger.met_on, condition=trigger.condition,
             validity_months=_appraisal_validity(grant), fund_holder=grant.holder_entity)
     except (calc.ConversionError, ValueError) as exc:
@@ -176,14 +182,11 @@ def _pre_round_table(session: Session, grant: Grant, spec: calc.FinancingRound,
     return rows
 
 
-def preview_conversion(session: Session, grant: Grant, *, round_id: int | None = None,
-                       round_data: Mapping[str, Any] | None = None,
-                       holders_before: Sequence[Mapping[str, Any]] | None = None,
-                       basis: str = "round") -> Preview:
-    """R4-R6 for a recorded or a hypothetical round, or (R3.f) the filed appraisal; changes
-    nothing."""
-    if basis == "appraisal":
-        return _appraisal_preview(session, grant)
+def _scenario(session: Session, grant: Grant, round_id: int | None,
+              round_data: Mapping[str, Any] | None,
+              holders_before: Sequence[Mapping[str, Any]] | None
+              ) -> tuple[calc.FinancingRound, list[tuple[str, Decimal]] | None]:
+    """The pure round of a recorded or hypothetical round, and the holders before it."""
     if round_id is not None:
         row = get_round(session, round_id)
         if row.company_id != grant.company_id:
@@ -195,10 +198,22 @@ def preview_conversion(session: Session, grant: Grant, *, round_id: int | None =
     else:
         raise field_error("round_id", _l("Choose a recorded round or describe one."))
     spec = pure_round(grant.company, data)
-    table = _pre_round_table(session, grant, spec, round_id, holders_before)
+    return spec, _pre_round_table(session, grant, spec, round_id, holders_before)
+
+
+def preview_conversion(session: Session, grant: Grant, *, round_id: int | None = None,
+                       round_data: Mapping[str, Any] | None = None,
+                       holders_before: Sequence[Mapping[str, Any]] | None = None,
+                       basis: str = "round",
+                       policy: calc.ConversionPolicy | None = None) -> Preview:
+    """R4-R6 for a recorded or a hypothetical round, or (R3.f) the filed appraisal; changes
+    nothing. ``policy`` (a what-if) replaces the grant's pinned policy."""
+    if basis == "appraisal":
+        return _appraisal_preview(session, grant, policy)
+    spec, table = _scenario(session, grant, round_id, round_data, holders_before)
     try:
-        result = calc.compute_conversion(pure_grant(grant), spec, grant_policy(grant), table,
-                                         fund_holder=grant.holder_entity)
+        result = calc.compute_conversion(pure_grant(grant), spec, policy or grant_policy(grant),
+                                         table, fund_holder=grant.holder_entity)
     except calc.NotQualifyingError as exc:
         failed = exc.result.failed_clauses
         raise refuse(failed[0].clause, _l("The round is not a qualifying financing: %(why)s",
@@ -369,3 +384,251 @@ def registration_overdue(grant: Grant, today: date) -> bool:
     conversion = grant.conversion
     return bool(conversion and conversion.registered_on is None
                 and today > conversion.registration_due_on)
+
+
+# --------------------------------------------------------------------------- sensitivity, what-if
+
+
+_LIST_SPLIT = re.compile(r"[,;，；、\s]+")
+
+
+def axis_texts(values: Sequence[str] | str | None) -> list[str]:
+    """The entries of an axis typed as "a, b, c" (or given as repeated arguments)."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    return [part for value in values for part in _LIST_SPLIT.split(value.strip()) if part]
+
+
+def _number(text: str) -> Decimal | None:
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and abs(number) < 10**15 else None
+
+
+def _share(text: str) -> Decimal | None:
+    """ "20%" -> 0.20 and "0.20" -> 0.20; None when it is not a number."""
+    percent = text.endswith("%")
+    number = _number(text[:-1].strip() if percent else text)
+    if number is None:
+        return None
+    return number / 100 if percent else number
+
+
+def _pre_money_axis(texts: Sequence[str], base: Decimal) -> list[Decimal]:
+    """Amounts in CNY, or "150%" of the scenario's pre-money (to the fen, half-up)."""
+    values = []
+    for text in texts:
+        if text.endswith("%"):
+            number = _number(text[:-1].strip())
+            amount = (None if number is None
+                      else (base * number / 100).quantize(FEN, rounding=ROUND_HALF_UP))
+        else:
+            amount = _number(text)
+        if amount is None:
+            raise field_error("pre_money", _l("“%(text)s” is not an amount (e.g. 80000000.00) "
+                                              "or a share of the pre-money (e.g. 150%%).",
+                                              text=text))
+        if amount <= 0 or amount != amount.quantize(FEN):
+            raise field_error("pre_money", _l("“%(text)s”: a pre-money valuation must be more "
+                                              "than 0, with at most 2 decimal places.",
+                                              text=text))
+        values.append(amount)
+    return values
+
+
+def _discount_axis(texts: Sequence[str]) -> list[Decimal]:
+    values = []
+    for text in texts:
+        rate = _share(text)
+        if rate is None or not 0 <= rate < 1:
+            raise field_error("discount", _l("“%(text)s” is not a discount from 0%% to below "
+                                             "100%% (e.g. 20%% or 0.20).", text=text))
+        values.append(rate)
+    return values
+
+
+def _date_axis(texts: Sequence[str]) -> list[date]:
+    days = []
+    for text in texts:
+        try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                raise ValueError(text)
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise field_error("closing_on", _l("“%(text)s” is not a date (YYYY-MM-DD).",
+                                               text=text)) from None
+        problem = day_out_of_range(day)
+        if problem:
+            raise field_error("closing_on", problem)
+        days.append(day)
+    return days
+
+
+def _limit(field: str, values: Sequence[Any], most: int) -> None:
+    if len(set(values)) > most:
+        raise field_error(field, _l("At most %(most)s values (%(count)s given).", most=most,
+                                    count=len(set(values))))
+
+
+def conversion_sensitivity(session: Session, grant: Grant, *, round_id: int | None = None,
+                           round_data: Mapping[str, Any] | None = None,
+                           holders_before: Sequence[Mapping[str, Any]] | None = None,
+                           pre_money: Sequence[str] = (), discount: Sequence[str] = (),
+                           closing_on: Sequence[str] = (),
+                           policy: calc.ConversionPolicy | None = None) -> calc.SensitivityGrid:
+    """The fund's units and stake over pre-money x discount (x closing date) for a recorded or
+    hypothetical round under the grant's policy; each cell is the engine's full R3-R6 run, a
+    refused cell names its clause. Empty axes take the engine's defaults; changes nothing."""
+    # The axes first: a typing slip is named even when the round cannot be read.
+    pre_texts, discount_texts, date_texts = (axis_texts(pre_money), axis_texts(discount),
+                                             axis_texts(closing_on))
+    rates = _discount_axis(discount_texts)
+    days = _date_axis(date_texts)
+    _limit("discount", rates, calc.MAX_DISCOUNTS)
+    _limit("closing_on", days, calc.MAX_CLOSING_DATES)
+    spec, table = _scenario(session, grant, round_id, round_data, holders_before)
+    values = _pre_money_axis(pre_texts, spec.pre_money_valuation)
+    _limit("pre_money", values, calc.MAX_PRE_MONEY_VALUES)
+    try:
+        return calc.sensitivity_grid(pure_grant(grant), spec, policy or grant_policy(grant),
+                                     table, pre_money_values=values, discounts=rates,
+                                     closing_dates=days, fund_holder=grant.holder_entity)
+    except calc.SensitivityError as exc:  # pragma: no cover - the checks above come first
+        raise field_error(exc.field, str(exc)) from None
+
+
+# The policy parameters a what-if may change by hand (the others: choose another version).
+WHAT_IF_PARAMETERS = ("discount", "valuation_cap", "max_stake", "pre_money_includes_conversion",
+                      "conversion_window_months", "grace_days")
+_FALSE_WORDS = frozenset({"0", "off", "false", "no", "n"})
+_TRUE_WORDS = frozenset({"1", "on", "true", "yes", "y"})
+_NO_CAP_WORDS = frozenset({"none", "null", "no cap", "无", "不设"})
+
+
+WHAT_IF_LABELS = {"discount": _l("discount"), "valuation_cap": _l("valuation cap"),
+                  "max_stake": _l("stake cap"),
+                  "pre_money_includes_conversion": _l("pre-money includes the grant"),
+                  "conversion_window_months": _l("window in months"),
+                  "grace_days": _l("grace in days")}
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(_l("Yes") if value else _l("No"))
+    return str(value)
+
+
+@dataclass
+class WhatIfPolicy:
+    """Another version of the policy, and/or drafted values, for a preview beside the pinned
+    one. ``name`` says which version and what was changed; nothing is stored."""
+
+    policy: calc.ConversionPolicy
+    version: str  # the version whose values it starts from
+    version_id: int
+    changes: dict[str, Any]  # the drafted parameters, in their stored form
+    name: str
+
+
+def what_if_texts(source: Mapping[str, Any]) -> dict[str, Any]:
+    """``what_if_<parameter>`` entries of a query string or JSON body, in the policy's types
+    (texts to numbers, whole numbers, yes/no, "none" for no valuation cap); blanks are left out.
+    Every bad entry is named."""
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name in WHAT_IF_PARAMETERS:
+        raw = source.get(f"what_if_{name}")
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            continue
+        text = raw.strip().lower() if isinstance(raw, str) else raw
+        key = f"what_if_{name}"
+        if name == "pre_money_includes_conversion":
+            if isinstance(text, bool):
+                values[name] = text
+            elif text in _TRUE_WORDS or text in _FALSE_WORDS:
+                values[name] = text in _TRUE_WORDS
+            else:
+                errors[key] = [str(_l("Must be yes or no."))]
+        elif name in ("conversion_window_months", "grace_days"):
+            if isinstance(text, int) and not isinstance(text, bool):
+                values[name] = text
+            elif isinstance(text, str) and text.isdigit() and len(text) <= 4:
+                values[name] = int(text)
+            else:
+                errors[key] = [str(_l("Must be a whole number from 0 to 9999."))]
+        elif name == "valuation_cap" and text in _NO_CAP_WORDS:
+            values[name] = None
+        elif not isinstance(text, str):
+            errors[key] = [str(_l("Enter a decimal number as text, e.g. \"0.30\"."))]
+        else:
+            number = _share(text) if name != "valuation_cap" else _number(text)
+            if number is None:
+                errors[key] = [str(_l("Not a valid number."))]
+            else:
+                values[name] = format(number, "f")
+    if errors:
+        raise ValidationFailed(_l("Some fields are not valid."), details=errors)
+    return values
+
+
+def what_if_policy(session: Session, grant: Grant, *, policy_version_id: int | None = None,
+                   changes: Mapping[str, Any] | None = None) -> WhatIfPolicy | None:
+    """The policy of a what-if: another version's values (or the pinned version's) with the
+    agreement's own override, then the drafted ``changes``, checked as a new version would be
+    (``clean_values``). None when neither a version nor a change is given."""
+    changes = dict(changes or {})
+    if policy_version_id is None and not changes:
+        return None
+    if policy_version_id is not None:
+        version = session.get(PolicyVersion, policy_version_id)
+        if version is None:
+            raise field_error("policy_version_id", _l("There is no such policy version."))
+    else:
+        version = grant.policy_version
+    clean, errors = clean_values({**version.values, **grant.policy_override, **changes})
+    if errors:
+        details = {(f"what_if_{k}" if k in WHAT_IF_PARAMETERS else "policy_version_id"): v
+                   for k, v in errors.items()}
+        raise ValidationFailed(_l("Some policy values are not valid."), details=details)
+    stored = {k: clean[k] for k in changes}
+    name = version.version
+    if stored:
+        # Each change by its name and clause, "discount (R5.c) = 0.2", never the raw key.
+        name = str(_l("%(version)s with changes: %(changes)s", version=version.version,
+                      changes=", ".join(f"{WHAT_IF_LABELS[k]} ({PARAMETERS[k][1]}) = "
+                                        f"{_shown(v)}" for k, v in stored.items())))
+    return WhatIfPolicy(policy=conversion_policy(clean), version=version.version,
+                        version_id=version.id, changes=stored, name=name)
+
+
+def pinned_policy_name(grant: Grant) -> str:
+    name = grant.policy_version.version
+    if grant.policy_override:
+        name = str(_l("%(version)s with the agreement's override", version=name))
+    return name
+
+
+@dataclass
+class Side:
+    """One column of a policy comparison: the sheet, or the refusal that replaced it."""
+
+    name: str
+    result: calc.ConversionResult | None
+    clause: str | None = None
+    reason: str = ""
+
+
+def preview_side(session: Session, grant: Grant, name: str,
+                 policy: calc.ConversionPolicy | None, **scenario: Any) -> Side:
+    """A preview that answers a rule's refusal as a column of the comparison, not an error
+    (bad input still raises)."""
+    try:
+        return Side(name, preview_conversion(session, grant, policy=policy, **scenario).result)
+    except RuleRefused as exc:
+        return Side(name, None, exc.details.get("rule"), str(exc.message))

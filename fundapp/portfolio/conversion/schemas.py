@@ -41,10 +41,24 @@ class AlternativeTriggerSchema(Schema):
 BASES = ("round", "appraisal")  # R3.f: "appraisal" prices by the filed appraisal
 
 
-class PreviewRequestSchema(Schema):
+# Policy what-if: another version and/or drafted values of these parameters (what_if_<name>),
+# as texts ("0.25", "25%", "none" for no valuation cap, "yes"/"no", whole numbers).
+WHAT_IF_FIELDS = ("discount", "valuation_cap", "max_stake", "pre_money_includes_conversion",
+                  "conversion_window_months", "grace_days")
+
+
+_WhatIfFields = Schema.from_dict({
+    f"what_if_{name}": fields.Raw(load_default=None, metadata={
+        "description": f"Policy what-if: the value of {name} (a text)"})
+    for name in WHAT_IF_FIELDS}, name="WhatIfFields")
+
+
+class PreviewRequestSchema(_WhatIfFields):  # type: ignore[misc,valid-type]
     basis = fields.String(load_default="round", validate=validate.OneOf(BASES))
     round_id = Id(load_default=None)
     round = fields.Nested(RoundCreateSchema, load_default=None)
+    policy_version_id = Id(load_default=None, metadata={
+        "description": "Policy what-if: preview also under this policy version"})
 
     @validates_schema
     def _one(self, data, **kwargs):
@@ -112,13 +126,82 @@ class ConversionSchema(Schema):
         return [t.position for t in conversion.grant.tranches if t.status.value == "cancelled"]
 
 
+class WhatIfSheetSchema(Schema):
+    """The preview under another policy version or drafted values: its sheet, or the clause
+    that refused it."""
+
+    policy_version = fields.String(metadata={"description": "The version it starts from"})
+    policy_version_id = fields.Integer()
+    changes = fields.Dict(metadata={"description": "The drafted parameters, stored form"})
+    name = fields.String()
+    refused_clause = fields.String(allow_none=True)
+    reason = fields.String()
+    sheet = fields.Dict(allow_none=True)
+
+
 class PreviewSchema(Schema):
-    """The calculation sheet (the pure module's to_dict()) plus what the preview used."""
+    """The calculation sheet (the pure module's to_dict()) plus what the preview used; with a
+    policy what-if, the second sheet beside it."""
 
     grant_id = fields.Integer()
     round_id = fields.Integer(allow_none=True)
     cap_table_before_known = fields.Boolean()
+    policy_version = fields.String(metadata={"description": "The pinned policy's name"})
     sheet = fields.Dict()
+    what_if = fields.Nested(WhatIfSheetSchema, allow_none=True)
+
+
+class SensitivityQuerySchema(Schema):
+    """The axes of a sensitivity grid, each a list (repeated or comma-separated)."""
+
+    round_id = Id(load_default=None)
+    pre_money = fields.List(Text(500), load_default=list)
+    discount = fields.List(Text(500), load_default=list)
+    closing_on = fields.List(Text(500), load_default=list)
+
+
+class SensitivityCellSchema(Schema):
+    pre_money_valuation = Money()
+    discount = fields.Decimal(as_string=True, metadata={"description": "fraction, 0.20 = 20%"})
+    closed_on = fields.Date()
+    is_base = fields.Boolean(metadata={"description": "The scenario's own cell"})
+    fund_units = fields.Decimal(as_string=True, allow_none=True)
+    fund_stake = fields.Decimal(as_string=True, allow_none=True,
+                                metadata={"description": "percent, 2 decimals (4.00 = 4%)"})
+    fund_stake_display = fields.String(allow_none=True)
+    conversion_price_display = fields.String(allow_none=True)
+    converting_amount = Money(allow_none=True)
+    converted_amount = Money(allow_none=True)
+    is_stake_capped = fields.Boolean()
+    is_valuation_capped = fields.Boolean()
+    refused_clause = fields.String(allow_none=True, metadata={
+        "description": "The clause that refuses this cell (e.g. R3.b); null when it computes"})
+    reason_en = fields.String()
+    reason_zh = fields.String()
+
+
+class SensitivityRowSchema(Schema):
+    pre_money_valuation = Money()
+    cells = fields.List(fields.Nested(SensitivityCellSchema))
+
+
+class SensitivityTableSchema(Schema):
+    closed_on = fields.Date()
+    rows = fields.List(fields.Nested(SensitivityRowSchema))
+
+
+class SensitivitySchema(Schema):
+    """Rows of pre-money valuations x columns of discounts, one table per closing date."""
+
+    grant_id = fields.Integer()
+    round_id = fields.Integer(allow_none=True)
+    pre_money_values = fields.List(Money())
+    discounts = fields.List(fields.Decimal(as_string=True))
+    closing_dates = fields.List(fields.Date())
+    base_pre_money = Money()
+    base_discount = fields.Decimal(as_string=True)
+    base_closed_on = fields.Date()
+    tables = fields.List(fields.Nested(SensitivityTableSchema))
 
 
 class CapTableRowSchema(Schema):

@@ -7,18 +7,31 @@ commit, the request's unit of work does. A preview only reads.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
+from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
+from fundapp.errors import RuleRefused
 from fundapp.extensions import db
+from fundapp.fund.queries import policy_versions
 from fundapp.inputs import load_form
-from fundapp.portfolio.common import get_company
+from fundapp.portfolio.common import field_error, get_company
+from fundapp.portfolio.conversion import engine as calc
 from fundapp.portfolio.conversion.operations import (
+    WHAT_IF_PARAMETERS,
     Preview,
+    Side,
+    conversion_sensitivity,
     convert_grant,
+    pinned_policy_name,
     preview_conversion,
+    preview_side,
     registration_overdue,
+    what_if_policy,
+    what_if_texts,
 )
 from fundapp.portfolio.conversion.queries import cap_table_view
 from fundapp.portfolio.conversion.schemas import ConversionFormSchema
@@ -30,19 +43,96 @@ from fundapp.portfolio.rounds.queries import company_rounds
 from fundapp.portfolio.rounds.schemas import ROWS, RoundFormSchema
 from fundapp.portfolio.rounds.views import KIND_LABELS
 from fundapp.portfolio.web import attempt_naming_the_clause, bp, current_actor
+from fundapp.ui import format_money
 
 # --------------------------------------------------------------------------- preview, conversion
 
 
-def _preview(grant: Grant, mode: str) -> Preview | None:
-    """The what-if sheet of the query string: a recorded round, or a hypothetical one."""
+def _scenario(mode: str) -> dict[str, Any] | None:
+    """The round of the query string: a recorded round, or a hypothetical one."""
     if mode == "recorded" and request.args.get("round_id", "").isdigit():
-        return preview_conversion(db.session, grant, round_id=int(request.args["round_id"]))
+        return {"round_id": int(request.args["round_id"])}
     if mode == "hypothetical":
         data = load_form(RoundFormSchema(), request.args)
-        return preview_conversion(db.session, grant, round_data=data,
-                                  holders_before=data.get("holders_before"))
+        return {"round_data": data, "holders_before": data.get("holders_before")}
     return None
+
+
+def _preview(grant: Grant, mode: str) -> Preview | None:
+    """The what-if sheet of the query string under the grant's pinned policy."""
+    scenario = _scenario(mode)
+    return preview_conversion(db.session, grant, **scenario) if scenario is not None else None
+
+
+# What a refused cell or column is called on the page (its clause id is shown beside it).
+REFUSAL_LABELS = {
+    "R3": _l("Not a qualifying financing"),
+    "R3.a": _l("Not a priced cash equity round"),
+    "R3.b": _l("Outside the conversion window and grace period"),
+    "R3.c": _l("Closes before R&D acceptance"),
+    "R3.d": _l("Too little new money"),
+    "R3.e": _l("No independent lead investor"),
+    "R4.a": _l("Refunds exceed payments"),
+    "R5.a": _l("No pre-money valuation"),
+    "R5.b": _l("Pre-money does not exceed the converting amount"),
+    "R6.b": _l("Conversion price below par"),
+    "R6.c": _l("Cap table does not match the round"),
+    "R6.d": _l("Stake cap cannot be met"),
+}
+SENSITIVITY_FIELDS = ("pre_money", "discount", "closing_on")
+WHAT_IF_INPUTS = ("policy_version_id", *(f"what_if_{n}" for n in WHAT_IF_PARAMETERS))
+
+
+def refusal_label(clause: str | None) -> str:
+    return str(REFUSAL_LABELS.get(clause or "", _l("Refused by the rule book")))
+
+
+def percent_text(fraction: Decimal) -> str:
+    """0.2 -> '20%', 0.125 -> '12.5%' (a discount as typed, exact)."""
+    text = format((fraction * 100).normalize(), "f")
+    return f"{text}%"
+
+
+def _sensitivity(grant: Grant, mode: str) -> calc.SensitivityGrid | None:
+    scenario = _scenario(mode)
+    if scenario is None:
+        return None
+    return conversion_sensitivity(db.session, grant, pre_money=request.args.getlist("pre_money"),
+                                  discount=request.args.getlist("discount"),
+                                  closing_on=request.args.getlist("closing_on"), **scenario)
+
+
+def _comparison(grant: Grant, mode: str) -> dict[str, Any] | None:
+    """The pinned policy's preview beside the what-if policy's, with what differs."""
+    raw_id = request.args.get("policy_version_id", "").strip()
+    if raw_id and not raw_id.isdigit():
+        raise field_error("policy_version_id", _l("There is no such policy version."))
+    what_if = what_if_policy(db.session, grant,
+                             policy_version_id=int(raw_id) if raw_id else None,
+                             changes=what_if_texts(request.args))
+    scenario = _scenario(mode)
+    if what_if is None or scenario is None:
+        return None
+    pinned = preview_side(db.session, grant, pinned_policy_name(grant), None, **scenario)
+    other = preview_side(db.session, grant, what_if.name, what_if.policy, **scenario)
+    places = 0 if grant.company.legal_form.value == "jsc" else 2
+
+    def shown(side: Side) -> dict[str, str]:
+        r = side.result
+        if r is None:
+            return {"price": "—", "units": "—", "stake": "—", "converted": "—",
+                    "refused": f"{side.clause}: {refusal_label(side.clause)}"}
+        return {"price": r.conversion_price_display, "units": format_money(r.fund_units, places),
+                "stake": r.fund_stake_display, "converted": format_money(r.converted_amount),
+                "refused": "—"}
+
+    a, b = shown(pinned), shown(other)
+    labels = {"price": _("Conversion price Pc"), "units": _("Fund units"),
+              "stake": _("Fund stake"), "converted": _("Converted amount"),
+              "refused": _("Refused by")}
+    rows = [{"label": label, "pinned": a[key], "what_if": b[key], "differs": a[key] != b[key]}
+            for key, label in labels.items()]
+    return {"pinned": pinned, "what_if": other, "rows": rows, "policy": what_if}
 
 
 @bp.get("/grants/<int:grant_id>/preview")
@@ -52,11 +142,29 @@ def preview(grant_id: int):
     mode = request.args.get("mode", "")
     found, errors, refusal = attempt_naming_the_clause(lambda: _preview(grant, mode))
     refused = refusal.details.get("clauses") if refusal is not None else None
+    # The round reads (it computed, or a rule refused it): the grid and the what-if can run.
+    readable = found is not None or isinstance(refusal, RuleRefused)
+    grid, grid_errors, _refusal = (attempt_naming_the_clause(lambda: _sensitivity(grant, mode))
+                                   if readable else (None, {}, None))
+    asked = any(request.args.get(k, "").strip() for k in WHAT_IF_INPUTS)
+    comparison, what_if_errors, _refusal = (
+        attempt_naming_the_clause(lambda: _comparison(grant, mode)) if readable and asked
+        else (None, {}, None))
+    bad = errors or grid_errors or what_if_errors
     return render_template("portfolio/preview.html", grant=grant, rounds=rounds,
                            args=request.args, sheet=found.result.to_dict() if found else None,
                            has_table=bool(found and found.has_cap_table), errors=errors,
                            rows=ROWS, kind_labels=KIND_LABELS, mode=mode,
-                           refused=refused), 422 if errors else 200
+                           refused=refused, grid=grid, grid_errors=grid_errors,
+                           comparison=comparison, what_if_errors=what_if_errors,
+                           readable=readable,
+                           versions=policy_versions(db.session),
+                           pinned_name=pinned_policy_name(grant),
+                           what_if_parameters=WHAT_IF_PARAMETERS,
+                           sensitivity_fields=SENSITIVITY_FIELDS, what_if_inputs=WHAT_IF_INPUTS,
+                           refusal_label=refusal_label, percent_text=percent_text,
+                           unit_places=0 if grant.company.legal_form.value == "jsc" else 2
+                           ), 422 if bad else 200
 
 
 @bp.post("/grants/<int:grant_id>/conversion")

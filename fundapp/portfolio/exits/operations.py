@@ -1,5 +1,6 @@
 """Exits (R7, R9): a team buy-back at or above its floor price, an exchange sale, a trade or IPO
-sale, a liquidation, and the balance of an exchange sale. The proceeds become cash flows.
+sale, a liquidation, and the deferred balance of an exchange sale or a buy-back, paid in one or
+more instalments (fundapp.portfolio.exits.schedule). The proceeds become cash flows.
 
 Every function changes the database with flush() only and writes its ledger entry in the same
 transaction; the caller commits once.
@@ -30,7 +31,8 @@ from fundapp.portfolio.common import (
     refuse,
 )
 from fundapp.portfolio.conversion import engine as calc
-from fundapp.portfolio.exits.models import Exit, ExitKind
+from fundapp.portfolio.exits import schedule as sched
+from fundapp.portfolio.exits.models import Exit, ExitInstalment, ExitKind
 from fundapp.portfolio.grants.models import Grant
 from fundapp.portfolio.grants.operations import grant_policy_values
 from fundapp.portfolio.holdings import valuation
@@ -46,6 +48,7 @@ from fundapp.portfolio.holdings.operations import add_cash_flow, latest_appraisa
 from fundapp.reference.queries import lpr_rate_on
 
 SANITY_MULTIPLE = 10  # an exit price above 10x the last final mark needs a confirmation
+BALANCE_MONTHS = 12  # R9.d: the deferred balance is paid within a year (buy-backs alike)
 
 
 def get_exit(session: Session, exit_id: int) -> Exit:
@@ -100,19 +103,47 @@ def record_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_
     down_payment = price_amount
     balance_due_on = None
     flow_kind = FlowKind.EXIT_PROCEEDS
+    count, months, last_due = _instalment_terms(kind, transfer_on, terms)
     if kind == ExitKind.BUYBACK:
         details.update(_check_buyback(session, holding, transfer_on=transfer_on, units=units,
                                       price=price_amount,
                                       is_company=bool(terms.get("is_company_buyer"))))
         flow_kind = FlowKind.BUYBACK_PROCEEDS
+        down_payment, balance_due_on = _check_buyback_terms(
+            transfer_on, price_amount, terms.get("down_payment_amount"),
+            last_due or terms.get("balance_due_on"))
     elif kind == ExitKind.EXCHANGE:
         check = _check_exchange(session, holding, transfer_on=transfer_on, units=units,
-                                price=price_amount, terms=terms)
+                                price=price_amount,
+                                terms={**terms, "balance_due_on": last_due or terms.get(
+                                    "balance_due_on")})
         details["r9"] = check.to_dict()
         down_payment = check.down_payment_amount
         balance_due_on = check.balance_due_on
     elif kind == ExitKind.LIQUIDATION and units != holding.units:
         raise field_error("units", _l("A liquidation disposes of every unit held."))
+    balance = price_amount - down_payment
+    if balance == 0 and (count > 1 or months is not None):
+        raise field_error("instalments", _l("There is no balance to pay in instalments: the "
+                                            "down payment is the whole price."))
+    lines: list[sched.Line] = []
+    if balance:
+        if balance_due_on is None or balance_due_on <= transfer_on:
+            raise field_error("balance_due_on", _l("The balance must be due after the "
+                                                   "transfer date."))
+        if months is None:  # one balance on a date of its own, without interest (as before)
+            lines = [sched.Line(1, balance_due_on, balance, Decimal("0.00"))]
+        else:
+            rate, source = _instalment_rate(session, holding, transfer_on)
+            lines = sched.build_schedule(balance, rate, count, months, transfer_on)
+            details["schedule"] = {"instalments": count, "months": months,
+                                   "annual_rate": rate, "rate_source": source}
+        details.setdefault("schedule", {"instalments": 1, "months": None,
+                                        "annual_rate": Decimal("0"),
+                                        "rate_source": "none: one payment without interest"})
+        details["schedule"]["lines"] = [
+            {"number": line.number, "due_on": line.due_on, "principal_amount": line.principal,
+             "interest_amount": line.interest, "total_amount": line.total} for line in lines]
     if kind in (ExitKind.TRADE_SALE, ExitKind.IPO_SALE) and price_amount == 0:
         raise field_error("price_amount", _l("Must be more than 0."))
     details.update(_check_price_against_mark(session, holding, transfer_on=transfer_on,
@@ -120,9 +151,12 @@ def record_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_
                                              confirmed=bool(terms.get("confirm_unusual_price"))))
     exit_row = Exit(holding_id=holding.id, kind=kind, transfer_on=transfer_on, units=units,
                     price_amount=price_amount, cost_amount=cost, buyer=buyer,
-                    balance_amount=price_amount - down_payment, balance_due_on=balance_due_on,
+                    balance_amount=balance, balance_due_on=balance_due_on if balance else None,
                     details_json=json.dumps(jsonable(details), ensure_ascii=False),
                     recorded_by=actor)
+    exit_row.instalments = [
+        ExitInstalment(number=line.number, due_on=line.due_on, principal_amount=line.principal,
+                       interest_amount=line.interest, recorded_by=actor) for line in lines]
     session.add(exit_row)
     session.flush()
     record(session, actor=actor, action=f"exit.{kind.value}", subject_type="exit",
@@ -130,24 +164,143 @@ def record_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_
                                             "units": units, "price_amount": price_amount,
                                             "cost_amount": cost, "buyer": buyer,
                                             "details": details})
-    if down_payment > 0 or kind == ExitKind.LIQUIDATION or price_amount == 0:
-        _close_exit(session, holding, exit_row, received=down_payment, received_on=transfer_on,
-                    actor=actor, kind=flow_kind)
+    # The units leave at the transfer whatever was paid (a down payment is always more than 0
+    # when there is a balance, so every exit closes here).
+    _close_exit(session, holding, exit_row, received=down_payment, received_on=transfer_on,
+                actor=actor, kind=flow_kind)
     return exit_row
 
 
+def _instalment_terms(kind: ExitKind, transfer_on: date,
+                      terms: Mapping[str, Any]) -> tuple[int, int | None, date | None]:
+    """(instalments, months between them or None, the last due date of a schedule or None).
+
+    Without `instalment_months` the balance is one payment due on `balance_due_on`; with it the
+    balance is an annuity of `instalments` payments, instalment k due k × months after the
+    transfer. The last due date is at most a year after the transfer (R9.d; buy-backs alike)."""
+    count = int(terms.get("instalments") or 1)
+    months = int(terms["instalment_months"]) if terms.get("instalment_months") else None
+    if not 1 <= count <= sched.MAX_INSTALMENTS:
+        raise field_error("instalments", _l("Must be from 1 to %(n)s.", n=sched.MAX_INSTALMENTS))
+    if months is not None and months not in sched.FREQUENCIES:
+        raise field_error("instalment_months", _l("Must be one of: 1, 3, 6, 12."))
+    if count > 1 and months is None:
+        raise field_error("instalment_months", _l("Give the months between instalments."))
+    if months is None:
+        return count, None, None
+    if kind not in (ExitKind.BUYBACK, ExitKind.EXCHANGE):
+        raise field_error("instalments", _l("Only a buy-back or an exchange sale may be paid in "
+                                            "instalments."))
+    if terms.get("balance_due_on"):
+        raise field_error("balance_due_on", _l(
+            "Leave the balance due date empty when the balance is paid in instalments: the due "
+            "dates follow from the transfer date."))
+    last_due = sched.due_dates(transfer_on, count, months)[-1]
+    limit = calc.add_months(transfer_on, BALANCE_MONTHS)
+    if last_due > limit:
+        message = _l("The last instalment would be due on %(day)s, more than a year after the "
+                     "transfer (%(limit)s).", day=last_due.isoformat(), limit=limit.isoformat())
+        if kind == ExitKind.EXCHANGE:
+            raise refuse("R9.d", message, field="instalments")
+        raise field_error("instalments", message)
+    return count, months, last_due
+
+
+def _check_buyback_terms(transfer_on: date, price: Decimal, down_payment: Decimal | None,
+                         due_on: date | None) -> tuple[Decimal, date | None]:
+    """A buy-back is paid in full, or with a down payment and the rest within a year (the
+    deadline R9.d sets for an exchange sale; no minimum down payment is set for a buy-back)."""
+    if down_payment is None or down_payment == price:
+        return price, None
+    if down_payment <= 0:
+        raise field_error("down_payment_amount", _l("Must be more than 0."))
+    if down_payment > price:
+        raise field_error("down_payment_amount", _l("The down payment exceeds the price."))
+    if due_on is None:
+        raise field_error("balance_due_on", _l("Give the date the balance is due, or the "
+                                               "instalments."))
+    limit = calc.add_months(transfer_on, BALANCE_MONTHS)
+    if due_on > limit:
+        raise field_error("balance_due_on", _l("The balance must be paid within a year of the "
+                                               "transfer (by %(day)s).", day=limit.isoformat()))
+    return down_payment, due_on
+
+
+def _instalment_rate(session: Session, holding: Holding,
+                     transfer_on: date) -> tuple[Decimal, str]:
+    """The schedule's annual rate: the policy's `instalment_rate` when it sets one, else the
+    1-year LPR in force on the transfer date (R1)."""
+    values = (grant_policy_values(session.get(Grant, holding.grant_id)) if holding.grant_id
+              else policy_in_force(session, transfer_on).values)
+    chosen = values.get("instalment_rate")
+    if chosen is not None:
+        return Decimal(str(chosen)), "policy instalment_rate"
+    rate = lpr_rate_on(session, transfer_on)
+    if rate is None:
+        raise field_error("transfer_on", _l("No 1-year LPR is published on or before %(day)s; an "
+                                            "admin must enter it first.",
+                                            day=transfer_on.isoformat()))
+    return rate, "1-year LPR in force on the transfer date"
+
+
+def get_instalment(session: Session, exit_row: Exit, number: int) -> ExitInstalment:
+    line = session.scalar(select(ExitInstalment).where(
+        ExitInstalment.exit_id == exit_row.id, ExitInstalment.number == number)
+    ) if 0 < number <= MAX_ID else None
+    if line is None:
+        raise NotFound(_l("No such instalment."))
+    return line
+
+
+def record_instalment_payment(session: Session, exit_row: Exit, number: int, *, paid_on: date,
+                              actor: str, reference: str = "") -> ExitInstalment:
+    """Instalment `number` of the exit's balance arrives: principal and interest of that line,
+    exactly, as one distribution. Any unpaid instalment may be paid (not only the next one);
+    once every one is paid the exit's balance is settled."""
+    holding = lock_holding(session, exit_row.holding_id)  # expires what was read: read afresh
+    line = get_instalment(session, exit_row, number)
+    if line.paid_on is not None:
+        raise AppError(_l("Instalment %(n)s of this exit was paid on %(day)s.", n=number,
+                          day=line.paid_on.isoformat()), status=409, code="settled")
+    if paid_on < exit_row.transfer_on:
+        raise field_error("paid_on", _l("The payment cannot precede the transfer."))
+    not_after_today(paid_on, "paid_on")
+    amount = line.principal_amount + line.interest_amount
+    line.paid_on, line.paid_amount = paid_on, amount
+    session.flush()
+    kind = (FlowKind.BUYBACK_PROCEEDS if exit_row.kind == ExitKind.BUYBACK
+            else FlowKind.EXIT_PROCEEDS)
+    flow = add_cash_flow(session, kind=kind, on=paid_on, amount=amount, actor=actor,
+                         holding=holding, exit_row=exit_row,
+                         reference=reference or f"exit {exit_row.id} instalment {number}")
+    paid = [other.paid_on for other in exit_row.instalments]
+    if all(day is not None for day in paid):
+        exit_row.balance_paid_on = max(day for day in paid if day is not None)
+    record(session, actor=actor, action="exit.instalment_paid", subject_type="exit",
+           subject_id=exit_row.id, payload={
+               "holding_id": exit_row.holding_id, "number": number, "due_on": line.due_on,
+               "paid_on": paid_on, "principal_amount": line.principal_amount,
+               "interest_amount": line.interest_amount, "paid_amount": amount,
+               "cash_flow_id": flow.id, "balance_settled": exit_row.balance_paid_on is not None})
+    session.flush()
+    return line
+
+
 def record_exit_balance(session: Session, exit_row: Exit, *, paid_on: date, actor: str) -> None:
-    """R9.d: the balance of an exchange sale arrives (within a year of the transfer)."""
+    """R9.d: the balance of an exit paid in one instalment arrives (within a year of the
+    transfer). A balance in several instalments is paid instalment by instalment."""
     lock_holding(session, exit_row.holding_id)  # expires what was read: the exit is read afresh
-    if not exit_row.balance_amount or exit_row.balance_paid_on is not None:
+    lines = exit_row.instalments
+    if not exit_row.balance_amount or all(line.paid_on is not None for line in lines):
         raise AppError(_l("Nothing is outstanding on this exit."), status=409, code="settled")
+    if len(lines) > 1:
+        raise AppError(_l("This balance is paid in %(n)s instalments: record each payment with "
+                          "its instalment's form.", n=len(lines)), status=409,
+                       code="instalments", details={"field": "paid_on"})
     if paid_on < exit_row.transfer_on:
         raise field_error("paid_on", _l("The balance cannot precede the transfer."))
-    not_after_today(paid_on, "paid_on")
-    exit_row.balance_paid_on = paid_on
-    add_cash_flow(session, kind=FlowKind.EXIT_PROCEEDS, on=paid_on, amount=exit_row.balance_amount,
-                  actor=actor, holding=session.get(Holding, exit_row.holding_id), exit_row=exit_row,
-                  reference=f"exit {exit_row.id} balance (R9.d)")
+    record_instalment_payment(session, exit_row, lines[0].number, paid_on=paid_on, actor=actor,
+                              reference=f"exit {exit_row.id} balance (R9.d)")
 
 
 def _check_price_against_mark(session: Session, holding: Holding, *, transfer_on: date,

@@ -21,6 +21,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,6 +39,7 @@ from fundapp.portfolio.common import (
 )
 from fundapp.portfolio.exits.models import Exit
 from fundapp.portfolio.grants.operations import get_grant
+from fundapp.portfolio.holdings import valuation
 from fundapp.portfolio.holdings.models import (
     Appraisal,
     CashFlow,
@@ -172,15 +174,46 @@ def record_cash_flow(session: Session, *, kind: FlowKind, on: date, amount: Deci
 # ---- valuation marks
 
 
+def dcf_of(inputs: Mapping[str, Any] | None) -> valuation.DcfValue:
+    """The DCF figures of a mark's inputs (cash_flows, discount_rate as a fraction,
+    terminal_value, net_debt, units_outstanding); a field error names the input at fault."""
+    given = dict(inputs or {})
+    flows = given.get("cash_flows") or []
+    if isinstance(flows, str | bytes) or not isinstance(flows, list | tuple):
+        raise field_error("cash_flows", _l("Enter at least one year's forecast cash flow."))
+    try:
+        return valuation.dcf_value(
+            cash_flows=list(flows), discount_rate=given.get("discount_rate"),
+            units_outstanding=given.get("units_outstanding"),
+            terminal_value=given.get("terminal_value") or ZERO,
+            net_debt=given.get("net_debt") or ZERO)
+    except valuation.InputProblem as problem:
+        raise field_error(problem.field, gettext(problem.message)) from None
+
+
 def record_mark(session: Session, holding: Holding, *, measured_on: date, method: MarkMethod,
-                value_per_unit: Decimal, inputs: Mapping[str, Any] | None = None,
+                value_per_unit: Decimal | None = None, inputs: Mapping[str, Any] | None = None,
                 note: str = "", actor: str) -> ValuationMark:
-    """A draft mark; it counts only once another person finalises it."""
+    """A draft mark; it counts only once another person finalises it.
+
+    A DCF mark's value per unit is computed from its inputs (valuation.dcf_value), and the
+    inputs are stored with every figure of the computation (decimals as strings); a value per
+    unit given with it must be that computed value."""
     holding = lock_holding(session, holding.id)
     if measured_on < holding.acquired_on:
         raise field_error("measured_on", _l(
             "The holding did not exist before %(day)s.", day=holding.acquired_on.isoformat()))
     not_after_today(measured_on, "measured_on")
+    if method == MarkMethod.DCF:
+        dcf = dcf_of(inputs)
+        if value_per_unit is not None and value_per_unit != dcf.value_per_unit:
+            raise field_error("value_per_unit", _l(
+                "A DCF mark's value per unit is computed from its inputs (%(value)s); leave "
+                "it blank.", value=dcf.value_per_unit))
+        value_per_unit = dcf.value_per_unit
+        inputs = dcf.to_inputs()
+    if value_per_unit is None:
+        raise field_error("value_per_unit", _l("Missing data for required field."))
     if value_per_unit < 0:
         raise field_error("value_per_unit", _l("Must not be negative."))
     if method == MarkMethod.WRITE_OFF and value_per_unit != 0:

@@ -225,3 +225,134 @@ def check_exchange(*, transfer_on: date, price: Decimal, appraisal_value: Decima
     return ExchangeCheck(appraisal_value, appraisal_base_on, valid_until, reserve_price,
                          disclosure_working_days, required_working_days, below_90,
                          down_payment, balance, balance_due_on if balance else None)
+
+
+# --------------------------------------------------------------------------- DCF marks
+
+
+def N_(message: str) -> str:  # Babel's marker: extracted here, translated where it is shown
+    return message
+
+
+DCF_MAX_YEARS = 30
+PER_UNIT = Decimal("0.000001")  # valuation_marks.value_per_unit holds 6 places
+_MAX_AMOUNT = Decimal("10000000000000")  # fundapp.fields.MAX_AMOUNT: what the columns hold
+
+
+@dataclass(frozen=True)
+class DcfYear:
+    year: int
+    cash_flow: Decimal
+    discount_factor: Decimal  # 1 / (1 + rate)^year, 6 places (shown; not used to sum)
+    present_value: Decimal    # cash_flow / (1 + rate)^year, to the fen
+
+
+@dataclass(frozen=True)
+class DcfValue:
+    """How a DCF mark's value per unit is reached, every figure as it is shown and stored."""
+
+    years: tuple[DcfYear, ...]
+    discount_rate: Decimal
+    terminal_value: Decimal
+    terminal_present_value: Decimal
+    present_value: Decimal        # numpy_financial.npv of the flows (terminal value included)
+    net_debt: Decimal
+    equity_value: Decimal         # present_value - net_debt, to the fen; may be negative
+    units_outstanding: Decimal
+    value_per_unit: Decimal       # max(equity_value, 0) / units_outstanding, 6 places
+
+    def to_inputs(self) -> dict[str, Any]:
+        """The mark's stored inputs: decimals as strings, so the page shows what was computed."""
+        return {
+            "cash_flows": [str(y.cash_flow) for y in self.years],
+            "discount_rate": str(self.discount_rate),
+            "terminal_value": str(self.terminal_value),
+            "net_debt": str(self.net_debt),
+            "units_outstanding": str(self.units_outstanding),
+            "discount_factors": [str(y.discount_factor) for y in self.years],
+            "present_values": [str(y.present_value) for y in self.years],
+            "terminal_present_value": str(self.terminal_present_value),
+            "present_value": str(self.present_value),
+            "equity_value": str(self.equity_value),
+            "value_per_unit": str(self.value_per_unit),
+            "formula": "numpy_financial.npv(discount_rate, [0, cf1, ..., cfN + terminal_value])"
+                       " - net_debt",
+        }
+
+
+def _amount(value: Any, field: str, message: str) -> Decimal:
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise InputProblem(field, message) from None
+    if not number.is_finite() or abs(number) >= _MAX_AMOUNT:
+        raise InputProblem(field, message)
+    return number
+
+
+def _fen(amount: Decimal) -> Decimal:
+    return amount.quantize(FEN, rounding=ROUND_HALF_UP) + 0  # + 0: never "-0.00"
+
+
+def dcf_value(*, cash_flows: Sequence[Decimal], discount_rate: Decimal,
+              units_outstanding: Decimal, terminal_value: Decimal = Decimal(0),
+              net_debt: Decimal = Decimal(0)) -> DcfValue:
+    """The equity value and value per unit of a company from its forecast cash flows to equity.
+
+    cash_flows are years 1..N (at least 1, at most DCF_MAX_YEARS; a year may be negative), the
+    terminal value is at year N. numpy_financial.npv discounts index 0 by (1 + rate)^0, so the
+    flows are given to it after a 0 for today:
+        equity value = npv(rate, [0, cf1, ..., cfN + terminal]) - net debt  (half-up, fen)
+        value per unit = max(equity value, 0) / units outstanding          (half-up, 6 places)
+    Raises InputProblem naming the field ("cash_flows", "discount_rate", "terminal_value",
+    "net_debt", "units_outstanding") with a message to translate (N_).
+    """
+    import numpy_financial as npf
+
+    if not cash_flows:
+        raise InputProblem("cash_flows", N_("Enter at least one year's forecast cash flow."))
+    if len(cash_flows) > DCF_MAX_YEARS:
+        raise InputProblem("cash_flows", N_("Enter at most 30 years of forecast cash flows."))
+    flows = [_amount(cf, "cash_flows", N_("Each forecast cash flow must be an amount in CNY, "
+                                          "such as 1500000.00."))
+             for cf in cash_flows]
+    if any(cf != cf.quantize(FEN) for cf in flows):
+        raise InputProblem("cash_flows", N_("At most 2 decimal places (fen)."))
+    flows = [cf.quantize(FEN) for cf in flows]
+    rate_problem = N_("The discount rate must be above zero and below one hundred per cent.")
+    rate = _amount(discount_rate, "discount_rate", rate_problem)
+    if not Decimal(0) < rate < Decimal(1):
+        raise InputProblem("discount_rate", rate_problem)
+    terminal = _amount(terminal_value, "terminal_value",
+                       N_("The terminal value must be an amount of 0 or more."))
+    if terminal < 0 or terminal != terminal.quantize(FEN):
+        raise InputProblem("terminal_value",
+                           N_("The terminal value must be an amount of 0 or more."))
+    terminal = terminal.quantize(FEN)
+    debt = _amount(net_debt, "net_debt", N_("The net debt must be an amount in CNY."))
+    if debt != debt.quantize(FEN):
+        raise InputProblem("net_debt", N_("At most 2 decimal places (fen)."))
+    debt = debt.quantize(FEN)
+    units = _amount(units_outstanding, "units_outstanding",
+                    N_("The company's units outstanding must be more than 0."))
+    if units <= 0:
+        raise InputProblem("units_outstanding",
+                           N_("The company's units outstanding must be more than 0."))
+
+    found = npf.npv(float(rate), [0.0, *(float(cf) for cf in flows[:-1]),
+                                  float(flows[-1] + terminal)])
+    present = _fen(Decimal(repr(float(found))))
+    equity = present - debt + 0  # + 0: never "-0.00"
+    per_unit = (max(equity, Decimal(0)) / units).quantize(PER_UNIT, rounding=ROUND_HALF_UP)
+    if per_unit >= _MAX_AMOUNT:
+        raise InputProblem("units_outstanding",
+                           N_("The value per unit would be too large: check the company's "
+                              "units outstanding."))
+    growth = 1 + rate
+    years = tuple(DcfYear(t, cf, (1 / growth ** t).quantize(PER_UNIT, rounding=ROUND_HALF_UP),
+                          _fen(cf / growth ** t))
+                  for t, cf in enumerate(flows, start=1))
+    terminal_pv = _fen(terminal / growth ** len(flows))
+    return DcfValue(years=years, discount_rate=rate, terminal_value=terminal,
+                    terminal_present_value=terminal_pv, present_value=present, net_debt=debt,
+                    equity_value=equity, units_outstanding=units, value_per_unit=per_unit)

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from fundapp.extensions import db
 from fundapp.inputs import load_form
+from fundapp.portfolio.common import pct_text
+from fundapp.portfolio.conversion.models import CapTable
 from fundapp.portfolio.exits.models import Exit, ExitKind
-from fundapp.portfolio.exits.operations import get_exit, record_exit, record_exit_balance
-from fundapp.portfolio.exits.schemas import BalanceFormSchema, ExitCreateSchema
+from fundapp.portfolio.exits.operations import (
+    get_exit,
+    record_exit,
+    record_exit_balance,
+    record_instalment_payment,
+)
+from fundapp.portfolio.exits.schemas import (
+    BalanceFormSchema,
+    ExitCreateSchema,
+    InstalmentFormSchema,
+)
 from fundapp.portfolio.holdings.models import (
     Appraisal,
     CashFlow,
@@ -34,8 +47,8 @@ from fundapp.portfolio.holdings.operations import (
 from fundapp.portfolio.holdings.schemas import (
     AppraisalCreateSchema,
     CashFlowCreateSchema,
-    MarkCreateSchema,
     MarkFinaliseFormSchema,
+    MarkFormSchema,
 )
 from fundapp.portfolio.performance.summary import performance_summary, shanghai_today
 from fundapp.portfolio.web import attempt_naming_the_clause, bp, current_actor
@@ -55,6 +68,10 @@ EXIT_KINDS = {
     ExitKind.IPO_SALE: _l("IPO sale"),
     ExitKind.LIQUIDATION: _l("Liquidation"),
 }
+# An instalment of an exit's deferred balance: paid, or due (overdue once its due date passed).
+INSTALMENT_STATUSES = {"due": _l("To be paid"), "paid": _l("Paid"), "overdue": _l("Overdue")}
+INSTALMENT_FREQUENCIES = {1: _l("Monthly"), 3: _l("Quarterly"), 6: _l("Half-yearly"),
+                          12: _l("Yearly")}
 HOLDING_STATUSES = {
     HoldingStatus.ACTIVE: _l("Active"),
     HoldingStatus.EXITED: _l("Exited"),
@@ -73,6 +90,40 @@ FLOW_KINDS = {
 }
 
 
+def dcf_shown(mark: ValuationMark) -> dict[str, Any] | None:
+    """A DCF mark's stored computation as the page shows it: one row per year (cash flow,
+    discount factor, present value), the terminal value, net debt, equity value, units and value
+    per unit; None for the other methods (or inputs that are not a DCF's)."""
+    if mark.method != MarkMethod.DCF:
+        return None
+    given = mark.inputs
+    try:
+        flows = [Decimal(v) for v in given["cash_flows"]]
+        factors = [Decimal(v) for v in given.get("discount_factors", [])]
+        present = [Decimal(v) for v in given.get("present_values", [])]
+        rate = Decimal(given["discount_rate"])
+        shown = {key: Decimal(given[key]) if given.get(key) is not None else None
+                 for key in ("terminal_value", "terminal_present_value", "present_value",
+                             "net_debt", "equity_value", "units_outstanding")}
+    except (KeyError, TypeError, InvalidOperation):
+        return None
+    years = [{"year": n, "cash_flow": cf,
+              "discount_factor": factors[n - 1] if n <= len(factors) else None,
+              "present_value": present[n - 1] if n <= len(present) else None}
+             for n, cf in enumerate(flows, start=1)]
+    return {"years": years, "last_year": len(flows), "rate_pct": pct_text(rate),
+            "value_per_unit": mark.value_per_unit, **shown}
+
+
+def _units_outstanding(holding: Holding) -> Decimal | None:
+    """The company's units in its latest cap table: the DCF form's starting value."""
+    table = db.session.scalar(select(CapTable).where(CapTable.company_id == holding.company_id)
+                              .order_by(CapTable.as_of.desc(), CapTable.id.desc()).limit(1))
+    if table is None or not table.rows:
+        return None
+    return sum((row.units for row in table.rows), Decimal("0.00"))
+
+
 def _holding_page(holding_id: int, errors: dict[str, list[str]] | None = None,
                   form: Any = None, action: str = "", status: int = 200):
     holding = get_holding(db.session, holding_id)
@@ -85,15 +136,20 @@ def _holding_page(holding_id: int, errors: dict[str, list[str]] | None = None,
     flows = db.session.scalars(select(CashFlow).where(CashFlow.holding_id == holding.id)
                                .order_by(CashFlow.on, CashFlow.id)).all()
     exits = db.session.scalars(select(Exit).where(Exit.holding_id == holding.id)
+                               .options(selectinload(Exit.instalments))
                                .order_by(Exit.transfer_on, Exit.id)).all()
     appraisals = db.session.scalars(select(Appraisal).where(Appraisal.holding_id == holding.id)
                                     .order_by(Appraisal.filed_on.desc())).all()
     return render_template("portfolio/holding.html", holding=holding, row=row, marks=marks,
                            flows=flows, exits=exits, appraisals=appraisals,
                            mark_methods=MARK_METHODS, exit_kinds=EXIT_KINDS,
+                           instalment_statuses=INSTALMENT_STATUSES,
+                           instalment_frequencies=INSTALMENT_FREQUENCIES,
                            holding_statuses=HOLDING_STATUSES, mark_statuses=MARK_STATUSES,
                            flow_kinds=FLOW_KINDS, errors=errors or {}, form=form or {},
-                           action=action, as_of=as_of), status
+                           action=action, as_of=as_of,
+                           dcf={m.id: dcf_shown(m) for m in marks},
+                           units_outstanding=_units_outstanding(holding)), status
 
 
 @bp.get("/portfolio/holdings/<int:holding_id>")
@@ -107,6 +163,7 @@ HOLDING_DONE = {
     "appraisal": _l("Appraisal recorded."),
     "exit": _l("Exit recorded."),
     "balance": _l("Balance recorded."),
+    "instalment": _l("Instalment payment recorded."),
     "flow": _l("Cash flow recorded."),
 }
 
@@ -115,7 +172,7 @@ def _holding_operation(holding_row: Holding, action: str) -> Any:
     """Read the action's form through its API schema and run its operation."""
     actor = current_actor()
     if action == "mark":
-        data = load_form(MarkCreateSchema())
+        data = load_form(MarkFormSchema())
         return record_mark(db.session, holding_row, measured_on=data["measured_on"],
                            method=MarkMethod(data["method"]),
                            value_per_unit=data["value_per_unit"], inputs=data["inputs"],
@@ -138,6 +195,13 @@ def _holding_operation(holding_row: Holding, action: str) -> Any:
         if exit_row.holding_id != holding_row.id:
             abort(404)
         return record_exit_balance(db.session, exit_row, paid_on=data["paid_on"], actor=actor)
+    if action == "instalment":
+        data = load_form(InstalmentFormSchema())
+        exit_row = get_exit(db.session, data["exit_id"])
+        if exit_row.holding_id != holding_row.id:
+            abort(404)
+        return record_instalment_payment(db.session, exit_row, data["number"],
+                                         paid_on=data["paid_on"], actor=actor)
     data = load_form(CashFlowCreateSchema())
     # The holding page records flows of this holding only.
     data.update(kind=FlowKind(data["kind"]), holding_id=holding_row.id, company_id=None,
@@ -146,7 +210,7 @@ def _holding_operation(holding_row: Holding, action: str) -> Any:
 
 
 @bp.post("/portfolio/holdings/<int:holding_id>/<any(mark, finalise, appraisal, exit, balance, "
-         "flow):action>")
+         "instalment, flow):action>")
 def holding_action(holding_id: int, action: str):
     holding_row = get_holding(db.session, holding_id)
     _done, errors, _refusal = attempt_naming_the_clause(

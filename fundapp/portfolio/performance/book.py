@@ -28,7 +28,7 @@ from fundapp.db import ScaledDecimal
 from fundapp.deals.models import Company
 from fundapp.fund.models import PolicyVersion
 from fundapp.portfolio.conversion.models import Conversion
-from fundapp.portfolio.exits.models import Exit
+from fundapp.portfolio.exits.models import Exit, ExitInstalment
 from fundapp.portfolio.grants.models import Grant, GrantDisbursement, GrantRefund, GrantStatus
 from fundapp.portfolio.holdings.models import (
     OUTFLOW_KINDS,
@@ -138,8 +138,9 @@ class Book:
     mark_day: np.ndarray
     mark_value: np.ndarray
     fund_index: int  # the pseudo-position of the fund's own flows (fees)
-    # Deferred exit balances (R9.d): receivables in NAV at face value from the transfer day
-    # until the day before they are paid (ordinals; unpaid by as_of: never)
+    # Deferred exit balances (R9.d), one row per instalment's principal: receivables in NAV at
+    # face value from the transfer day until the day before it is paid (ordinals; unpaid by
+    # as_of: never)
     receivable_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     receivable_from: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     receivable_until: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -369,14 +370,19 @@ NEVER = np.iinfo(np.int64).max
 
 def _read_receivables(session: Session, book: Book, holding_index: dict[int, int], as_of: date,
                       to_day: _Days) -> None:
-    """R9.d: the unpaid balance of an exchange sale is the fund's receivable, in NAV at face
-    value from the transfer until it is paid; once paid it is a distribution (a cash flow)."""
+    """R9.d: the unpaid principal of each instalment of a deferred exit balance (an exchange
+    sale, a buy-back) is the fund's receivable, in NAV at face value from the transfer until the
+    instalment is paid; once paid, principal and interest are a distribution (a cash flow).
+    One query for every instalment of the fund."""
     ex = Exit.__table__.c
+    ins = ExitInstalment.__table__.c
     pos, start, until, fen, due = [], [], [], [], []
     for holding_id, transfer_on, balance, due_on, paid_on in session.execute(
-            select(ex.holding_id, ex.transfer_on, _raw(ex.balance_amount), ex.balance_due_on,
-                   ex.balance_paid_on)
-            .where(ex.balance_amount > 0, ex.transfer_on <= as_of).order_by(ex.id)):
+            select(ex.holding_id, ex.transfer_on, _raw(ins.principal_amount), ins.due_on,
+                   ins.paid_on)
+            .join_from(ExitInstalment.__table__, Exit.__table__, ins.exit_id == ex.id)
+            .where(ins.principal_amount > 0, ex.transfer_on <= as_of)
+            .order_by(ex.id, ins.number)):
         index = holding_index.get(holding_id)
         if index is None or not balance:
             continue

@@ -46,7 +46,7 @@ from fundapp.fund.models import Fund
 from fundapp.portfolio.conversion.models import Conversion
 from fundapp.portfolio.exits.models import Exit
 from fundapp.portfolio.grants.models import Grant
-from fundapp.portfolio.holdings.models import Holding, MarkStatus, ValuationMark
+from fundapp.portfolio.holdings.models import Holding, MarkMethod, MarkStatus, ValuationMark
 from fundapp.portfolio.performance import returns
 from fundapp.portfolio.performance.book import (
     DAY_BITS,
@@ -59,6 +59,7 @@ from fundapp.portfolio.performance.book import (
     receivables_on,
     running_totals,
 )
+from fundapp.portfolio.performance.notes import note_text
 from fundapp.portfolio.rounds.models import FinancingRound, RoundInvestor
 
 ZERO = Decimal("0.00")
@@ -82,22 +83,24 @@ def check_as_of(as_of: date | None, *, today: date | None = None) -> date:
 
 
 def conventions(as_of: date) -> str:
-    return (f"XIRR, actual/365 fixed, cash flows netted per day, NAV as of {as_of.isoformat()}; "
-            "periods under one year not annualised (the period return (1 + XIRR)^(days/365) - 1;"
-            " irr_annualised gives the XIRR); NAV = units × latest final mark on or "
-            "before the date, else cost; open unconverted grants at the policy's carrying "
-            "value; multiples on gross flows; deferred exit balances (R9.d) are receivables "
-            "in NAV at face value until paid, then distributions on the day paid; a converted "
-            "holding's cost is its converted amount, dated pro rata over the grant's "
-            "disbursements, and the R6.d remainder is a grant closed on the conversion date "
-            "(all-in view only); views: all-in = every grant and holding and the fund's fees, "
-            "equity = every holding, converted-only = holdings from conversions; MIRR "
-            "(next to the XIRR: one closed form, so never several rates, and an explicit "
-            "reinvestment assumption): outflows discounted to the first flow at the finance "
-            "rate (the 1-year LPR in force on the as-of date), inflows and NAV compounded to "
-            "the as-of date at the reinvestment rate (policy mirr_reinvestment_rate, else the "
-            "LPR), actual/365; periodic IRR: numpy_financial.irr on the all-in net cash flow "
-            "per calendar quarter, NAV in the last quarter")
+    """How every figure is computed, in the reader's language (the module's docstring)."""
+    return str(_l(
+        "XIRR, actual/365 fixed, cash flows netted per day, NAV as of %(day)s; periods under "
+        "one year not annualised (the period return (1 + XIRR)^(days/365) - 1; "
+        "irr_annualised gives the XIRR); NAV = units × latest final mark on or before the "
+        "date, else cost; open unconverted grants at the policy's carrying value; multiples on "
+        "gross flows; deferred exit balances (R9.d) are receivables in NAV at face value until "
+        "paid, then distributions on the day paid; a converted holding's cost is its converted "
+        "amount, dated pro rata over the grant's disbursements, and the R6.d remainder is a "
+        "grant closed on the conversion date (all-in view only); views: all-in = every grant "
+        "and holding and the fund's fees, equity = every holding, converted-only = holdings "
+        "from conversions; MIRR (next to the XIRR: one closed form, so never several rates, "
+        "and an explicit reinvestment assumption): outflows discounted to the first flow at "
+        "the finance rate (the 1-year LPR in force on the as-of date), inflows and NAV "
+        "compounded to the as-of date at the reinvestment rate (policy "
+        "mirr_reinvestment_rate, else the LPR), actual/365; periodic IRR: numpy_financial.irr "
+        "on the all-in net cash flow per calendar quarter, NAV in the last quarter",
+        day=as_of.isoformat()))
 
 
 VIEW_LABELS = {
@@ -111,7 +114,8 @@ def _view(name: str, figures: dict[str, Any], holdings: int) -> dict[str, Any]:
     """One labelled view; a view of holdings with none yet has no figures, and says so."""
     if name != "all_in" and not holdings:
         figures = {key: None for key in figures}
-        figures.update(irr_note="no holdings yet", note="no holdings yet")
+        none_yet = note_text("no holdings yet")
+        figures.update(irr_note=none_yet, mirr_note=none_yet, note=none_yet)
     return {"label": str(VIEW_LABELS[name]), "holdings_count": holdings, **figures}
 
 
@@ -124,11 +128,12 @@ def irr_of(flows: Sequence[returns.CashFlow]) -> returns.IrrResult:
 
 
 def irr_note(result: returns.IrrResult) -> str:
+    """Why there is no IRR, or how to read it, in the reader's language (notes.py)."""
     if result.rate is None:
-        return result.reason or "no IRR"
+        return note_text(result.reason or "no IRR")
     if not result.annualised:
-        return f"over {result.span_days} days, not annualised (under one year)"
-    return "annual rate (XIRR)"
+        return note_text(f"over {result.span_days} days, not annualised (under one year)")
+    return note_text("annual rate (XIRR)")
 
 
 # --------------------------------------------------------------------------- metrics
@@ -150,10 +155,10 @@ _NO_MIRR_RATES = returns.MirrResult(None, "no MIRR: no 1-year LPR published on o
 
 def mirr_note(result: returns.MirrResult) -> str:
     if result.rate is None:
-        return result.reason or "no MIRR"
+        return note_text(result.reason or "no MIRR")
     if not result.annualised:
-        return f"over {result.span_days} days, not annualised (under one year)"
-    return "annual rate (MIRR)"
+        return note_text(f"over {result.span_days} days, not annualised (under one year)")
+    return note_text("annual rate (MIRR)")
 
 
 def _metrics(paid_in: Decimal, distributed: Decimal, nav: Decimal, result: returns.IrrResult,
@@ -407,6 +412,7 @@ def _summary(session: Session, as_of: date, period_start: date | None,
         "holdings": holdings,
         "cash_flows": _cash_flows(book, period_start) if detail else [],
         "valuation_changes": _valuation_changes(session, as_of, period_start),
+        "dcf_marks": _dcf_marks(session, as_of),
         "conversions": _conversions(session, as_of, period_start),
         "exits": _exits(session, as_of, period_start),
         "policy_figures": policy_figures(session, as_of),
@@ -436,12 +442,14 @@ def mirr_rates(session: Session, as_of: date) -> dict[str, Any]:
     reinvest = Decimal(chosen) if chosen is not None else finance
     return {
         "finance_rate": finance,
-        "finance_rate_source": (f"1-year LPR published {lpr.published_on.isoformat()}"
-                                if lpr is not None else "no 1-year LPR published yet"),
+        "finance_rate_source": str(
+            _l("1-year LPR published %(day)s", day=lpr.published_on.isoformat())
+            if lpr is not None else _l("no 1-year LPR published yet")),
         "reinvestment_rate": reinvest,
-        "reinvestment_rate_source": (
-            f"policy version {policy.version}: mirr_reinvestment_rate" if chosen is not None
-            else "the finance rate (the policy sets no mirr_reinvestment_rate)"),
+        "reinvestment_rate_source": str(
+            _l("policy version %(version)s: MIRR reinvestment rate", version=policy.version)
+            if chosen is not None and policy is not None
+            else _l("the finance rate (the policy sets no MIRR reinvestment rate)")),
     }
 
 
@@ -536,6 +544,39 @@ def _valuation_changes(session: Session, as_of: date, start: date | None) -> lis
                     "previous_value_per_unit": before, "value_per_unit": value,
                     "change": None if before is None else value - before})
     out.sort(key=lambda m: (m["measured_on"], m["company"]))
+    return out
+
+
+def _dcf_marks(session: Session, as_of: date) -> list[dict]:
+    """How each holding's latest final mark on or before `as_of` was reached, where it is a
+    discounted cash flow: its stored inputs (the quarterly report shows them)."""
+    rows = session.execute(
+        select(ValuationMark, Company.legal_name, Company.name_en)
+        .join(Holding, Holding.id == ValuationMark.holding_id)
+        .join(Company, Company.id == Holding.company_id)
+        .where(ValuationMark.status == MarkStatus.FINAL, ValuationMark.measured_on <= as_of)
+        .order_by(ValuationMark.holding_id, ValuationMark.measured_on, ValuationMark.id)).all()
+    latest = {mark.holding_id: (mark, name_en or legal_name) for mark, legal_name, name_en in rows}
+    out = []
+    for mark, company in latest.values():
+        if mark.method != MarkMethod.DCF:
+            continue
+        given = mark.inputs
+        try:
+            out.append({
+                "company": company, "holding_id": mark.holding_id,
+                "measured_on": mark.measured_on,
+                "discount_rate_pct": Decimal(format(
+                    (Decimal(given["discount_rate"]) * 100).normalize(), "f")),  # 10, not 1E+1
+                "cash_flows": [Decimal(v) for v in given["cash_flows"]],
+                "terminal_value_amount": Decimal(given.get("terminal_value") or "0.00"),
+                "net_debt_amount": Decimal(given.get("net_debt") or "0.00"),
+                "equity_value_amount": Decimal(given["equity_value"]),
+                "units_outstanding": Decimal(given["units_outstanding"]),
+                "value_per_unit": mark.value_per_unit})
+        except (KeyError, TypeError, ArithmeticError):
+            continue  # not a computed DCF (a mark recorded before DCF inputs were kept)
+    out.sort(key=lambda m: (m["company"], m["holding_id"]))
     return out
 
 

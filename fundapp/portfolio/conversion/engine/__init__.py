@@ -23,7 +23,9 @@ import engine as calc``):
 * ``pricing``: R4 and R5, the converting amount and the prices;
 * ``units``: R6, units, stake cap, reserve and cap table, ``compute_conversion`` and
   ``compute_appraisal_conversion``;
-* ``rates``: R7 and R8, the buy-back floor price and the penalty interest.
+* ``rates``: R7 and R8, the buy-back floor price and the penalty interest;
+* ``sensitivity``: a grid of ``compute_conversion`` runs over pre-money x discount (x closing
+  date).
 
 Pure: the standard library only; no Flask, no database, nothing of fundapp outside this package.
 """
@@ -65,6 +67,18 @@ from fundapp.portfolio.conversion.engine.results import (
     QualifyingResult,
     Step,
 )
+from fundapp.portfolio.conversion.engine.sensitivity import (
+    MAX_CLOSING_DATES,
+    MAX_DISCOUNTS,
+    MAX_PRE_MONEY_VALUES,
+    SensitivityCell,
+    SensitivityError,
+    SensitivityGrid,
+    SensitivityTable,
+    default_discounts,
+    default_pre_money_values,
+    sensitivity_grid,
+)
 from fundapp.portfolio.conversion.engine.units import (
     compute_appraisal_conversion,
     compute_conversion,
@@ -72,6 +86,16 @@ from fundapp.portfolio.conversion.engine.units import (
 
 __all__ = [
     "DEFAULT_POLICY",
+    "MAX_CLOSING_DATES",
+    "MAX_DISCOUNTS",
+    "MAX_PRE_MONEY_VALUES",
+    "SensitivityCell",
+    "SensitivityError",
+    "SensitivityGrid",
+    "SensitivityTable",
+    "default_discounts",
+    "default_pre_money_values",
+    "sensitivity_grid",
     "BuybackFloorPrice",
     "CapTableEntry",
     "CapTableRow",
