@@ -11,7 +11,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["ledger_verify", "pipeline", "ledger_export", "ic_pack", "performance"]
+BENCHMARKS = ["ledger_verify", "pipeline", "ledger_export", "ic_pack", "performance", "search"]
 
 
 def main(argv: list[str]) -> int:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -44,6 +45,11 @@ class Company(TimestampMixin, Base):
     founded_on: Mapped[date | None] = mapped_column(Date)
     website: Mapped[str] = mapped_column(String(300), default="")
     description: Mapped[str] = mapped_column(Text, default="")
+    # Names the company was registered under before (曾用名), one per line; found by search.
+    former_names: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # What the search box matches (fundapp/search): names folded, their pinyin, the credit code.
+    # Kept by the hook below on every insert and update through the ORM.
+    search_key: Mapped[str] = mapped_column(String(2000), default="", server_default="")
 
     founders: Mapped[list[Founder]] = relationship(back_populates="company",
                                                    cascade="all, delete-orphan",
@@ -52,6 +58,16 @@ class Company(TimestampMixin, Base):
                                                    cascade="all, delete-orphan",
                                                    order_by="Contact.id")
     deals: Mapped[list[Deal]] = relationship(back_populates="company", order_by="Deal.id")
+
+
+@event.listens_for(Company, "before_insert")
+@event.listens_for(Company, "before_update")
+def _keep_search_key(_mapper, _connection, company: Company) -> None:
+    """Index the company for the search box when it is written (fundapp/search)."""
+    from fundapp.search import company_search_key
+
+    company.search_key = company_search_key(company.legal_name, company.name_en or "",
+                                            company.former_names or "", company.uscc)
 
 
 class Founder(Base):

@@ -105,7 +105,7 @@ def normalise_name(name: str) -> str:
 
 COMPANY_FIELDS = ("legal_name", "name_en", "uscc", "district", "legal_form",
                   "registered_capital_amount", "share_count", "par_value_amount", "sector",
-                  "founded_on", "website", "description")
+                  "founded_on", "website", "description", "former_names")
 PAR_VALUE = Decimal("1.00")  # per share, when a joint-stock company's par value is not given
 
 
@@ -162,6 +162,7 @@ def create_company(session: Session, *, actor: str, legal_name: str, sector: str
                    registered_capital_amount: Decimal | None = None,
                    share_count: int | None = None, par_value_amount: Decimal | None = None,
                    founded_on: date | None = None, website: str = "", description: str = "",
+                   former_names: str = "",
                    founders: Sequence[Mapping[str, str]] = (),
                    contacts: Sequence[Mapping[str, str]] = ()) -> Company:
     """Register a company (CompanyCreateSchema checked the code, GB 32100-2015); it must be new."""
@@ -170,7 +171,8 @@ def create_company(session: Session, *, actor: str, legal_name: str, sector: str
              "registered_capital_amount": registered_capital_amount, "share_count": share_count,
              "par_value_amount": PAR_VALUE if par_value_amount is None else par_value_amount,
              "sector": sector, "founded_on": founded_on, "website": website,
-             "description": description, "normalised_name": normalise_name(legal_name)}
+             "description": description, "former_names": former_names.strip(),
+             "normalised_name": normalise_name(legal_name)}
     not_after_today(founded_on, "founded_on")
     refuse_fields(_company_problems(session, clean))
     company = Company(**clean, founders=[_founder(f) for f in founders],
@@ -193,6 +195,11 @@ def update_company(session: Session, company: Company, *, actor: str, **changes:
     if clean["par_value_amount"] is None:
         clean["par_value_amount"] = PAR_VALUE
     clean["normalised_name"] = normalise_name(clean["legal_name"])
+    clean["former_names"] = (clean.get("former_names") or "").strip()
+    if clean["legal_name"] != company.legal_name:  # a renamed company keeps being found
+        former = clean["former_names"].splitlines()
+        if company.legal_name not in former:
+            clean["former_names"] = "\n".join([*former, company.legal_name]).strip()
     if "founded_on" in changes:
         not_after_today(clean["founded_on"], "founded_on")
     refuse_fields(_company_problems(session, clean, company))

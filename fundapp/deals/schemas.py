@@ -151,6 +151,8 @@ class CompanyCreateSchema(Schema):
     founded_on = Day(load_default=None, allow_none=True, validate=_not_future)
     website = Text(300)
     description = Text(20000)
+    former_names = Text(2000, metadata={"description": "names registered before (曾用名), "
+                                                     "one per line"})
     founders = fields.List(fields.Nested(FounderSchema), load_default=list)
     contacts = fields.List(fields.Nested(ContactSchema), load_default=list)
 
@@ -173,6 +175,7 @@ class CompanySchema(Schema):
     founded_on = fields.Date(allow_none=True)
     website = fields.String()
     description = fields.String()
+    former_names = fields.String()
     founders = fields.Function(lambda c: [{"name": f.name, "title": f.title} for f in c.founders])
     contacts = fields.Function(lambda c: [{"name": p.name, "phone": p.phone, "email": p.email}
                                           for p in c.contacts])

@@ -24,7 +24,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select
 
 from fundapp.auth.models import User
 from fundapp.deals import export, queries
@@ -61,6 +61,7 @@ from fundapp.errors import AppError, NotFound, ValidationFailed, wants_json
 from fundapp.extensions import db
 from fundapp.inputs import form_rows, load_form
 from fundapp.pagination import paginate
+from fundapp.search import fold
 from fundapp.ui import safe_next
 from fundapp.unit_of_work import attempt
 
@@ -93,7 +94,7 @@ def _flash_errors(errors: dict[str, list[str]]) -> None:
 
 COMPANY_FORM_FIELDS = ("legal_name", "name_en", "uscc", "district", "legal_form",
                        "registered_capital_amount", "share_count", "par_value_amount",
-                       "sector", "founded_on", "website", "description")
+                       "sector", "founded_on", "website", "description", "former_names")
 
 
 def _people_rows() -> dict[str, list[dict[str, str]]]:
@@ -129,9 +130,11 @@ def companies():
                   Company.district)
     if q:
         like = f"%{q.lower()}%"
+        # The search key also finds former names and pinyin (fundapp/search).
         stmt = stmt.where(or_(func.lower(Company.legal_name).like(like),
                               func.lower(Company.name_en).like(like),
-                              Company.uscc.like(q.upper() + "%")))
+                              Company.uscc.like(q.upper() + "%"),
+                              Company.search_key.like(f"%{fold(q)}%") if fold(q) else false()))
     column = {"name": Company.legal_name, "sector": Company.sector,
               "created": Company.created_at}.get(sort.lstrip("-"), Company.legal_name)
     stmt = stmt.order_by(column.desc() if sort.startswith("-") else column, Company.id)
