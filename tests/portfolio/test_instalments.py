@@ -75,6 +75,22 @@ def test_the_schedule_is_the_annuity_worked_out_in_decimal():
     assert abs(lines[-1].total - level) <= D("0.05")
 
 
+def test_each_line_agrees_with_numpy_financial_ipmt_and_ppmt():
+    """The split numpy-financial gives (ipmt/ppmt on the unrounded annuity) is the same schedule
+    to the fen or two; the stored lines are the Decimal ones a person can check by hand."""
+    import numpy_financial as npf
+
+    for balance, rate, count, months in ((BALANCE, LPR, 4, 3), (D("987654.32"), D("0.0310"), 12, 1),
+                                         (D("5000000.00"), D("0.0435"), 2, 6)):
+        periodic = float(rate) * months / 12
+        lines = build_schedule(balance, rate, count, months, date(2026, 1, 31))
+        for line in lines:
+            interest = -npf.ipmt(periodic, line.number, count, float(balance))
+            principal = -npf.ppmt(periodic, line.number, count, float(balance))
+            assert abs(float(line.interest) - interest) <= 0.02, (balance, line)
+            assert abs(float(line.principal) - principal) <= 0.05, (balance, line)
+
+
 def test_rate_zero_splits_the_principal_evenly_and_due_dates_clamp_to_the_month_end():
     lines = build_schedule(D("100.00"), D("0"), 3, 1, date(2026, 1, 31))
     assert [line.principal for line in lines] == [D("33.33"), D("33.33"), D("33.34")]
