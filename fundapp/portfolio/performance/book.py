@@ -39,6 +39,7 @@ from fundapp.portfolio.holdings.models import (
     MarkStatus,
     ValuationMark,
 )
+from fundapp.portfolio.performance.notes import reader_name
 
 DAY_BITS = 22  # date ordinals are below 2**22 (date.max is 3,652,059)
 _OUTFLOWS = frozenset(kind.value for kind in OUTFLOW_KINDS)
@@ -177,7 +178,7 @@ def load_book(session: Session, as_of: date, *, with_kinds: bool = True) -> Book
         row = companies.get(company_id) if company_id is not None else None
         if row is None:
             return "", ""
-        return (row.name_en or row.legal_name), (row.sector or "")
+        return reader_name(row.legal_name, row.name_en), (row.sector or "")
 
     for g in session.execute(select(
             Grant.id, Grant.company_id, Grant.signed_on, Grant.status, Grant.closed_on,

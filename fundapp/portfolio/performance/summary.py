@@ -59,7 +59,7 @@ from fundapp.portfolio.performance.book import (
     receivables_on,
     running_totals,
 )
-from fundapp.portfolio.performance.notes import note_text
+from fundapp.portfolio.performance.notes import note_text, reader_name
 from fundapp.portfolio.rounds.models import FinancingRound, RoundInvestor
 
 ZERO = Decimal("0.00")
@@ -349,7 +349,7 @@ def _summary(session: Session, as_of: date, period_start: date | None,
                        (finance, reinvest) if finance is not None else None)
 
     fund_figures = _figures(*all_in[0], committed)
-    fund_block = {"name": fund.name_en or fund.name if fund else "",
+    fund_block = {"name": reader_name(fund.name, fund.name_en) if fund else "",
                   "committed_amount": committed.quantize(FEN), **fund_figures}
     views = {
         "all_in": _view("all_in", fund_figures, int(is_holding.sum())),
@@ -539,7 +539,7 @@ def _valuation_changes(session: Session, as_of: date, start: date | None) -> lis
         previous[holding_id] = value
         if start is not None and measured_on < start:
             continue
-        out.append({"company": name_en or legal_name, "holding_id": holding_id,
+        out.append({"company": reader_name(legal_name, name_en), "holding_id": holding_id,
                     "measured_on": measured_on, "method": method.value,
                     "previous_value_per_unit": before, "value_per_unit": value,
                     "change": None if before is None else value - before})
@@ -556,7 +556,7 @@ def _dcf_marks(session: Session, as_of: date) -> list[dict]:
         .join(Company, Company.id == Holding.company_id)
         .where(ValuationMark.status == MarkStatus.FINAL, ValuationMark.measured_on <= as_of)
         .order_by(ValuationMark.holding_id, ValuationMark.measured_on, ValuationMark.id)).all()
-    latest = {mark.holding_id: (mark, name_en or legal_name) for mark, legal_name, name_en in rows}
+    latest = {mark.holding_id: (mark, reader_name(legal_name, name_en)) for mark, legal_name, name_en in rows}
     out = []
     for mark, company in latest.values():
         if mark.method != MarkMethod.DCF:
@@ -587,7 +587,7 @@ def _conversions(session: Session, as_of: date, start: date | None) -> list[dict
             .where(Conversion.converted_on <= as_of).order_by(Conversion.converted_on))
     if start is not None:
         stmt = stmt.where(Conversion.converted_on >= start)
-    return [{"company": name_en or legal_name, "grant_id": c.grant_id, "signed_on": signed_on,
+    return [{"company": reader_name(legal_name, name_en), "grant_id": c.grant_id, "signed_on": signed_on,
              "converted_on": c.converted_on, "converted_amount": c.converted_amount,
              "units": c.fund_units, "stake_percent": c.stake_percent,
              "conversion_price": c.conversion_price}
@@ -601,7 +601,7 @@ def _exits(session: Session, as_of: date, start: date | None) -> list[dict]:
             .where(Exit.transfer_on <= as_of).order_by(Exit.transfer_on, Exit.id))
     if start is not None:
         stmt = stmt.where(Exit.transfer_on >= start)
-    return [{"exit_id": e.id, "company": name_en or legal_name, "holding_id": e.holding_id,
+    return [{"exit_id": e.id, "company": reader_name(legal_name, name_en), "holding_id": e.holding_id,
              "kind": e.kind.value, "transfer_on": e.transfer_on, "units": e.units,
              "price_amount": e.price_amount, "cost_amount": e.cost_amount,
              "gain_amount": e.price_amount - e.cost_amount, "buyer": e.buyer,
