@@ -254,7 +254,10 @@ def test_policy_what_if_shows_both_results_on_the_page_and_in_the_api(app, clien
         "round_id": round_id, "what_if_valuation_cap": "60000000.00"}).get_json()["what_if"]
     assert drafted["sheet"]["fund_units"] == "833333.33"  # worked example D
     assert drafted["changes"] == {"valuation_cap": "60000000.00"}
-    assert drafted["name"] == "default-1 with changes: valuation cap (R5.d) = 60000000.00"
+    assert drafted["name"] == "default-1，调整：估值上限 (R5.d) = 60000000.00"  # the reader's
+    english = client.post(url, headers={**headers, "Accept-Language": "en"}, json={
+        "round_id": round_id, "what_if_valuation_cap": "60000000.00"}).get_json()["what_if"]
+    assert english["name"] == "default-1 with changes: valuation cap (R5.d) = 60000000.00"
     window = client.post(url, headers=headers, json={
         "round_id": round_id, "what_if_conversion_window_months": "12"}).get_json()["what_if"]
     assert window["sheet"] is None and window["refused_clause"] == "R3.b"
