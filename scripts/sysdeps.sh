@@ -14,6 +14,10 @@ fi
 if [ "$kind" = test ]; then
   command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v pdftotext >/dev/null || missing+=(poppler-utils)
+  # deploy/ is tested for real: nginx in front of gunicorn, systemd-analyze on the units.
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
+  command -v systemd-analyze >/dev/null || missing+=(systemd)
+  command -v openssl >/dev/null || missing+=(openssl)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
