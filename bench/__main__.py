@@ -11,7 +11,8 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["ledger_verify", "pipeline", "ledger_export", "ic_pack", "performance", "search"]
+BENCHMARKS = ["ledger_verify", "pipeline", "ledger_export", "ic_pack", "performance", "search",
+              "ledger_write"]
 
 
 def main(argv: list[str]) -> int:

@@ -20,16 +20,19 @@ BLUEPRINTS = (
     "fundapp.health", "fundapp.auth.views", "fundapp.main.views", "fundapp.admin.views",
     "fundapp.compliance.views", "fundapp.deals.views", "fundapp.portfolio.views",
     "fundapp.reference.views", "fundapp.ic.views", "fundapp.search.views",
+    "fundapp.tasks.views",
 )
 # Modules that register themselves when imported: API routes on fundapp.api.bp, compliance
 # checks (fundapp.compliance.checks.register_check) and scheduled jobs (fundapp.scheduler.JOBS).
 # Only the app factory imports them all, so no domain needs to import another to be complete.
 DOMAIN_MODULES = (
-    "fundapp.api.routes", "fundapp.compliance.api", "fundapp.deals.api", "fundapp.ic.api",
+    "fundapp.api.routes", "fundapp.compliance.api", "fundapp.compliance.security_api",
+    "fundapp.deals.api", "fundapp.ic.api",
     "fundapp.portfolio.api", "fundapp.fund.api",
     "fundapp.compliance.checks", "fundapp.compliance.jobs", "fundapp.deals.checks",
     "fundapp.ic.jobs", "fundapp.portfolio.checks", "fundapp.portfolio.grants.jobs",
     "fundapp.portfolio.kpis.jobs", "fundapp.portfolio.exits.jobs",
+    "fundapp.tasks.api", "fundapp.compliance.tasks", "fundapp.ic.tasks", "fundapp.deals.tasks",
 )
 
 

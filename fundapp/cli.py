@@ -16,13 +16,22 @@ from fundapp.unit_of_work import transaction
 
 def _create_app() -> Flask:
     from fundapp.app import create_app
+    from fundapp.config import ConfigurationError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigurationError as exc:  # e.g. keys missing on PostgreSQL: say what to set
+        click.echo(str(exc), err=True)
+        sys.exit(2)
 
 
 def main() -> None:
-    FlaskGroup(create_app=_create_app, add_default_commands=True,
-               help="fundapp: the grant-plus-investment fund system.")(prog_name="fundapp")
+    from fundapp.compliance.keys_cli import keys
+
+    group = FlaskGroup(create_app=_create_app, add_default_commands=True,
+                       help="fundapp: the grant-plus-investment fund system.")
+    group.add_command(keys)  # `keys generate` works before the app can start (issue 16)
+    group(prog_name="fundapp")
 
 
 users = click.Group("users", help="Manage users.")
@@ -152,18 +161,34 @@ def demo_load_command(if_empty: bool):
 
 
 @scheduler.command("run")
+@click.option("--with-worker", is_flag=True, envvar="FUNDAPP_WORKER_IN_SCHEDULER",
+              help="Also run a task worker (fundapp worker) in this process.")
 @with_appcontext
-def scheduler_run_command():
+def scheduler_run_command(with_worker: bool):
     """Run the scheduler in this process until interrupted."""
     from fundapp.scheduler import run_scheduler
 
+    if with_worker:
+        from flask import current_app
+
+        from fundapp.tasks.worker import start_in_thread
+
+        start_in_thread(current_app._get_current_object())
     run_scheduler()
 
 
 def register_commands(app: Flask) -> None:
     from fundapp.compliance.cli import register as register_compliance
+    from fundapp.tasks.cli import register as register_tasks
 
     for group in (users, ledger, demo, scheduler, fund, init_command):
         app.cli.add_command(group)
     # ledger export / verify-export / public-key, scheduler catch-up, backup, restore (issue 7)
     register_compliance(app, ledger, scheduler)
+    from fundapp.compliance.keys_cli import keys
+
+    app.cli.add_command(keys)  # generate, add, list: ledger signing keys (issue 16)
+    register_tasks(app)  # fundapp worker (issue 16)
+    from fundapp.compliance.security_cli import security_events
+
+    app.cli.add_command(security_events)  # verify, export, verify-export (issue 16)

@@ -180,6 +180,13 @@ def transaction() -> Iterator[None]:
     _commit()
 
 
+def commit_step(target: Any) -> None:
+    """One step of the worker's own unit of work (fundapp/tasks): a claim, an outcome, a progress
+    note, each committed at once so that other workers and the pages see it. `target` is the
+    worker's session or a connection of its own; nothing else in fundapp commits."""
+    target.commit()
+
+
 # --------------------------------------------------------------------------- idempotency
 
 

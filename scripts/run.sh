@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts the scheduler process and the web server; Ctrl-C stops both.
+# Starts the scheduler process (with a task worker inside it) and the web server; Ctrl-C stops both.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 HOST=${HOST:-127.0.0.1}
@@ -8,7 +8,8 @@ pids=()
 stop() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null; wait; exit 0; }
 trap stop INT TERM EXIT
 
-.venv/bin/fundapp scheduler run &
+# --with-worker: the scheduler process also runs `fundapp worker` (exports, packs, reports).
+.venv/bin/fundapp scheduler run --with-worker &
 pids+=($!)
 .venv/bin/gunicorn --workers "${WORKERS:-2}" --bind "$HOST:$PORT" --access-logfile - wsgi:app &
 pids+=($!)

@@ -203,3 +203,16 @@ def tamper(*statements: str, **params) -> None:
             conn.execute(text(statement), params)
         if conn.dialect.name != "sqlite":
             conn.execute(text("ALTER TABLE ledger_entries ENABLE TRIGGER USER"))
+
+
+def run_tasks(limit: int | None = None) -> list:
+    """Run the queued tasks in this process, as `fundapp worker --once` would (issue 16): web and
+    API requests only queue long work; a test calls this where the worker would run it."""
+    from types import SimpleNamespace
+
+    from fundapp.tasks.worker import run_pending
+
+    ran = [SimpleNamespace(id=t.id, kind=t.kind, status=t.status, error=t.error,
+                           attempts=t.attempts) for t in run_pending(limit)]
+    db.session.expire_all()  # what the test holds is read afresh (the worker committed)
+    return ran

@@ -189,8 +189,12 @@ def test_two_scheduler_processes_run_an_occurrence_once(app, database, tmp_path)
 
 
 def test_scheduler_run_catches_up_on_start(app, database, tmp_path):
+    from fundapp.compliance.signing import generate_pem
+
     env = {**os.environ, "FUNDAPP_INSTANCE_DIR": str(tmp_path), "FUNDAPP_SECRET_KEY": "test",
-           "FUNDAPP_DATABASE_URL": database}
+           "FUNDAPP_DATABASE_URL": database,
+           # on PostgreSQL a real app needs its keys as configuration (issue 16)
+           "FUNDAPP_LEDGER_SIGNING_KEY_PEM": generate_pem().decode()}
     make_user("a@example.cn")
     db.session.remove()
     process = subprocess.Popen([str(Path(sys.executable).with_name("fundapp")), "scheduler",

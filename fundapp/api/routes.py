@@ -50,7 +50,7 @@ def create_token():
     result = authenticate(db.session, data["email"], data["password"],
                           request.remote_addr or "unknown", via="api")
     if result.user is None:
-        keep_on_error()  # the failed attempt and its ledger entry stay
+        keep_on_error()  # the failed attempt (a security event) stays
         if result.throttled:
             raise TooManyAttempts(_("Too many failed sign-ins. Please wait 15 minutes and try "
                                     "again."))

@@ -1,4 +1,5 @@
-"""Users, their roles, web sessions, API tokens and login attempts."""
+"""Users, their roles, web sessions and API tokens (failed sign-ins are security events:
+fundapp/compliance/security_events.py)."""
 
 from __future__ import annotations
 
@@ -94,13 +95,3 @@ class ApiToken(TimestampMixin, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     user: Mapped[User] = relationship(lazy="joined")
 
-
-class LoginAttempt(Base):
-    """Failed sign-ins, counted per account and per address to slow down guessing."""
-
-    __tablename__ = "login_attempts"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), index=True)
-    address: Mapped[str] = mapped_column(String(64), index=True)
-    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

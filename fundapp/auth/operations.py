@@ -1,4 +1,5 @@
-"""Users, sign-in, sessions and API tokens. Every change is written to the compliance ledger."""
+"""Users, sign-in, sessions and API tokens. Every change is written to the compliance ledger;
+failed sign-ins are security events (fundapp.compliance.security_events)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fundapp.auth.models import ApiToken, LoginAttempt, Role, User, UserRole, UserSession
+from fundapp.auth.models import ApiToken, Role, User, UserRole, UserSession
 from fundapp.compliance.ledger import record
+from fundapp.compliance.security_events import (
+    LOGIN_FAILED,
+    LOGIN_THROTTLED,
+    count_recent,
+    record_security_event,
+)
 from fundapp.errors import AppError, NotFound, ValidationFailed
 from fundapp.unit_of_work import lock_key
 
@@ -165,15 +172,18 @@ class SignIn:
     throttled: bool = False
 
 
-def _recent_failures(session: Session, column, value: str) -> int:
+def _recent_failures(session: Session, **who: str) -> int:
     since = datetime.now(UTC) - timedelta(seconds=current_app.config["LOGIN_WINDOW_SECONDS"])
-    return session.scalar(select(func.count()).select_from(LoginAttempt)
-                          .where(column == value, LoginAttempt.attempted_at >= since)) or 0
+    return count_recent(session, LOGIN_FAILED, since=since, **who)
 
 
 def authenticate(session: Session, email: str, password: str, address: str, *,
                  via: str) -> SignIn:
-    """Check a password. Failures are counted and ledgered; the caller keeps them either way.
+    """Check a password. Failures are counted; the caller keeps them either way.
+
+    Failed and throttled sign-ins are security events (fundapp.compliance.security_events), in
+    a chain of their own: an attacker decides how many there are, so they must never take the
+    ledger's lock that every business write needs. A successful sign-in is ledgered.
 
     The lock-out counts per account (LOGIN_MAX_FAILURES in the window), so one account's
     attacker does not lock out the colleagues behind the same address; a separate, higher limit
@@ -183,24 +193,24 @@ def authenticate(session: Session, email: str, password: str, address: str, *,
     """
     email = normalise_email(email)
     lock_key(session, f"sign-in:{email}")
-    if (_recent_failures(session, LoginAttempt.email, email)
-            >= current_app.config["LOGIN_MAX_FAILURES"]
-            or _recent_failures(session, LoginAttempt.address, address)
+    if (_recent_failures(session, subject=email) >= current_app.config["LOGIN_MAX_FAILURES"]
+            or _recent_failures(session, address=address)
             >= current_app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"]):
-        record(session, actor=email or "anonymous", action="auth.login_throttled",
-               subject_type="user", subject_id=email, payload={"address": address, "via": via})
+        record_security_event(session, kind=LOGIN_THROTTLED, subject=email, address=address,
+                              details={"via": via})
         return SignIn(None, throttled=True)
     user = session.scalar(select(User).where(User.email == email))
     if user is not None and user.is_active and check_password(user, password):
         record(session, actor=email, action="auth.login", subject_type="user", subject_id=user.id,
                payload={"address": address, "via": via})
         return SignIn(user)
-    session.add(LoginAttempt(email=email, address=address, attempted_at=datetime.now(UTC)))
     reason = "unknown_user" if user is None else ("disabled" if not user.is_active
                                                   else "wrong_password")
-    record(session, actor=email or "anonymous", action="auth.login_failed", subject_type="user",
-           subject_id=user.id if user else email, payload={"address": address, "via": via,
-                                                           "reason": reason})
+    details: dict[str, object] = {"via": via, "reason": reason}
+    if user is not None:
+        details["user_id"] = user.id
+    record_security_event(session, kind=LOGIN_FAILED, subject=email, address=address,
+                          details=details)
     return SignIn(None)
 
 

@@ -38,7 +38,7 @@ def login():
     result = authenticate(db.session, data["email"], data["password"],
                           request.remote_addr or "unknown", via="web")
     if result.user is None:
-        keep_on_error()  # the failed attempt and its ledger entry count towards the lock-out
+        keep_on_error()  # the failed attempt (a security event) counts towards the lock-out
         if result.throttled:
             return _login_page(request.form, status=429, error=_(
                 "Too many failed sign-ins. Please wait 15 minutes and try again."))

@@ -3,7 +3,8 @@ blueprint."""
 
 from __future__ import annotations
 
-from flask import g, request, send_file
+from flask import g, request
+from marshmallow import Schema, fields
 from sqlalchemy import select
 
 from fundapp.api import bp
@@ -11,9 +12,7 @@ from fundapp.api.core import api_route, load_json
 from fundapp.compliance.checks import run_checks
 from fundapp.compliance.exports import (
     ExportScope,
-    create_export,
-    export_path,
-    fund_name,
+    bundle_response,
     get_export,
 )
 from fundapp.compliance.models import LedgerExport
@@ -24,9 +23,10 @@ from fundapp.compliance.schemas import (
     ExportSchema,
     PublicKeySchema,
 )
-from fundapp.compliance.signing import load_signing_key
+from fundapp.compliance.signing import current_public_key, published_keys, shanghai_iso
 from fundapp.extensions import db
 from fundapp.pagination import paginate
+from fundapp.tasks.api import TaskSchema, accepted
 
 PAGE_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
@@ -38,9 +38,24 @@ PAGE_PARAMS = [
 @api_route(bp, "/v1/ledger/public-key", "GET", response=PublicKeySchema, anonymous=True,
            summary="The fund's Ed25519 public key that signs ledger export manifests")
 def ledger_public_key():
-    key = load_signing_key()
-    return PublicKeySchema().dump({"algorithm": "Ed25519", "pem": key.public_pem,
+    key = current_public_key(db.session)
+    return PublicKeySchema().dump({"algorithm": "Ed25519", "pem": key.pem,
                                    "fingerprint": key.fingerprint})
+
+
+class PublicKeyListSchema(Schema):
+    items = fields.List(fields.Dict(), metadata={"description": (
+        "Every signing key, newest first: algorithm, pem, fingerprint, valid_from, valid_until "
+        "(null while it signs), current (the key that signs exports made now)")})
+
+
+@api_route(bp, "/v1/ledger/public-keys", "GET", response=PublicKeyListSchema, anonymous=True,
+           summary="Every public key that signs or signed ledger exports, with its validity")
+def ledger_public_keys():
+    return {"items": [{"algorithm": "Ed25519", "pem": k.pem, "fingerprint": k.fingerprint,
+                       "valid_from": shanghai_iso(k.valid_from),
+                       "valid_until": shanghai_iso(k.valid_until),
+                       "current": k.current} for k in published_keys(db.session)]}
 
 
 @api_route(bp, "/v1/ledger/exports", "GET", summary="Ledger exports, newest first",
@@ -52,14 +67,19 @@ def list_ledger_exports():
             "per_page": page.per_page, "total": page.total, "pages": page.pages}
 
 
-@api_route(bp, "/v1/ledger/exports", "POST", status=201, body=ExportCreateSchema,
-           response=ExportSchema, summary="Create a signed ledger export (period and scope)")
+@api_route(bp, "/v1/ledger/exports", "POST", status=202, body=ExportCreateSchema,
+           response=TaskSchema, summary="Queue a signed ledger export (period and scope): 202 "
+           "with the task to poll (GET /api/v1/tasks/{id}); when done, its result names the "
+           "export")
 def create_ledger_export():
+    from fundapp.compliance.tasks import EXPORT_TASK, check_export_scope, export_params
+    from fundapp.tasks.operations import enqueue
+
     data = load_json(ExportCreateSchema())
     scope = ExportScope(data["from_on"], data["to_on"], data["scope"], data["value"].strip())
-    result = create_export(db.session, scope, actor=g.user.email,
-                           fund_name=fund_name(db.session))
-    return ExportSchema().dump(result.export), 201
+    check_export_scope(db.session, scope)
+    return accepted(enqueue(db.session, EXPORT_TASK, export_params(scope, g.user.email),
+                            requested_by=g.user.email))
 
 
 @api_route(bp, "/v1/ledger/exports/<int:export_id>", "GET", response=ExportSchema,
@@ -72,9 +92,7 @@ def get_ledger_export(export_id: int):
            summary="The export bundle (ZIP: entries.jsonl/.csv/.xlsx, manifest.json, "
                    "manifest.sig)")
 def download_ledger_export(export_id: int):
-    export = get_export(db.session, export_id)
-    return send_file(export_path(export), mimetype="application/zip", as_attachment=True,
-                     download_name=export_path(export).name)
+    return bundle_response(db.session, get_export(db.session, export_id))
 
 
 @api_route(bp, "/v1/compliance/checks", "GET", response=ChecksSchema,

@@ -3,6 +3,7 @@ key, backup and restore, and a one-off scheduler catch-up. Registered by fundapp
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -37,11 +38,12 @@ def _date(value: str, name: str) -> date:
               help="all, action (an action prefix) or subject_type.")
 @click.option("--value", default="", help="The action prefix or subject type for --scope.")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
-              help="A .zip file, or a directory to create; default: the instance's exports.")
+              help="A .zip file, or a directory to create; default: a .zip in the current "
+                   "directory.")
 @with_appcontext
 def export_command(from_: str, to: str, scope: str, value: str, out: Path | None):
     """Write a signed export of the ledger for auditors (recorded in the ledger)."""
-    from fundapp.compliance.exports import ExportScope, create_export
+    from fundapp.compliance.exports import ExportScope, create_export, write_bundle
     from fundapp.compliance.signing import SigningKeyError
 
     spec = ExportScope(_date(from_, "--from"), _date(to, "--to"), scope.strip(), value.strip())
@@ -50,6 +52,9 @@ def export_command(from_: str, to: str, scope: str, value: str, out: Path | None
             with transaction():
                 result = create_export(db.session, spec, actor="cli", destination=out,
                                        fund_name=current_app.config.get("FUND_NAME", ""))
+                if result.path is None:  # no copy is kept on the host: one for the operator
+                    result = dataclasses.replace(result, path=write_bundle(
+                        db.session, result.export, Path.cwd() / result.export.file_name))
         except (AppError, SigningKeyError) as exc:
             raise _fail(exc) from None
     e = result.export
@@ -73,16 +78,17 @@ def export_command(from_: str, to: str, scope: str, value: str, out: Path | None
 def verify_export_command(file: Path, public_key: Path | None, fingerprint: str | None):
     """Verify an export offline: signature, file hashes, the chain; names the first bad entry.
 
-    The key is always pinned: the one given, the fingerprint given, or this installation's key.
+    The key is always pinned: the one given, the fingerprint given, or this installation's key of
+    the export's time (the published key its manifest names, else the current one).
     """
-    from fundapp.compliance.signing import SigningKeyError, load_signing_key
+    from fundapp.compliance.signing import SigningKeyError, public_pem_for_export
     from fundapp.compliance.verify_export import UnusableExport, verify_export
 
     try:
         if public_key is not None:
             pem = public_key.read_bytes()
         elif fingerprint is None:
-            pem = load_signing_key().public_pem.encode()
+            pem = public_pem_for_export(db.session, file).encode()
         else:
             pem = None
         report = verify_export(file, pem, fingerprint)

@@ -1,7 +1,7 @@
-"""Signed ledger exports for auditors (issue 7, R12).
+"""Signed ledger exports for auditors (issue 7, R12), rebuilt on demand (issue 16).
 
 An export is a segment of the hash chain, chosen by period (dates in Asia/Shanghai) and scope
-(everything, an action prefix such as "deal.", or one subject type), written as one bundle:
+(everything, an action prefix such as "deal.", or one subject type), handed out as one ZIP:
 
     entries.jsonl   every entry of the chain segment, one canonical JSON object a line; the
                     entries recorded within the period and in scope with their exact values, every
@@ -9,24 +9,31 @@ An export is a segment of the hash chain, chosen by period (dates in Asia/Shangh
                     recorded_at follows seq only roughly) as {"seq","prev_hash","hash",
                     "redacted": true}, so that the chain stays whole without showing them
     entries.csv     the entries in scope (UTF-8 with BOM for Excel), formula-like cells neutralised
-    entries.xlsx    the same rows (openpyxl write-only mode, streamed)
-    public_key.pem  the fund's Ed25519 public key (for convenience: auditors should use the one
-                    published at /api/v1/ledger/public-key)
+    entries.xlsx    the same rows, as sheets of inline strings ("entries", "entries2", ...: a sheet
+                    holds XLSX_MAX_ROWS rows, its header included)
+    public_key.pem  the Ed25519 public key that signed the manifest (for convenience: auditors
+                    should use the one published at /api/v1/ledger/public-key)
     README.txt      how to verify
-    manifest.json   scope, counts, first/last sequence, each file's SHA-256, and the anchors
-                    that tie the segment to the rest of the chain: anchor_before (the hash of the
-                    entry just before the segment, or the genesis value) and anchor_after (the
-                    sequence, prev_hash and hash of the entry just after it, when there is one)
-                    -- written after all the files it describes
-    manifest.sig    raw Ed25519 signature over the exact bytes of manifest.json, written last
+    manifest.json   scope, counts, first/last sequence, each entries file's SHA-256, and the
+                    anchors that tie the segment to the rest of the chain
+    manifest.sig    raw Ed25519 signature over the exact bytes of manifest.json
 
-The chain segment runs from the first to the last entry in scope recorded within the period
-(recorded_at is UTC; the period's bounds are midnight Asia/Shanghai). Rows are streamed in keyset
-pages of EXPORT_BATCH entries and written as they come, so memory stays flat whatever the ledger's
-size. Files are written under a hidden staging name and renamed into place only when complete; a
-ZIP is written as NAME.zip.part and renamed; an interrupted export never leaves a file that looks
-finished. The export row and its own ledger entry are added in the caller's transaction once the
-bundle exists.
+An export is a pure function of its scope and the immutable ledger, and no file is kept on any
+host: creating one renders every file once to hash it, signs the manifest and stores in the
+database only the manifest's exact bytes, its signature, the public key that made it and the ZIP
+layout (CRCs and sheet sizes, the rows per sheet). A download (bundle_response) rebuilds the
+bundle from the ledger and streams it, byte for byte the same each time on any host: every ZIP
+(the bundle, and the workbook inside it) is written here, members stored uncompressed (no zlib
+version can change a byte) with a fixed time, in a fixed order, their sizes and CRCs in the local
+headers (no data descriptors, which Excel refuses), ZIP64 records only past 4 GiB. The workbook's
+sheets must be sized before their bytes: while the export is made their XML is spooled to an
+anonymous temporary file (unlinked from the start, about 800 bytes an entry in scope, gone
+whatever happens) and read back once to hash the workbook.
+
+Rows are read with a raw database cursor in keyset pages of EXPORT_BATCH entries and rendered a
+page at a time, so memory stays flat whatever the ledger's size. The export row and its own ledger
+entry are added in the caller's transaction only once the manifest is signed: an interrupted export
+leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -35,16 +42,18 @@ import csv
 import hashlib
 import io
 import json
+import operator
 import os
 import re
 import shutil
+import struct
 import tempfile
-import time
 import uuid
-import zipfile
-from collections.abc import Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from json.encoder import encode_basestring as _quote
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -53,11 +62,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fundapp.compliance.ledger import format_time, iter_entries_between, record
+from fundapp.compliance.ledger import format_time, record
 from fundapp.compliance.models import LedgerEntry, LedgerExport, LedgerHead
 from fundapp.compliance.signing import load_signing_key
-from fundapp.compliance.verify_export import CSV_COLUMNS, FORMAT, neutralise
-from fundapp.config import instance_dir
+from fundapp.compliance.verify_export import CSV_COLUMNS, FORMAT, NEUTRALISED_STARTS
 from fundapp.errors import AppError, NotFound, ValidationFailed
 from fundapp.fields import FIRST_DAY, LAST_DAY, day_out_of_range  # noqa: F401  (shared bounds)
 
@@ -65,12 +73,16 @@ TIMEZONE = ZoneInfo("Asia/Shanghai")
 # Periods, ledger filters and other days the compliance area accepts: a fund's ledger lives well
 # inside these, and day arithmetic (the day after `to`, midnight in UTC) stays in range.
 SCOPE_KINDS = ("all", "action", "subject_type")
-EXPORT_BATCH = 5000
-XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header included
+EXPORT_BATCH = 10_000
+XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header included (read at run time: tests
+#                            patch it to see a workbook continue on a new sheet)
 XLSX_MAX_CELL = 32_767  # Excel's limit per cell
-# Characters XML 1.0 cannot hold (openpyxl refuses them): shown as \xNN in the XLSX copy only.
+# Characters XML 1.0 cannot hold: shown as \xNN in the XLSX copy only.
 XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-STALE_PART_SECONDS = 24 * 3600
+ZIP64_LIMIT = 0xFFFFFFFF  # sizes and offsets from here on need ZIP64 records
+BUNDLE_FILES = ("entries.jsonl", "entries.csv", "entries.xlsx", "public_key.pem", "README.txt",
+                "manifest.json", "manifest.sig")
+ProgressCallback = Callable[[int, int], Any]
 
 
 def text_problem(value: str) -> str | None:
@@ -134,97 +146,434 @@ class ExportScope:
 @dataclass(frozen=True)
 class ExportResult:
     export: LedgerExport
-    path: Path
+    path: Path | None  # the copy written to `destination`, when one was asked for
     manifest: dict[str, Any]
 
 
-def exports_dir() -> Path:
-    path = instance_dir() / "ledger_exports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+# ---- reading the segment ---------------------------------------------------------------------
+
+_SELECT = ("SELECT seq, recorded_at, actor, action, subject_type, subject_id, payload, prev_hash, "
+           "hash FROM ledger_entries WHERE seq > {p} AND seq <= {p} ORDER BY seq LIMIT {p}")
 
 
-class _HashingFile(io.RawIOBase):
-    """Passes bytes through to a file while hashing and counting them."""
+def fetch_batches(session: Session, first_seq: int, last_seq: int,
+                  batch: int | None = None) -> Iterator[list[tuple]]:
+    """Entries first_seq..last_seq in order, as lists of plain tuples (the columns of
+    CSV_COLUMNS), read through a raw cursor in keyset pages of `batch` rows."""
+    batch = batch or EXPORT_BATCH
+    connection = session.connection()
+    sql = _SELECT.format(p="?" if connection.dialect.paramstyle == "qmark" else "%s")
+    cursor = connection.connection.cursor()
+    try:
+        last = first_seq - 1
+        while last < last_seq:
+            cursor.execute(sql, (last, last_seq, batch))
+            rows = cursor.fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+    finally:
+        cursor.close()
 
-    def __init__(self, fh: IO[bytes]) -> None:
-        self.fh = fh
-        self.sha = hashlib.sha256()
-        self.size = 0
 
-    def writable(self) -> bool:
-        return True
+# ---- rendering a page of rows ----------------------------------------------------------------
 
-    def write(self, data: Any) -> int:
-        data = bytes(data)
-        self.sha.update(data)
-        self.size += len(data)
-        self.fh.write(data)
-        return len(data)
+def render_jsonl(rows: list[tuple], flags: list[bool]) -> bytes:
+    """The canonical JSON of each entry (sorted keys, no spaces), spelt out like entry_hash()."""
+    q = _quote
+    lines = [
+        f'{{"action":{q(action)},"actor":{q(actor)},"hash":{q(hash_)},"payload":{q(payload)},'
+        f'"prev_hash":{q(prev)},"recorded_at":{q(at)},"seq":{int(seq)},'
+        f'"subject_id":{q(sid)},"subject_type":{q(stype)}}}\n' if full else
+        f'{{"hash":{q(hash_)},"prev_hash":{q(prev)},"redacted":true,"seq":{int(seq)}}}\n'
+        for (seq, at, actor, action, stype, sid, payload, prev, hash_), full
+        in zip(rows, flags, strict=True)]
+    return "".join(lines).encode("utf-8")
 
 
-def _jsonl_line(row: Any, in_scope: bool) -> str:
-    # The canonical JSON of the entry (sorted keys, no spaces), spelt out like entry_hash() for
-    # speed; json.loads reads it back exactly.
-    q = json.encoder.encode_basestring
-    if not in_scope:
-        return (f'{{"hash":{q(row.hash)},"prev_hash":{q(row.prev_hash)},"redacted":true,'
-                f'"seq":{int(row.seq)}}}\n')
-    return ('{"action":' + q(row.action) + ',"actor":' + q(row.actor) + ',"hash":' + q(row.hash)
-            + ',"payload":' + q(row.payload) + ',"prev_hash":' + q(row.prev_hash)
-            + ',"recorded_at":' + q(row.recorded_at) + ',"seq":' + str(int(row.seq))
-            + ',"subject_id":' + q(row.subject_id) + ',"subject_type":' + q(row.subject_type)
-            + "}\n")
+def neutralised_rows(rows: list[tuple], flags: list[bool]) -> list[tuple]:
+    """The rows shown in full, every text cell neutralised (CSV and XLSX show these)."""
+    s = NEUTRALISED_STARTS
+    return [(seq, "'" + at if at.startswith(s) else at,
+             "'" + actor if actor.startswith(s) else actor,
+             "'" + action if action.startswith(s) else action,
+             "'" + stype if stype.startswith(s) else stype, "'" + sid if sid.startswith(s) else sid,
+             "'" + payload if payload.startswith(s) else payload,
+             "'" + prev if prev.startswith(s) else prev,
+             "'" + hash_ if hash_.startswith(s) else hash_)
+            for (seq, at, actor, action, stype, sid, payload, prev, hash_), full
+            in zip(rows, flags, strict=True) if full]
+
+
+CSV_BOM = "\ufeff".encode()
+
+
+def _csv_cell(v: str) -> str:
+    # csv.writer's default (excel) dialect, spelt out for speed: a cell holding a comma, a quote
+    # or a line break is quoted, its quotes doubled (tests compare the two on any text).
+    return ('"' + v.replace('"', '""') + '"' if ("," in v or '"' in v or "\n" in v or "\r" in v)
+            else v)
+
+
+def render_csv(shown: list[tuple]) -> bytes:
+    """Neutralised rows as CSV lines, exactly as csv.writer writes them."""
+    c = _csv_cell
+    return "".join([
+        f"{seq},{c(at)},{c(actor)},{c(action)},{c(stype)},{c(sid)},{c(payload)},{c(prev)},"
+        f"{c(hash_)}\r\n" for seq, at, actor, action, stype, sid, payload, prev, hash_ in shown
+    ]).encode("utf-8")
+
+
+def csv_header() -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(CSV_COLUMNS)
+    return CSV_BOM + buffer.getvalue().encode("utf-8")
+
+
+# XML of the workbook: sheets of inline strings, without shared strings or styles beyond the
+# default, every cell addressed (r="B7") for the strictest readers.
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+_XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_SHEET_HEAD = (_XML_DECL + f'<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><sheetData>')
+_SHEET_TAIL = "</sheetData></worksheet>"
+_STYLES = (_XML_DECL + f'<styleSheet xmlns="{_MAIN}"><fonts count="1"><font><sz val="11"/>'
+           '<name val="Calibri"/></font></fonts><fills count="2"><fill><patternFill '
+           'patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>'
+           '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+           '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
+           '</cellStyleXfs><cellXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" '
+           'xfId="0"/></cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" '
+           'builtinId="0"/></cellStyles></styleSheet>')
+_XLSX_RISKY_BYTES = bytes([ord("&"), ord("\r"), *range(0, 9), 11, 12, *range(14, 32)])
+
+
+def sheet_name(number: int) -> str:
+    return "entries" if number == 1 else f"entries{number}"
 
 
 def _xlsx_text(value: str) -> str:
-    value = XLSX_ILLEGAL.sub(lambda m: f"\\x{ord(m.group()):02x}", neutralise(value))
+    """A neutralised cell as XML text: illegal characters as \\xNN, cut at Excel's cell limit."""
+    value = XLSX_ILLEGAL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
     if len(value) > XLSX_MAX_CELL:
         value = value[:XLSX_MAX_CELL - 40] + " … [cut: see entries.jsonl]"
-    return value
+    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\r", "&#13;"))
 
 
-class _XlsxWriter:
-    """entries.xlsx in openpyxl's write-only mode: rows go to disk as they come."""
-
-    def __init__(self, path: Path) -> None:
-        from openpyxl import Workbook
-
-        self.path = path
-        self.book = Workbook(write_only=True)
-        self.sheet = None
-        self.rows = XLSX_MAX_ROWS
-        self.sheets = 0
-
-    def append(self, values: list[Any]) -> None:
-        if self.rows >= XLSX_MAX_ROWS:
-            self.sheets += 1
-            self.sheet = self.book.create_sheet(f"entries{'' if self.sheets == 1 else self.sheets}")
-            self.sheet.append(list(CSV_COLUMNS))
-            self.rows = 1
-        self.sheet.append(values)
-        self.rows += 1
-
-    def discard(self) -> None:
-        """Finish the half-written file so openpyxl's streams close (the caller deletes it)."""
-        try:
-            self.book.save(self.path)
-        except Exception:  # it is being thrown away anyway
-            pass
-
-    def close(self) -> None:
-        if self.sheet is None:
-            self.sheet = self.book.create_sheet("entries")
-            self.sheet.append(list(CSV_COLUMNS))
-        self.book.save(self.path)
+def _rows_xml(shown: list[tuple], first_row: int) -> str:
+    t = '</t></is></c><c r="'
+    return "".join(
+        f'<row r="{n}"><c r="A{n}"><v>{seq}</v></c><c r="B{n}" t="inlineStr"><is><t>{at}{t}'
+        f'C{n}" t="inlineStr"><is><t xml:space="preserve">{actor}{t}'
+        f'D{n}" t="inlineStr"><is><t xml:space="preserve">{action}{t}'
+        f'E{n}" t="inlineStr"><is><t xml:space="preserve">{stype}{t}'
+        f'F{n}" t="inlineStr"><is><t xml:space="preserve">{sid}{t}'
+        f'G{n}" t="inlineStr"><is><t xml:space="preserve">{payload}{t}'
+        f'H{n}" t="inlineStr"><is><t>{prev}{t}I{n}" t="inlineStr"><is><t>{hash_}</t></is></c>'
+        "</row>"
+        for n, (seq, at, actor, action, stype, sid, payload, prev, hash_)
+        in enumerate(shown, start=first_row))
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+_TAGS_PER_ROW = _rows_xml([(1, *"abcdefgh")], 1).count("<")
+_COLUMN_TEXTS = [operator.itemgetter(i) for i in range(1, 9)]
+
+
+def _sheet_rows(shown: list[tuple], first_row: int) -> bytes:
+    """<row> elements for neutralised rows, the first numbered `first_row`, as UTF-8. Cells are
+    written as they are when nothing needs escaping (the page holds no &, \r or control character
+    and exactly the markup's < and >); otherwise the page is written again cell by cell."""
+    xml = _rows_xml(shown, first_row)
+    tags = _TAGS_PER_ROW * len(shown)
+    data = xml.encode("utf-8")
+    if (xml.count("<") != tags or xml.count(">") != tags
+            or len(data.translate(None, _XLSX_RISKY_BYTES)) != len(data)
+            or max((max(map(len, map(column, shown)), default=0) for column in _COLUMN_TEXTS),
+                   default=0) > XLSX_MAX_CELL):
+        data = _rows_xml([(row[0], *map(_xlsx_text, row[1:])) for row in shown],
+                         first_row).encode("utf-8")
+    return data
+
+
+_HEADER_ROW = _rows_xml([(CSV_COLUMNS[0], *CSV_COLUMNS[1:])], 1).replace(
+    '<c r="A1"><v>seq</v></c>', '<c r="A1" t="inlineStr"><is><t>seq</t></is></c>')
+
+
+class _Sheets:
+    """Splits the rows shown into sheets of XLSX_MAX_ROWS rows (the header repeated on each);
+    feed() returns the XML as (sheet number, bytes) pieces in order."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # data rows per sheet
+        self.sheet = 0
+        self.rows = self.limit  # the first row shown opens sheet 1
+
+    def _open(self) -> tuple[int, bytes]:
+        self.sheet += 1
+        self.rows = 0
+        return self.sheet, (_SHEET_HEAD + _HEADER_ROW).encode()
+
+    def feed(self, shown: list[tuple]) -> list[tuple[int, bytes]]:
+        pieces = []
+        while shown:
+            if self.rows >= self.limit:
+                if self.sheet:
+                    pieces.append((self.sheet, _SHEET_TAIL.encode()))
+                pieces.append(self._open())
+            room = self.limit - self.rows
+            part, shown = shown[:room], shown[room:]
+            pieces.append((self.sheet, _sheet_rows(part, self.rows + 2)))
+            self.rows += len(part)
+        return pieces
+
+    def close(self) -> list[tuple[int, bytes]]:
+        pieces = [] if self.sheet else [self._open()]
+        return [*pieces, (self.sheet, _SHEET_TAIL.encode())]
+
+
+def _xlsx_parts(sheets: int) -> list[tuple[str, bytes]]:
+    """The workbook's parts other than its sheets, which come before them in this order."""
+    overrides = "".join(
+        f'<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        for n in range(1, sheets + 1))
+    types = (_XML_DECL + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+             'content-types"><Default Extension="rels" ContentType="application/'
+             'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+             'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" '
+             'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.'
+             'main+xml"/><Override PartName="/xl/styles.xml" ContentType="application/'
+             'vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+             + overrides + "</Types>")
+    root_rels = (_XML_DECL + f'<Relationships xmlns="{_PKG_REL}"><Relationship Id="rId1" '
+                 'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+                 'officeDocument" Target="xl/workbook.xml"/></Relationships>')
+    book = (_XML_DECL + f'<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><sheets>'
+            + "".join(f'<sheet name="{sheet_name(n)}" sheetId="{n}" r:id="rId{n}"/>'
+                      for n in range(1, sheets + 1))
+            + "</sheets></workbook>")
+    book_rels = (_XML_DECL + f'<Relationships xmlns="{_PKG_REL}">'
+                 + "".join(f'<Relationship Id="rId{n}" Type="{_REL}/worksheet" '
+                           f'Target="worksheets/sheet{n}.xml"/>' for n in range(1, sheets + 1))
+                 + f'<Relationship Id="rId{sheets + 1}" Type="{_REL}/styles" '
+                 'Target="styles.xml"/></Relationships>')
+    return [("[Content_Types].xml", types.encode()), ("_rels/.rels", root_rels.encode()),
+            ("xl/workbook.xml", book.encode()), ("xl/_rels/workbook.xml.rels", book_rels.encode()),
+            ("xl/styles.xml", _STYLES.encode())]
+
+
+# ---- ZIP files whose members' sizes and CRCs are known before their bytes ---------------------
+
+_DOS_TIME, _DOS_DATE = 0, (1 << 5) | 1  # 1980-01-01 00:00:00, the earliest ZIP time
+
+
+class ZipStream:
+    """Writes a ZIP as a sequence of byte strings: member(name, size, crc) gives the local header,
+    the caller then yields exactly `size` bytes, and end() gives the central directory. Members are
+    stored (no compression) with fixed times: the same members give the same bytes anywhere."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.members: list[tuple[bytes, int, int, int]] = []
+
+    def member(self, name: str, size: int, crc: int) -> bytes:
+        raw = name.encode("ascii")
+        wide = size >= ZIP64_LIMIT
+        extra = struct.pack("<HHQQ", 1, 16, size, size) if wide else b""
+        small = 0xFFFFFFFF if wide else size
+        head = struct.pack("<IHHHHHIIIHH", 0x04034B50, 45 if wide else 20, 0, 0, _DOS_TIME,
+                           _DOS_DATE, crc, small, small, len(raw), len(extra)) + raw + extra
+        self.members.append((raw, size, crc, self.offset))
+        self.offset += len(head) + size
+        return head
+
+    def end(self) -> bytes:
+        start = self.offset
+        entries = []
+        for raw, size, crc, offset in self.members:
+            big = [size, size] if size >= ZIP64_LIMIT else []
+            if offset >= ZIP64_LIMIT:
+                big.append(offset)
+            extra = struct.pack(f"<HH{len(big)}Q", 1, 8 * len(big), *big) if big else b""
+            version = 45 if big else 20
+            small = 0xFFFFFFFF if size >= ZIP64_LIMIT else size
+            entries.append(struct.pack(
+                "<IHHHHHHIIIHHHHHII", 0x02014B50, version, version, 0, 0, _DOS_TIME, _DOS_DATE,
+                crc, small, small, len(raw), len(extra), 0, 0, 0, 0,
+                0xFFFFFFFF if offset >= ZIP64_LIMIT else offset) + raw + extra)
+        directory = b"".join(entries)
+        count, length = len(self.members), len(directory)
+        tail = b""
+        if start >= ZIP64_LIMIT or length >= ZIP64_LIMIT or count >= 0xFFFF:
+            tail = (struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count, length,
+                                start)
+                    + struct.pack("<IIQI", 0x07064B50, 0, start + length, 1))
+            count, length, start = 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF
+        tail += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, length, start, 0)
+        self.offset += len(directory) + len(tail)
+        return directory + tail
+
+
+class _Digest:
+    """SHA-256, CRC-32 and size of a stream of bytes."""
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.crc = 0
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self.sha.update(data)
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(data)
+
+
+class _Segment:
+    """What a bundle is rebuilt from: the chain segment and the period and scope shown in full."""
+
+    def __init__(self, first_seq: int, last_seq: int, scope: dict[str, str]) -> None:
+        self.first_seq, self.last_seq = first_seq, last_seq
+        low, high = scope["recorded_at_from"], scope["recorded_at_before"]
+        kind, value = scope.get("kind", "all"), scope.get("value", "")
+        if kind == "action":
+            self.flags = lambda rows: [low <= r[1] < high and r[3].startswith(value) for r in rows]
+        elif kind == "subject_type":
+            self.flags = lambda rows: [low <= r[1] < high and r[4] == value for r in rows]
+        else:
+            self.flags = lambda rows: [low <= r[1] < high for r in rows]
+
+    def batches(self, session: Session) -> Iterator[tuple[list[tuple], list[bool]]]:
+        for rows in fetch_batches(session, self.first_seq, self.last_seq):
+            yield rows, self.flags(rows)
+
+
+def _counting(batches: Iterable[tuple[list[tuple], list[bool]]], progress: ProgressCallback | None,
+              done: int, total: int) -> Iterator[tuple[list[tuple], list[bool]]]:
+    for rows, flags in batches:
+        yield rows, flags
+        done += len(rows)
+        if progress is not None:
+            progress(done, total)
+
+
+def jsonl_chunks(session: Session, segment: _Segment) -> Iterator[bytes]:
+    for rows, flags in segment.batches(session):
+        yield render_jsonl(rows, flags)
+
+
+def csv_chunks(session: Session, segment: _Segment) -> Iterator[bytes]:
+    yield csv_header()
+    for rows, flags in segment.batches(session):
+        yield render_csv(neutralised_rows(rows, flags))
+
+
+def sheet_pieces(batches: Iterable[tuple[list[tuple], list[bool]]],
+                 rows_per_sheet: int) -> Iterator[tuple[int, bytes]]:
+    """The XML of the workbook's sheets as (sheet number, bytes) pieces, in order."""
+    splitter = _Sheets(rows_per_sheet)
+    for rows, flags in batches:
+        yield from splitter.feed(neutralised_rows(rows, flags))
+    yield from splitter.close()
+
+
+def xlsx_chunks(pieces: Iterable[tuple[int, bytes]], sheets: list[list[int]]) -> Iterator[bytes]:
+    """entries.xlsx from its sheets' XML pieces, given each sheet's [size, crc] (known from a
+    first rendering)."""
+    zipped = ZipStream()
+    for name, data in _xlsx_parts(len(sheets)):
+        yield zipped.member(name, len(data), zlib.crc32(data))
+        yield data
+    current, written = 0, 0
+    for number, data in pieces:
+        if number != current:
+            if current and written != sheets[current - 1][0]:
+                raise ExportChanged(current)
+            current, written = number, 0
+            size, crc = sheets[number - 1]
+            yield zipped.member(f"xl/worksheets/sheet{number}.xml", size, crc)
+        written += len(data)
+        yield data
+    if current != len(sheets) or written != sheets[-1][0]:
+        raise ExportChanged(current)
+    yield zipped.end()
+
+
+def _spooled_pieces(spool: IO[bytes], sheets: list[list[int]]) -> Iterator[tuple[int, bytes]]:
+    spool.seek(0)
+    for number, (size, _crc) in enumerate(sheets, start=1):
+        while size > 0:
+            block = spool.read(min(size, 1 << 20))
+            if not block:
+                raise ExportChanged(number)
+            size -= len(block)
+            yield number, block
+
+
+class ExportChanged(RuntimeError):
+    """The ledger no longer gives the bytes the export's manifest describes."""
+
+
+def _render(session: Session, segment: _Segment, progress: ProgressCallback | None,
+            total: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Render every file once: the summary for the manifest and the ZIP layout to store."""
+    jsonl, csv_digest = _Digest(), _Digest()
+    csv_digest.update(csv_header())
+    rows_per_sheet = XLSX_MAX_ROWS - 1  # the header takes a row of each sheet
+    splitter = _Sheets(rows_per_sheet)
+    sheets: dict[int, list[int]] = {}
+    first = last = None
+    before = after = ""
+    chain = shown_count = 0
+    # The workbook's sheets go into it with their sizes and CRCs ahead of their bytes: their XML
+    # is spooled to an anonymous temporary file (unlinked from the start: nothing is left behind
+    # whatever happens) and read back to put the workbook together once they are known.
+    with tempfile.TemporaryFile(prefix="fundapp-export-") as spool:
+
+        def add(found: list[tuple[int, bytes]]) -> None:
+            for number, data in found:
+                size_crc = sheets.setdefault(number, [0, 0])
+                size_crc[0] += len(data)
+                size_crc[1] = zlib.crc32(data, size_crc[1])
+                spool.write(data)
+
+        for rows, flags in _counting(segment.batches(session), progress, 0, total):
+            if first is None:
+                first, before = rows[0][0], rows[0][7]
+            jsonl.update(render_jsonl(rows, flags))
+            shown = neutralised_rows(rows, flags)
+            csv_digest.update(render_csv(shown))
+            add(splitter.feed(shown))
+            chain += len(rows)
+            shown_count += len(shown)
+            last, after = rows[-1][0], rows[-1][8]
+        add(splitter.close())
+        if first is None or first != segment.first_seq or last != segment.last_seq:
+            raise ExportChanged(0)
+        layout = {"entries.jsonl": {"crc32": jsonl.crc}, "entries.csv": {"crc32": csv_digest.crc},
+                  "entries.xlsx": {"sheets": [sheets[n] for n in sorted(sheets)],
+                                   "rows_per_sheet": rows_per_sheet}}
+        xlsx = _Digest()
+        for chunk in xlsx_chunks(_spooled_pieces(spool, layout["entries.xlsx"]["sheets"]),
+                                 layout["entries.xlsx"]["sheets"]):
+            xlsx.update(chunk)
+    layout["entries.xlsx"]["crc32"] = xlsx.crc
+    summary = {
+        "first_seq": first, "last_seq": last, "chain_hash_before": before,
+        "chain_hash_after": after, "counts": {"entries": shown_count, "chain_entries": chain,
+                                              "redacted": chain - shown_count},
+        "files": {
+            "entries.jsonl": {"sha256": jsonl.sha.hexdigest(), "bytes": jsonl.size,
+                              "lines": chain},
+            "entries.csv": {"sha256": csv_digest.sha.hexdigest(), "bytes": csv_digest.size,
+                            "rows": shown_count},
+            "entries.xlsx": {"sha256": xlsx.sha.hexdigest(), "bytes": xlsx.size,
+                             "rows": shown_count, "sheets": len(sheets)},
+        },
+    }
+    return summary, layout
 
 
 README = """fundapp ledger export
@@ -257,24 +606,6 @@ The signature alone can also be checked with OpenSSL 3:
 """
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _clean_stale_parts(directory: Path) -> None:
-    """Remove what exports killed outright (SIGKILL, power loss) left a day or more ago."""
-    cutoff = time.time() - STALE_PART_SECONDS
-    for path in directory.glob("*.part"):
-        try:
-            if path.stat().st_mtime < cutoff:
-                _remove(path)
-        except OSError:
-            pass
-
-
 def segment_bounds(session: Session, scope: ExportScope) -> tuple[int, int] | None:
     """(first, last) sequence of the entries in scope within the period, or None."""
     low, high = scope.recorded_bounds()
@@ -301,71 +632,17 @@ def entry_after(session: Session, last_seq: int) -> dict[str, Any] | None:
                                      "hash": row.hash}
 
 
-def write_bundle_files(rows: Iterable[Any], scope: ExportScope, staging: Path) -> dict[str, Any]:
-    """Write entries.jsonl/.csv/.xlsx from rows in sequence order; return counts and hashes."""
-    jsonl_raw = (staging / "entries.jsonl").open("wb")
-    csv_raw = (staging / "entries.csv").open("wb")
-    jsonl_hash, csv_hash = _HashingFile(jsonl_raw), _HashingFile(csv_raw)
-    jsonl = io.TextIOWrapper(io.BufferedWriter(jsonl_hash, 1 << 16), encoding="utf-8",
-                             newline="\n")
-    csv_text = io.TextIOWrapper(io.BufferedWriter(csv_hash, 1 << 16), encoding="utf-8-sig",
-                                newline="")
-    writer = csv.writer(csv_text)
-    writer.writerow(CSV_COLUMNS)
-    xlsx = _XlsxWriter(staging / "entries.xlsx")
-    low, high = scope.recorded_bounds()
-    first = last = None
-    before = after = ""
-    chain = in_scope = 0
-    try:
-        for row in rows:
-            if first is None:
-                first, before = row.seq, row.prev_hash
-            # Shown in full only when recorded within the period and in scope: the segment may
-            # hold entries recorded outside the period (an entry's time is taken before its
-            # sequence number is), which stay hash-only like out-of-scope ones.
-            matches = (low <= row.recorded_at < high
-                       and scope.matches(row.action, row.subject_type))
-            jsonl.write(_jsonl_line(row, matches))
-            if matches:
-                texts = [row.recorded_at, row.actor, row.action, row.subject_type,
-                         row.subject_id, row.payload, row.prev_hash, row.hash]
-                writer.writerow([row.seq, *map(neutralise, texts)])
-                xlsx.append([row.seq, *map(_xlsx_text, texts)])
-                in_scope += 1
-            chain += 1
-            last, after = row.seq, row.hash
-        xlsx.close()
-    except BaseException:
-        xlsx.discard()
-        raise
-    finally:
-        jsonl.close()
-        csv_text.close()
-        jsonl_raw.close()
-        csv_raw.close()
-    return {
-        "first_seq": first, "last_seq": last, "chain_hash_before": before,
-        "chain_hash_after": after, "counts": {"entries": in_scope, "chain_entries": chain,
-                                              "redacted": chain - in_scope},
-        "files": {
-            "entries.jsonl": {"sha256": jsonl_hash.sha.hexdigest(), "bytes": jsonl_hash.size,
-                              "lines": chain},
-            "entries.csv": {"sha256": csv_hash.sha.hexdigest(), "bytes": csv_hash.size,
-                            "rows": in_scope},
-            "entries.xlsx": {"sha256": _file_sha256(staging / "entries.xlsx"),
-                             "bytes": (staging / "entries.xlsx").stat().st_size,
-                             "rows": in_scope, "sheets": xlsx.sheets or 1},
-        },
-    }
 
 
 def create_export(session: Session, scope: ExportScope, *, actor: str,
-                  destination: Path | None = None, fund_name: str = "") -> ExportResult:
-    """Write a signed export bundle and record it (row + ledger entry); flushes, never commits.
+                  progress: ProgressCallback | None = None, destination: Path | None = None,
+                  fund_name: str = "") -> ExportResult:
+    """Sign an export of `scope` and record it (row + ledger entry); flushes, never commits.
 
-    `destination` is a .zip path or a directory path to create; by default a ZIP in the
-    instance's ledger_exports directory.
+    Nothing is written anywhere but the caller's transaction: the bundle is rebuilt on demand
+    (bundle_chunks). `progress(done, total)` is called after every page of rows (entries of the
+    segment rendered, out of its length). `destination`, a .zip path or a directory to create,
+    also writes a copy there (the command line's --out).
     """
     scope.validate()
     key = load_signing_key()
@@ -374,74 +651,38 @@ def create_export(session: Session, scope: ExportScope, *, actor: str,
         raise AppError(_l("No ledger entries match this period and scope."), code="empty_export",
                        status=422, details={"from": [str(_l("No ledger entries match this "
                                                             "period and scope."))]})
+    if destination is not None:
+        destination = destination.resolve()
+        if destination.exists():
+            raise AppError(_l("%(path)s already exists.", path=str(destination)),
+                           code="exists", status=409)
     uid = uuid.uuid4().hex
-    directory = exports_dir()
-    if destination is None:
-        destination = directory / (f"ledger-export-{scope.from_on:%Y%m%d}-{scope.to_on:%Y%m%d}-"
-                                   f"{uid[:8]}.zip")
-    destination = destination.resolve()
-    if destination.exists():
-        raise AppError(_l("%(path)s already exists.", path=str(destination)),
-                       code="exists", status=409)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale_parts(destination.parent)
-    as_zip = destination.suffix.lower() == ".zip"
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".part",
-                                    dir=destination.parent))
-    part = destination.with_name(destination.name + ".part")
     created_at = datetime.now(UTC)
-    try:
-        summary = write_bundle_files(iter_entries_between(session, *bounds, EXPORT_BATCH),
-                                     scope, staging)
-        # The anchors tie the segment to the rest of the chain: it starts from the hash of the
-        # entry before it (the genesis value for entry 1) and the entry after it, when there is
-        # one, names the segment's last hash as its prev_hash.
-        summary["anchor_before"] = {"seq": summary["first_seq"] - 1,
-                                    "hash": summary["chain_hash_before"]}
-        summary["anchor_after"] = entry_after(session, summary["last_seq"])
-        manifest = {
-            "format": FORMAT,
-            "export_uid": uid,
-            "fund": fund_name,
-            "created_at": format_time(created_at),
-            "created_by": actor,
-            "scope": scope.as_dict(),
-            **summary,
-            "public_key_fingerprint": key.fingerprint,
-            "entry_hash": "sha256 of the canonical JSON of action, actor, payload, prev_hash, "
-                          "recorded_at, seq, subject_id, subject_type (sorted keys, no spaces, "
-                          "UTF-8)",
-            "clause": "R12",
-        }
-        manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False)
-                          + "\n").encode("utf-8")
-        (staging / "public_key.pem").write_text(key.public_pem)
-        (staging / "README.txt").write_text(README)
-        # The manifest and then its signature go last: without them nothing looks complete.
-        (staging / "manifest.json").write_bytes(manifest_bytes)
-        (staging / "manifest.sig").write_bytes(key.sign(manifest_bytes))
-        order = ("entries.jsonl", "entries.csv", "entries.xlsx", "public_key.pem", "README.txt",
-                 "manifest.json", "manifest.sig")
-        if as_zip:
-            with zipfile.ZipFile(part, "w", allowZip64=True) as bundle:
-                for name in order:
-                    compression = (zipfile.ZIP_STORED if name == "entries.xlsx"
-                                   else zipfile.ZIP_DEFLATED)
-                    bundle.write(staging / name, name, compress_type=compression)
-            with part.open("rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(part, destination)
-            _remove(staging)
-        else:
-            os.replace(staging, destination)
-    except BaseException:
-        _remove(staging)
-        _remove(part)
-        raise
-    size = (destination.stat().st_size if as_zip
-            else sum(p.stat().st_size for p in destination.iterdir()))
+    segment = _Segment(*bounds, scope.as_dict())
+    summary, layout = _render(session, segment, progress, bounds[1] - bounds[0] + 1)
+    # The anchors tie the segment to the rest of the chain: it starts from the hash of the
+    # entry before it (the genesis value for entry 1) and the entry after it, when there is
+    # one, names the segment's last hash as its prev_hash.
+    summary["anchor_before"] = {"seq": summary["first_seq"] - 1,
+                                "hash": summary["chain_hash_before"]}
+    summary["anchor_after"] = entry_after(session, summary["last_seq"])
+    manifest = {
+        "format": FORMAT,
+        "export_uid": uid,
+        "fund": fund_name,
+        "created_at": format_time(created_at),
+        "created_by": actor,
+        "scope": scope.as_dict(),
+        **summary,
+        "public_key_fingerprint": key.fingerprint,
+        "entry_hash": "sha256 of the canonical JSON of action, actor, payload, prev_hash, "
+                      "recorded_at, seq, subject_id, subject_type (sorted keys, no spaces, "
+                      "UTF-8)",
+        "clause": "R12",
+    }
+    manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False)
+                      + "\n").encode("utf-8")
     manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
-    in_exports = destination.parent == directory.resolve()
     export = LedgerExport(
         uid=uid, created_at=created_at, created_by=actor, period_from_on=scope.from_on,
         period_to_on=scope.to_on, scope_kind=scope.kind, scope_value=scope.value,
@@ -450,7 +691,11 @@ def create_export(session: Session, scope: ExportScope, *, actor: str,
         chain_hash_before=summary["chain_hash_before"],
         chain_hash_after=summary["chain_hash_after"], manifest_sha256=manifest_sha,
         key_fingerprint=key.fingerprint,
-        file_name=destination.name if in_exports else str(destination), size_bytes=size)
+        file_name=f"ledger-export-{scope.from_on:%Y%m%d}-{scope.to_on:%Y%m%d}-{uid[:8]}.zip",
+        size_bytes=0, manifest_json=manifest_bytes.decode("utf-8"),
+        manifest_sig=key.sign(manifest_bytes), public_key_pem=key.public_pem,
+        bundle_layout=json.dumps(layout, sort_keys=True))
+    export.size_bytes = bundle_size(export)
     session.add(export)
     session.flush()
     record(session, actor=actor, action="ledger.exported", subject_type="ledger_export",
@@ -460,22 +705,143 @@ def create_export(session: Session, scope: ExportScope, *, actor: str,
                "last_seq": summary["last_seq"], "chain_hash_after": summary["chain_hash_after"],
                "anchor_after": summary["anchor_after"],
                "manifest_sha256": manifest_sha, "key_fingerprint": key.fingerprint})
-    return ExportResult(export, destination, manifest)
+    path = write_bundle(session, export, destination) if destination is not None else None
+    return ExportResult(export, path, manifest)
+
+
+# ---- rebuilding a bundle ---------------------------------------------------------------------
+
+def rebuildable(export: LedgerExport) -> bool:
+    return bool(export.manifest_json and export.manifest_sig and export.bundle_layout
+                and export.public_key_pem)
+
+
+def _require_rebuildable(export: LedgerExport) -> None:
+    if not rebuildable(export):
+        raise AppError(_l("This export was made before exports were rebuilt on demand, and its "
+                          "file was kept only on the host that made it: create the export again."),
+                       code="export_predates_rebuild", status=410)
+
+
+def _small_files(export: LedgerExport) -> list[tuple[str, bytes]]:
+    return [("public_key.pem", export.public_key_pem.encode()), ("README.txt", README.encode()),
+            ("manifest.json", export.manifest_json.encode("utf-8")),
+            ("manifest.sig", bytes(export.manifest_sig))]
+
+
+def _file_chunks(session: Session, export: LedgerExport) -> list[tuple[str, int, int, Any]]:
+    """(name, size, crc32, chunks) of every file of the bundle, in order."""
+    manifest = json.loads(export.manifest_json)
+    layout = json.loads(export.bundle_layout)
+    files = manifest["files"]
+    segment = _Segment(int(manifest["first_seq"]), int(manifest["last_seq"]), manifest["scope"])
+    big = [
+        ("entries.jsonl", lambda: jsonl_chunks(session, segment)),
+        ("entries.csv", lambda: csv_chunks(session, segment)),
+        ("entries.xlsx", lambda: xlsx_chunks(
+            sheet_pieces(segment.batches(session), layout["entries.xlsx"]["rows_per_sheet"]),
+            layout["entries.xlsx"]["sheets"])),
+    ]
+    out = [(name, int(files[name]["bytes"]), int(layout[name]["crc32"]), chunks)
+           for name, chunks in big]
+    for name, data in _small_files(export):
+        out.append((name, len(data), zlib.crc32(data), (lambda data=data: iter((data,)))))
+    return out
+
+
+def bundle_size(export: LedgerExport) -> int:
+    """The exact size of the bundle's ZIP (for Content-Length), from the stored layout."""
+    manifest, layout = json.loads(export.manifest_json), json.loads(export.bundle_layout)
+    zipped = ZipStream()
+    for name in BUNDLE_FILES[:3]:
+        zipped.member(name, int(manifest["files"][name]["bytes"]), int(layout[name]["crc32"]))
+    for name, data in _small_files(export):
+        zipped.member(name, len(data), 0)
+    zipped.end()
+    return zipped.offset
+
+
+def bundle_chunks(session: Session, export: LedgerExport) -> Iterator[bytes]:
+    """The export's ZIP, rebuilt from the ledger and the stored manifest, as byte strings: the
+    same bytes each time, on any host. Raises ExportChanged mid-way if the ledger no longer gives
+    the bytes the manifest names (the stream is then cut short and the ZIP unreadable)."""
+    _require_rebuildable(export)
+    files = _file_chunks(session, export)
+
+    def stream() -> Iterator[bytes]:
+        zipped = ZipStream()
+        for name, size, crc, chunks in files:
+            yield zipped.member(name, size, crc)
+            written = 0
+            for chunk in chunks():
+                written += len(chunk)
+                yield chunk
+            if written != size:
+                raise ExportChanged(name)
+        yield zipped.end()
+
+    return stream()
+
+
+def bundle_response(session: Session, export: LedgerExport) -> Any:
+    """The download: the bundle rebuilt and streamed as it is made (nothing on disk, any host).
+
+    The stream outlives the request: it reads through a database session of its own (no Flask
+    context: a generator runs in whichever context iterates it), closed when the stream ends or
+    the client goes away."""
+    from flask import Response
+
+    from fundapp.extensions import db
+
+    _require_rebuildable(export)
+    engine, export_id = db.engine, export.id
+
+    def stream() -> Iterator[bytes]:
+        with Session(engine) as own:
+            yield from bundle_chunks(own, own.get(LedgerExport, export_id))
+
+    return Response(stream(), mimetype="application/zip", headers={
+        "Content-Length": str(export.size_bytes),
+        "Content-Disposition": f"attachment; filename={export.file_name}"})
+
+
+def write_bundle(session: Session, export: LedgerExport, destination: Path) -> Path:
+    """A copy of the bundle at `destination` (a .zip file, or else a directory of its files),
+    written under a hidden name and renamed into place only when complete."""
+    _require_rebuildable(export)
+    destination = destination.resolve()
+    if destination.exists():
+        raise AppError(_l("%(path)s already exists.", path=str(destination)),
+                       code="exists", status=409)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    part = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        if destination.suffix.lower() == ".zip":
+            with part.open("wb") as fh:
+                for chunk in bundle_chunks(session, export):
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+        else:
+            part.mkdir()
+            for name, _size, _crc, chunks in _file_chunks(session, export):
+                with (part / name).open("wb") as fh:
+                    for chunk in chunks():
+                        fh.write(chunk)
+        os.replace(part, destination)
+    except BaseException:
+        if part.is_dir():
+            shutil.rmtree(part, ignore_errors=True)
+        else:
+            part.unlink(missing_ok=True)
+        raise
+    return destination
 
 
 def fund_name(session: Session, default: str = "") -> str:
     from fundapp.fund.models import Fund
 
     return session.scalar(select(Fund.name).order_by(Fund.id).limit(1)) or default
-
-
-def export_path(export: LedgerExport) -> Path:
-    """The bundle of an export made into the exports directory; NotFound otherwise."""
-    directory = exports_dir().resolve()
-    path = (directory / export.file_name).resolve()
-    if path.parent != directory or not path.is_file():
-        raise NotFound(_l("The export file is no longer on the server."))
-    return path
 
 
 def get_export(session: Session, export_id: int) -> LedgerExport:

@@ -16,7 +16,7 @@ from enum import Enum
 from json.encoder import encode_basestring as _quote  # json.dumps' quoting, ensure_ascii=False
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.models import LedgerEntry, LedgerHead
@@ -65,26 +65,51 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_LEDGER_ENTRIES = LedgerEntry.__table__
+_LEDGER_HEADS = LedgerHead.__table__
+# Takes the head's write lock and reads it in one round trip.
+_TAKE_HEAD = (_LEDGER_HEADS.update().where(_LEDGER_HEADS.c.id == 1)
+              .values(seq=_LEDGER_HEADS.c.seq + 1)
+              .returning(_LEDGER_HEADS.c.seq, _LEDGER_HEADS.c.hash))
+_INSERT_ENTRY = _LEDGER_ENTRIES.insert()
+_SET_HEAD_HASH = (_LEDGER_HEADS.update().where(_LEDGER_HEADS.c.id == 1)
+                  .values(hash=bindparam("new_hash")))
+# PostgreSQL: the entry and the head's new hash in one round trip.
+_APPEND_PG = text(
+    "WITH entry AS (INSERT INTO ledger_entries (seq, recorded_at, actor, action, subject_type, "
+    "subject_id, payload, prev_hash, hash) VALUES (:seq, :recorded_at, :actor, :action, "
+    ":subject_type, :subject_id, :payload, :prev_hash, :hash)) "
+    "UPDATE ledger_heads SET hash = :hash WHERE id = 1")
+
+
 def record(session: Session, *, actor: str, action: str, subject_type: str,
            subject_id: Any = "", payload: dict[str, Any] | None = None,
            at: datetime | None = None) -> LedgerEntry:
-    """Append one entry to the ledger in the session's current transaction (flushes, never commits)."""
+    """Append one entry to the ledger in the session's current transaction (flushes, never commits).
+
+    Every ledgered write in the fund queues on the head's lock until its transaction ends
+    (issue 16), so the time under the lock is kept short: the change and the payload's canonical
+    form are ready before the lock is taken, and the append is two round trips on PostgreSQL
+    (three on SQLite, where the lock is the whole database's anyway). The entry is written by
+    Core statements; the LedgerEntry returned describes it and is not added to the session.
+    """
     session.flush()  # the change being recorded must reach the database before its entry
-    # Take the write lock first, then read the head: see LedgerHead.
-    session.execute(update(LedgerHead).where(LedgerHead.id == 1).values(seq=LedgerHead.seq + 1))
-    head = session.execute(select(LedgerHead.seq, LedgerHead.hash).where(LedgerHead.id == 1)).one()
-    seq = head.seq
-    text = canonical_json(payload or {})
-    recorded_at = format_time(at or datetime.now(UTC))
+    text_ = canonical_json(payload or {})
     subject = str(subject_id)
-    digest = entry_hash(seq, recorded_at, actor, action, subject_type, subject, text, head.hash)
-    entry = LedgerEntry(seq=seq, recorded_at=recorded_at, actor=actor, action=action,
-                        subject_type=subject_type, subject_id=subject, payload=text,
-                        prev_hash=head.hash, hash=digest)
-    session.add(entry)
-    session.execute(update(LedgerHead).where(LedgerHead.id == 1).values(hash=digest))
-    session.flush()
-    return entry
+    # Take the write lock first, then read the head (one statement): see LedgerHead.
+    head = session.execute(_TAKE_HEAD).one()
+    recorded_at = format_time(at or datetime.now(UTC))
+    digest = entry_hash(head.seq, recorded_at, actor, action, subject_type, subject, text_,
+                        head.hash)
+    values = {"seq": head.seq, "recorded_at": recorded_at, "actor": actor, "action": action,
+              "subject_type": subject_type, "subject_id": subject, "payload": text_,
+              "prev_hash": head.hash, "hash": digest}
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_APPEND_PG, values)
+    else:
+        session.execute(_INSERT_ENTRY, values)
+        session.execute(_SET_HEAD_HASH, {"new_hash": digest})
+    return LedgerEntry(**values)
 
 
 @dataclass(frozen=True)

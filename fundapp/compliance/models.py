@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -107,10 +108,37 @@ class LedgerExport(Base):
     chain_hash_after: Mapped[str] = mapped_column(String(64))
     manifest_sha256: Mapped[str] = mapped_column(String(64))
     key_fingerprint: Mapped[str] = mapped_column(String(64))
-    file_name: Mapped[str] = mapped_column(String(200))
+    file_name: Mapped[str] = mapped_column(String(200))  # the name the bundle downloads as
     size_bytes: Mapped[int] = mapped_column(BigInteger)
+    # What the bundle is rebuilt from on demand, on any host (issue 16), with the immutable
+    # ledger: the exact bytes of manifest.json, its signature, the public key that made it and
+    # the ZIP layout (CRCs and sheet sizes). Empty for exports made before: their file was kept
+    # only on the host that made it.
+    manifest_json: Mapped[str | None] = mapped_column(Text, default=None)
+    manifest_sig: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    public_key_pem: Mapped[str | None] = mapped_column(Text, default=None)
+    bundle_layout: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 # Admin notifications live in their own package; importing the models here keeps every table
 # known to the metadata wherever the compliance models are loaded (fundapp/models.py does).
 from fundapp.notifications import models as _notification_models  # noqa: E402,F401
+
+
+class LedgerSigningKey(Base):
+    """The public half of a key that signs ledger export manifests, with its validity (issue 16).
+
+    The key registered with the latest `valid_from` not after now signs; `valid_until` is the
+    moment its successor took over (a day given as YYYY-MM-DD starts at 00:00 Asia/Shanghai). Private keys are configuration (fundapp.compliance.signing),
+    never stored here.
+    """
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    public_pem: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime(), unique=True)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    added_by: Mapped[str] = mapped_column(String(320))

@@ -10,38 +10,33 @@ from pathlib import Path
 from flask import (
     Blueprint,
     Response,
-    flash,
     g,
-    redirect,
     render_template,
     request,
     send_file,
-    url_for,
 )
 from flask_babel import force_locale
-from flask_babel import gettext as _
 from sqlalchemy import false, select
 
 from fundapp.compliance.checks import SEVERITY_LABELS, run_checks, shanghai_today
 from fundapp.compliance.exports import (
     SCOPE_KINDS,
     ExportScope,
-    create_export,
-    export_path,
-    fund_name,
+    bundle_response,
     get_export,
     text_problem,
 )
 from fundapp.compliance.models import JobRun, LedgerExport
-from fundapp.compliance.queries import ledger_filters, ledger_query, verification_report
+from fundapp.compliance.queries import ledger_filters, ledger_query
 from fundapp.compliance.schemas import ExportCreateSchema
-from fundapp.compliance.signing import load_signing_key
+from fundapp.compliance.signing import current_public_key, published_keys, shanghai_iso
 from fundapp.compliance.verify_export import neutralise
 from fundapp.errors import AppError
 from fundapp.extensions import db
 from fundapp.inputs import load_form
 from fundapp.notifications.views import bp as notifications_bp
 from fundapp.pagination import paginate
+from fundapp.tasks.views import redirect_to
 from fundapp.unit_of_work import attempt
 
 __all__ = ["bp", "ledger_query"]  # ledger_query: its old home, kept for importers
@@ -65,23 +60,25 @@ def ledger():
                            errors=errors), 422 if errors else 200
 
 
-@bp.get("/ledger/verification.pdf")
-def ledger_verification_pdf():
-    from reports.render import render_pdf
+@bp.post("/ledger/verification.pdf")
+def queue_verification_pdf():
+    """The verification report as a task for the worker (issue 16): the chain is walked there."""
+    from fundapp.compliance.tasks import VERIFICATION_PDF_TASK
+    from fundapp.tasks.operations import enqueue
 
-    data = verification_report(db.session, g.user.email)
     language = request.args.get("lang", "both")
-    pdf = render_pdf("ledger_verification", data, language if language in ("zh", "en") else "both")
-    return Response(pdf, mimetype="application/pdf", headers={
-        "Content-Disposition": "inline; filename=ledger-verification.pdf"})
+    return redirect_to(enqueue(db.session, VERIFICATION_PDF_TASK, {
+        "actor": g.user.email, "lang": language if language in ("zh", "en") else "both"},
+        requested_by=g.user.email))
 
 
 def _export_page(form: dict[str, str], errors: dict, status: int = 200):
     page = paginate(db.session, select(LedgerExport).order_by(LedgerExport.id.desc()),
                     request.args.get("page", 1))
-    key = load_signing_key()
+    keys = published_keys(db.session)  # issue 16: every key with its validity, for auditors
     return render_template("compliance/exports.html", page=page, form=form, errors=errors,
-                           scopes=SCOPE_KINDS, fingerprint=key.fingerprint), status
+                           scopes=SCOPE_KINDS, fingerprint=current_public_key(db.session).fingerprint,
+                           signing_keys=keys, shanghai_iso=shanghai_iso), status
 
 
 @bp.get("/exports")
@@ -93,24 +90,26 @@ def exports():
 
 @bp.post("/exports")
 def create_export_view():
-    result, errors = attempt(lambda: _create_export(load_form(ExportCreateSchema())))
+    """Queues the export for the worker (issue 16) and shows its progress page."""
+    task, errors = attempt(lambda: _create_export(load_form(ExportCreateSchema())))
     if errors:
         return _export_page(request.form, errors, 422)
-    flash(_("Export %(id)s is ready: %(count)s entries, signed.", id=result.export.id,
-            count=result.export.entry_count), "success")
-    return redirect(url_for("compliance.exports"))
+    return redirect_to(task)
 
 
 def _create_export(data: dict):
+    from fundapp.compliance.tasks import EXPORT_TASK, check_export_scope, export_params
+    from fundapp.tasks.operations import enqueue
+
     scope = ExportScope(data["from_on"], data["to_on"], data["scope"], data["value"].strip())
-    return create_export(db.session, scope, actor=g.user.email, fund_name=fund_name(db.session))
+    check_export_scope(db.session, scope)
+    return enqueue(db.session, EXPORT_TASK, export_params(scope, g.user.email),
+                   requested_by=g.user.email)
 
 
 @bp.get("/exports/<int:export_id>/download")
 def download_export(export_id: int):
-    path = export_path(get_export(db.session, export_id))
-    return send_file(path, mimetype="application/zip", as_attachment=True,
-                     download_name=path.name)
+    return bundle_response(db.session, get_export(db.session, export_id))
 
 
 @bp.get("/exports/verify_ledger_export.py")
@@ -122,7 +121,7 @@ def download_verifier():
 
 @bp.get("/exports/public_key.pem")
 def download_public_key():
-    return Response(load_signing_key().public_pem, mimetype="application/x-pem-file",
+    return Response(current_public_key(db.session).pem, mimetype="application/x-pem-file",
                     headers={"Content-Disposition": "attachment; filename=fund_public_key.pem"})
 
 

@@ -200,18 +200,27 @@ def deals():
                            now=datetime.now(UTC))
 
 
-@bp.get("/deals/export.<any(xlsx, csv):fmt>")
-def export_deals(fmt: str):
+@bp.get("/deals/export.csv")
+def export_deals():
+    """The filtered list as CSV, streamed row by row as it is read (plain text is written as fast
+    as it is read); the XLSX workbook is built by the worker (queue_export)."""
     filters = queries.DealFilters.from_args(request.args)
     rows = db.session.execute(queries.deal_list(filters, request.args.get("sort", "id")))
     stamp = datetime.now(UTC).strftime("%Y%m%d")
-    if fmt == "csv":
-        body, mimetype = export.pipeline_csv(rows.mappings()), "text/csv; charset=utf-8"
-    else:
-        body = export.pipeline_xlsx(rows.mappings())
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="pipeline-{stamp}.{fmt}"'})
+    return Response(export.pipeline_csv(rows.mappings()), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="pipeline-{stamp}.csv"'})
+
+
+@bp.post("/deals/export.xlsx")
+def queue_export():
+    """The XLSX export as a task for the worker (issue 16): the request only queues it."""
+    from fundapp.deals.tasks import EXPORT_XLSX_TASK
+    from fundapp.tasks.operations import enqueue
+    from fundapp.tasks.views import redirect_to
+
+    args = {key: value for key, value in request.args.items() if key != "csrf_token"}
+    return redirect_to(enqueue(db.session, EXPORT_XLSX_TASK, {
+        "args": args, "locale": str(get_locale() or "zh")}, requested_by=g.user.email))
 
 
 @bp.route("/deals/new", methods=["GET", "POST"])
@@ -480,6 +489,17 @@ def upload_signup(roadshow_id: int):
     return redirect(url_for("deals.signup_preview", roadshow_id=roadshow.id, token=token))
 
 
+def _large_sheet(upload: SheetUpload) -> bool:
+    from fundapp.deals.intake import parse_sheet
+    from fundapp.deals.tasks import IMPORT_IN_REQUEST_ROWS
+
+    try:
+        rows, _problems = parse_sheet(upload.filename, upload.content)
+    except SheetError:
+        return False  # refused in the request, with the reason
+    return len(rows) > IMPORT_IN_REQUEST_ROWS
+
+
 @bp.route("/roadshows/<int:roadshow_id>/import/<token>", methods=["GET", "POST"])
 def signup_preview(roadshow_id: int, token: str):
     roadshow = roadshow_ops.get_roadshow(db.session, roadshow_id)
@@ -487,6 +507,15 @@ def signup_preview(roadshow_id: int, token: str):
                                                          SheetUpload.roadshow_id == roadshow.id))
     if upload is None:
         raise NotFound(_("This upload is no longer available. Upload the sheet again."))
+    if request.method == "POST" and _large_sheet(upload):
+        from fundapp.deals.tasks import SIGNUP_IMPORT_TASK
+        from fundapp.tasks.operations import enqueue
+        from fundapp.tasks.views import redirect_to
+
+        # Hundreds of rows: the worker imports it (issue 16); the page shows its progress.
+        return redirect_to(enqueue(db.session, SIGNUP_IMPORT_TASK, {
+            "roadshow_id": roadshow.id, "token": token, "actor": _actor()},
+            requested_by=g.user.email))
     if request.method == "POST":
         def import_sheet():
             try:

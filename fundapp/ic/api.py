@@ -11,7 +11,7 @@ from fundapp.errors import AppError, NotFound, refuse_on_constraint
 from fundapp.extensions import db
 from fundapp.ic import operations as ops
 from fundapp.ic import queries
-from fundapp.ic.quarterly import generate_quarterly_report, latest_report
+from fundapp.ic.quarterly import latest_report
 from fundapp.ic.schemas import (
     AgendaItemSchema,
     DecisionCreateSchema,
@@ -20,13 +20,15 @@ from fundapp.ic.schemas import (
     MeetingSchema,
     MinutesSchema,
     PackCreateSchema,
-    PackSchema,
     QuarterSchema,
     VoteCreateSchema,
     VoteListSchema,
     VoteSchema,
 )
+from fundapp.ic.tasks import PACK_TASK, QUARTERLY_TASK
 from fundapp.inputs import load
+from fundapp.tasks.api import TaskSchema, accepted
+from fundapp.tasks.operations import enqueue
 
 Act = ops.Act
 # The backstop of the meeting's lock: the database refuses a second decision on an agenda item.
@@ -104,13 +106,16 @@ def get_ic_pack(meeting_id: int):
 
 
 @api_route(bp, "/v1/ic/meetings/<int:meeting_id>/pack", "POST",
-           summary="Generate the next version of the meeting's pack", body=PackCreateSchema,
-           response=PackSchema, status=201)
+           summary="Queue the next version of the meeting's pack: 202 with the task to poll "
+                   "(GET /api/v1/tasks/{id}); when done, its result names the version",
+           body=PackCreateSchema, response=TaskSchema, status=202)
 def generate_ic_pack(meeting_id: int):
     meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.PREPARE)
     data = load_json(PackCreateSchema())
-    pack = ops.generate_pack(db.session, meeting, actor=g.user.email, **data)
-    return PackSchema().dump(pack), 201
+    ops._require_open(meeting)
+    return accepted(enqueue(db.session, PACK_TASK, {"meeting_id": meeting.id,
+                                                    "actor": g.user.email, **data},
+                            requested_by=g.user.email))
 
 
 @api_route(bp, "/v1/ic/meetings/<int:meeting_id>/minutes", "GET",
@@ -146,11 +151,12 @@ def quarterly_report_pdf():
 
 
 @api_route(bp, "/v1/reports/quarterly", "POST",
-           summary="Generate the quarter's report (a new version each time) as application/pdf",
-           body=QuarterSchema, status=201, endpoint="generate_quarterly_report")
+           summary="Queue the quarter's report (a new version each time): 202 with the task to "
+                   "poll; when done, GET /api/v1/reports/quarterly?quarter=... answers the PDF",
+           body=QuarterSchema, response=TaskSchema, status=202,
+           endpoint="generate_quarterly_report")
 def generate_quarterly_report_pdf():
     quarter = load_json(QuarterSchema())["quarter"]
-    _pdf, report = generate_quarterly_report(db.session, quarter, actor=g.user.email)
-    response = pdf_response(report.pdf, f"quarterly-{report.quarter}-v{report.version}.pdf")
-    response.status_code = 201
-    return response
+    return accepted(enqueue(db.session, QUARTERLY_TASK, {"quarter": quarter,
+                                                         "actor": g.user.email},
+                            requested_by=g.user.email))

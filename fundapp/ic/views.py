@@ -30,7 +30,10 @@ from fundapp.ic.schemas import (
     QuarterSchema,
     VoteCreateSchema,
 )
+from fundapp.ic.tasks import PACK_TASK, QUARTERLY_TASK
 from fundapp.inputs import load_form
+from fundapp.tasks.operations import enqueue
+from fundapp.tasks.views import redirect_to
 from fundapp.unit_of_work import attempt
 
 bp = Blueprint("ic", __name__)
@@ -122,9 +125,20 @@ def _act(meeting_id: int, act: ops.Act, form: str,
 
 @bp.post("/ic/meetings/<int:meeting_id>/pack")
 def generate_pack(meeting_id: int):
-    return _act(meeting_id, Act.PREPARE, "pack", lambda m, _item: ops.generate_pack(
-        db.session, m, actor=g.user.email, **load_form(PackCreateSchema())),
-        _("A new version of the pack is ready."))
+    """Queues the pack for the worker (issue 16) and shows the task's progress page."""
+    meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.PREPARE)
+    task, errors = attempt(lambda: _queue_pack(meeting))
+    if errors:
+        return _meeting_page(ops.get_meeting(db.session, meeting_id), errors=errors,
+                             failed="pack")
+    return redirect_to(task)
+
+
+def _queue_pack(meeting: IcMeeting):
+    data = load_form(PackCreateSchema())
+    ops._require_open(meeting)
+    return enqueue(db.session, PACK_TASK, {"meeting_id": meeting.id, "actor": g.user.email,
+                                           **data}, requested_by=g.user.email)
 
 
 @bp.get("/ic/meetings/<int:meeting_id>/pack.pdf")
@@ -211,16 +225,16 @@ def quarterly_reports():
 
 @bp.post("/reports/quarterly")
 def generate_quarterly():
-    def generate():
+    """Queues the report for the worker (issue 16) and shows the task's progress page."""
+    def queue():
         quarter = load_form(QuarterSchema())["quarter"]
-        quarterly.generate_quarterly_report(db.session, quarter, actor=g.user.email)
-        return quarter
+        return enqueue(db.session, QUARTERLY_TASK, {"quarter": quarter, "actor": g.user.email},
+                       requested_by=g.user.email)
 
-    quarter, errors = attempt(generate)
+    task, errors = attempt(queue)
     if errors:
         return _quarterly_page(errors=errors)
-    flash(_("The report for %(quarter)s is ready.", quarter=quarter), "success")
-    return redirect(url_for("ic.quarterly_reports"))
+    return redirect_to(task)
 
 
 @bp.get("/reports/quarterly/<int:report_id>.pdf")

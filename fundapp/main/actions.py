@@ -75,6 +75,7 @@ ACTION_LABELS: dict[str, Any] = {
     "ic.minutes_reopened": _l("Minutes reopened"),
     "report.quarterly_generated": _l("Quarterly report generated"),
     "ledger.exported": _l("Ledger exported"),
+    "ledger.signing_key_added": _l("Ledger signing key added"),
 }
 PREFIX_LABELS: dict[str, Any] = {
     "exit.": _l("Exit recorded"),

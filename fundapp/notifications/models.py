@@ -26,3 +26,6 @@ class Notification(Base):
     link: Mapped[str] = mapped_column(String(300), default="")
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     read_by: Mapped[str] = mapped_column(String(320), default="")
+    # A notification to one user (a task of theirs is done): only they see it, whatever the role.
+    recipient: Mapped[str] = mapped_column(String(320), default="", server_default="",
+                                           index=True)

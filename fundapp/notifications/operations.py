@@ -51,6 +51,22 @@ def notify(session: Session, *, role: str, kind: str, key: str, message: Any,
     return note
 
 
+def notify_user(session: Session, *, email: str, kind: str, key: str, message: Any,
+                severity: str = "info", link: str = "") -> Notification | None:
+    """Add a notification for one user (by e-mail); None when the same key is still unread."""
+    if session.scalar(select(Notification.id).where(Notification.key == key[:200],
+                                                    Notification.read_at.is_(None))
+                      .limit(1)) is not None:
+        return None
+    en, zh = _both(message)
+    note = Notification(created_at=datetime.now(UTC), role="", recipient=email, kind=kind,
+                        key=key[:200], severity=severity, clause="", message_en=en,
+                        message_zh=zh, link=link)
+    session.add(note)
+    session.flush()
+    return note
+
+
 def mark_read(session: Session, note_id: int, reader: str) -> Notification | None:
     note = session.get(Notification, note_id)
     if note is not None and note.read_at is None:

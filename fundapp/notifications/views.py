@@ -7,7 +7,7 @@ factory needs no change for it.
 from __future__ import annotations
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from fundapp.errors import NotFound
 from fundapp.extensions import db
@@ -23,10 +23,16 @@ def _roles() -> list[str]:
     return sorted(role.value for role in g.user.roles)
 
 
+def _mine():
+    """Addressed to one of the user's roles, or to the user by name."""
+    return or_(and_(Notification.recipient == "", Notification.role.in_(_roles())),
+               Notification.recipient == g.user.email)
+
+
 @bp.get("/")
 def index():
     show_read = request.args.get("all") == "1"
-    stmt = select(Notification).where(Notification.role.in_(_roles()))
+    stmt = select(Notification).where(_mine())
     if not show_read:
         stmt = stmt.where(Notification.read_at.is_(None))
     page = paginate(db.session, stmt.order_by(Notification.id.desc()),
@@ -37,7 +43,8 @@ def index():
 @bp.post("/<int:note_id>/read")
 def read(note_id: int):
     note = db.session.get(Notification, note_id)
-    if note is None or note.role not in _roles():
+    if note is None or not (note.recipient == g.user.email if note.recipient
+                            else note.role in _roles()):
         raise NotFound()
     mark_read(db.session, note_id, g.user.email)
     return redirect(url_for("compliance.notifications.index"))

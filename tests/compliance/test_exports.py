@@ -9,9 +9,11 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import zipfile
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -35,7 +37,7 @@ from tests.compliance.helpers import (
     today_shanghai,
     unpack,
 )
-from tests.conftest import api_token, login, make_user
+from tests.conftest import api_token, login, make_user, run_tasks
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -63,11 +65,23 @@ def run_tool(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=60)
 
 
+def queue_export(client, headers, body: dict) -> dict:
+    """POST an export (queued: 202 and a task), run the worker; the export's API body."""
+    queued = client.post("/api/v1/ledger/exports", json=body, headers=headers)
+    assert queued.status_code == 202, queued.get_json()
+    ran = run_tasks()
+    assert [t.status for t in ran] == ["done"], ran
+    task = client.get(queued.get_json()["links"]["self"], headers=headers).get_json()
+    export = client.get(f"/api/v1/ledger/exports/{task['result']['export_id']}",
+                        headers=headers)
+    assert export.status_code == 200
+    return export.get_json()
+
+
 def make_export(client, headers, tmp_path: Path, **scope) -> tuple[dict, Path, Path]:
-    """POST an export, download it; returns (API body, the ZIP, the public key file)."""
-    created = client.post("/api/v1/ledger/exports", json=period(**scope), headers=headers)
-    assert created.status_code == 201, created.get_json()
-    body = created.get_json()
+    """Queue an export, let the worker make it, download it; returns (API body, the ZIP, the
+    public key file)."""
+    body = queue_export(client, headers, period(**scope))
     download = client.get(body["download_url"], headers=headers)
     assert download.status_code == 200
     bundle = tmp_path / "export.zip"
@@ -340,8 +354,7 @@ def test_scoped_export_shows_only_its_entries_and_keeps_the_chain_whole(app, cli
     assert body["entry_count"] == 4 and (body["first_seq"], body["last_seq"]) == (4, 7)
     assert run_tool(bundle, "--public-key", key_file).returncode == 0
 
-    by_subject = client.post("/api/v1/ledger/exports", headers=headers, json=period(
-        scope="subject_type", value="test")).get_json()
+    by_subject = queue_export(client, headers, period(scope="subject_type", value="test"))
     assert by_subject["entry_count"] == 5  # the auth.login entries
     assert by_subject["chain_count"] == by_subject["last_seq"] - by_subject["first_seq"] + 1
     assert by_subject["chain_count"] > 5  # deal entries in between are hash-only lines
@@ -353,10 +366,8 @@ def test_period_is_in_shanghai_days_and_ledger_api_filters_by_it(app, client, tm
     add_entries(3, at=datetime(2026, 3, 31, 16, 30, tzinfo=UTC))  # 1 April, 00:30 Shanghai
     headers = auditor_token(client)
 
-    march = client.post("/api/v1/ledger/exports", headers=headers,
-                        json={"from": "2026-03-01", "to": "2026-03-31"}).get_json()
-    april = client.post("/api/v1/ledger/exports", headers=headers,
-                        json={"from": "2026-04-01", "to": "2026-04-30"}).get_json()
+    march = queue_export(client, headers, {"from": "2026-03-01", "to": "2026-03-31"})
+    april = queue_export(client, headers, {"from": "2026-04-01", "to": "2026-04-30"})
     assert (march["first_seq"], march["last_seq"]) == (1, 2)
     assert (april["first_seq"], april["last_seq"]) == (3, 5)
 
@@ -402,26 +413,32 @@ def test_verify_export_refuses_a_corrupt_upload_clearly(app, tmp_path):
 
 
 def test_an_interrupted_export_leaves_no_file_that_looks_complete(app, client, instance,
-                                                                  monkeypatch):
+                                                                  monkeypatch, tmp_path):
     add_entries(30)
     make_user("auditor@example.cn", roles=("auditor",))
-    real = exports_module.iter_entries_between
+    real = exports_module.fetch_batches
     entries_before = db.session.scalar(select(LedgerHead.seq))
+    spool = tmp_path / "spool"  # where the workbook's anonymous spool file would be
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    monkeypatch.setattr(exports_module, "EXPORT_BATCH", 7)
+    progress = []
 
     def dies_half_way(*args, **kwargs):
-        for count, row in enumerate(real(*args, **kwargs)):
-            if count == 15:
+        for count, rows in enumerate(real(*args, **kwargs)):
+            if count == 2:
                 raise KeyboardInterrupt  # Ctrl-C, or the worker killed, mid-export
-            yield row
+            yield rows
 
-    monkeypatch.setattr(exports_module, "iter_entries_between", dies_half_way)
+    monkeypatch.setattr(exports_module, "fetch_batches", dies_half_way)
     scope = exports_module.ExportScope(date(2020, 1, 1), today_shanghai())
     with pytest.raises(KeyboardInterrupt):
-        exports_module.create_export(db.session, scope, actor="auditor@example.cn")
+        exports_module.create_export(db.session, scope, actor="auditor@example.cn",
+                                     progress=lambda done, total: progress.append((done, total)))
     db.session.rollback()
 
-    leftovers = [p.name for p in (instance / "ledger_exports").iterdir()]
-    assert leftovers == []
+    assert progress == [(7, 31), (14, 31)]  # reported page by page until it died
+    assert list(spool.iterdir()) == [] and not (instance / "ledger_exports").exists()
     assert db.session.scalar(select(LedgerExport.id)) is None
     assert db.session.scalar(select(LedgerHead.seq)) == entries_before
 
@@ -504,7 +521,8 @@ def test_export_page_for_auditors_links_the_verifier(app, client):
     made = client.post("/compliance/exports", headers=english, data={
         "csrf_token": csrf_from(html), "from": "2020-01-01",
         "to": today_shanghai().isoformat(), "scope": "all"}, follow_redirects=True)
-    assert made.status_code == 200 and "is ready" in made.get_data(as_text=True)
+    assert made.status_code == 200
+    assert [t.status for t in run_tasks()] == ["done"]  # the worker makes it
     export_id = db.session.scalar(select(LedgerExport.id))
     download = client.get(f"/compliance/exports/{export_id}/download")
     assert download.status_code == 200 and download.data[:2] == b"PK"
@@ -558,32 +576,24 @@ def test_neutralising_is_undone_exactly():
 
 
 def test_a_million_rows_never_load_at_once(app, monkeypatch, tmp_path):
-    """The export reads keyset pages: with a page of 7 rows, 30 entries take 5 queries."""
+    """The export reads keyset pages: with a page of 7 rows, 30 entries come in 5 pages, once to
+    make the export and once per entries file to download it."""
     add_entries(30)
     pages = []
-    real = exports_module.iter_entries_between
+    real = exports_module.fetch_batches
 
-    def counting(session, first, last, batch):
-        pages.append(batch)
-        return real(session, first, last, 7)
+    def counting(session, first, last, batch=None):
+        for rows in real(session, first, last, 7):
+            pages.append(len(rows))
+            yield rows
 
-    monkeypatch.setattr(exports_module, "iter_entries_between", counting)
-    statements = []
-    from sqlalchemy import event
-
-    def count(conn, cursor, statement, *args):
-        if "FROM ledger_entries" in statement and "LIMIT" in statement.upper():
-            statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        result = exports_module.create_export(
-            db.session, exports_module.ExportScope(date(2020, 1, 1), today_shanghai()),
-            actor="test", destination=tmp_path / "paged.zip")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    monkeypatch.setattr(exports_module, "fetch_batches", counting)
+    assert "LIMIT" in exports_module._SELECT
+    result = exports_module.create_export(
+        db.session, exports_module.ExportScope(date(2020, 1, 1), today_shanghai()),
+        actor="test", destination=tmp_path / "paged.zip")
     assert result.export.chain_count == 30
-    assert len(statements) == 5  # 7 + 7 + 7 + 7 + 2 rows
+    assert pages == [7, 7, 7, 7, 2] * 4  # made once, then rebuilt: jsonl, csv, xlsx
     assert verify_export(result.path, fingerprint=result.export.key_fingerprint).ok
     assert not verify_export(result.path).ok  # checks pass, but the key is not pinned
 
@@ -609,10 +619,7 @@ def test_a_period_export_shows_only_the_periods_entries_and_anchors_them(app, cl
     headers = auditor_token(client)
     fingerprint = client.get("/api/v1/ledger/public-key").get_json()["fingerprint"]
 
-    created = client.post("/api/v1/ledger/exports", headers=headers,
-                          json={"from": "2026-03-01", "to": "2026-03-31"})
-    assert created.status_code == 201, created.get_json()
-    body = created.get_json()
+    body = queue_export(client, headers, {"from": "2026-03-01", "to": "2026-03-31"})
     bundle = tmp_path / "march.zip"
     bundle.write_bytes(client.get(body["download_url"], headers=headers).data)
     folder = unpack(bundle, tmp_path / "march")
@@ -650,8 +657,7 @@ def test_a_period_export_shows_only_the_periods_entries_and_anchors_them(app, cl
     assert f"followed by entry 8 (hash {entries[8].hash})" in result.stdout
 
     # April's export starts where March's anchor says the chain goes on.
-    april = client.post("/api/v1/ledger/exports", headers=headers,
-                        json={"from": "2026-04-01", "to": "2026-04-30"}).get_json()
+    april = queue_export(client, headers, {"from": "2026-04-01", "to": "2026-04-30"})
     assert (april["first_seq"], april["chain_hash_before"]) == (5, entries[4].hash)
 
 
@@ -730,9 +736,8 @@ def test_export_periods_outside_1900_to_2200_are_refused_by_field(app, client, f
         "Enter a date between 1900-01-01 and 2200-12-31."]
     assert db.session.scalar(select(LedgerExport.id)) is None
     # The bounds themselves are days like any other.
-    widest = client.post("/api/v1/ledger/exports", headers=headers,
-                         json={"from": "1900-01-01", "to": "2200-12-31"})
-    assert widest.status_code == 201, widest.get_json()
+    widest = queue_export(client, headers, {"from": "1900-01-01", "to": "2200-12-31"})
+    assert (widest["from"], widest["to"]) == ("1900-01-01", "2200-12-31")
 
 
 def test_ledger_filters_outside_1900_to_2200_are_refused(app, client):
@@ -832,3 +837,149 @@ def test_export_responses_are_never_cached(app, client, tmp_path):
         assert response.headers["Cache-Control"] == "no-store", response.request.path
         assert "Server" not in response.headers
     assert page_responses[0].data[:2] == b"PK"
+
+
+# ---- an export is rebuilt on demand, byte for byte, on any host (issue 16) --------------------
+
+def zip_layout(data: bytes) -> list[tuple[str, int, int, tuple]]:
+    """(name, flags, compression, time) of each member: what strict readers (Excel) care for."""
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.testzip() is None  # every member's CRC checks
+        return [(i.filename, i.flag_bits, i.compress_type, i.date_time) for i in zf.infolist()]
+
+
+def test_a_download_is_rebuilt_byte_for_byte_on_any_host(app, client, instance, tmp_path):
+    add_entries(25)
+    headers = auditor_token(client)
+    body = queue_export(client, headers, period())
+    export = db.session.get(LedgerExport, body["id"])
+    stored_manifest = export.manifest_json.encode()
+    # The host that made it is replaced: nothing of the export was kept in its instance folder.
+    shutil.rmtree(instance)
+
+    first = client.get(body["download_url"], headers=headers)
+    second = client.get(body["download_url"], headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert first.data == second.data and len(first.data) == body["size_bytes"]
+    assert first.headers["Content-Length"] == str(body["size_bytes"])
+    assert export.file_name in first.headers["Content-Disposition"]
+    assert not instance.exists()  # the download wrote nothing either
+
+    # Plain ZIPs: stored, fixed time, sizes and CRCs up front (no data descriptors), fixed order.
+    members = zip_layout(first.data)
+    assert [m[0] for m in members] == list(exports_module.BUNDLE_FILES)
+    assert {m[1:] for m in members} == {(0, zipfile.ZIP_STORED, (1980, 1, 1, 0, 0, 0))}
+    bundle = tmp_path / "rebuilt.zip"
+    bundle.write_bytes(first.data)
+    with zipfile.ZipFile(bundle) as zf:
+        assert zf.read("manifest.json") == stored_manifest
+        assert zf.read("manifest.sig") == export.manifest_sig
+        manifest = json.loads(zf.read("manifest.json"))
+        for name, meta in manifest["files"].items():
+            assert hashlib.sha256(zf.read(name)).hexdigest() == meta["sha256"], name
+        workbook = zf.read("entries.xlsx")
+    assert {m[1:] for m in zip_layout(workbook)} == {(0, zipfile.ZIP_STORED,
+                                                      (1980, 1, 1, 0, 0, 0))}
+    assert hashlib.sha256(stored_manifest).hexdigest() == body["manifest_sha256"]
+    report = verify_export(bundle, fingerprint=body["key_fingerprint"])
+    assert report.ok, report.lines()
+    assert report.chain_count == body["chain_count"]
+
+
+def test_the_workbook_continues_on_a_new_sheet(app, client, monkeypatch, tmp_path):
+    from openpyxl import load_workbook
+
+    add_entries(10)
+    headers = auditor_token(client)
+    monkeypatch.setattr(exports_module, "XLSX_MAX_ROWS", 4)  # the header and 3 rows a sheet
+    body = queue_export(client, headers, period())
+    monkeypatch.undo()  # the limit of its time is kept with the export: the rebuild follows it
+    bundle = tmp_path / "sheets.zip"
+    bundle.write_bytes(client.get(body["download_url"], headers=headers).data)
+    folder = unpack(bundle, tmp_path / "sheets")
+
+    with (folder / "entries.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    assert len(rows) == body["entry_count"] > 10  # the 10 entries, the sign-in, the task...
+    sheets = -(-len(rows) // 3)
+    book = load_workbook(folder / "entries.xlsx", read_only=True)
+    assert book.sheetnames == ["entries", *(f"entries{n}" for n in range(2, sheets + 1))]
+    shown = []
+    for name in book.sheetnames:
+        cells = list(book[name].iter_rows(values_only=True))
+        assert list(cells[0]) == list(exports_module.CSV_COLUMNS)  # the header on each sheet
+        assert 1 <= len(cells) - 1 <= 3
+        shown.extend(cells[1:])
+    book.close()
+    assert [[str(c) if c is not None else "" for c in row] for row in shown] == rows
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["files"]["entries.xlsx"]["sheets"] == sheets
+    assert verify_export(bundle, fingerprint=body["key_fingerprint"]).ok
+
+
+def test_bundles_past_4_gib_use_zip64_records(app, monkeypatch, tmp_path):
+    """ZIP64 takes over from ZIP64_LIMIT: lowered here, every reader still opens the bundle."""
+    from openpyxl import load_workbook
+
+    add_entries(12)
+    monkeypatch.setattr(exports_module, "ZIP64_LIMIT", 3000)
+    result = exports_module.create_export(
+        db.session, exports_module.ExportScope(date(2020, 1, 1), today_shanghai()),
+        actor="test", destination=tmp_path / "wide.zip")
+    data = result.path.read_bytes()
+    assert len(data) == result.export.size_bytes and b"PK\x06\x06" in data  # ZIP64 end record
+    zip_layout(data)
+    assert verify_export(result.path, fingerprint=result.export.key_fingerprint).ok
+    folder = unpack(result.path, tmp_path / "wide")
+    rows = list(load_workbook(folder / "entries.xlsx", read_only=True)["entries"].iter_rows(
+        min_row=2, values_only=True))
+    assert [r[0] for r in rows] == list(range(1, 13))
+
+
+def test_an_export_made_before_rebuilding_says_so(app, client):
+    add_entries(3)
+    headers = auditor_token(client)
+    body = queue_export(client, headers, period())
+    export = db.session.get(LedgerExport, body["id"])
+    export.manifest_json = export.manifest_sig = export.bundle_layout = None  # as migrated
+    db.session.commit()
+    english = {**headers, "Accept-Language": "en"}
+    response = client.get(body["download_url"], headers=english)
+    assert response.status_code == 410
+    assert "made before exports were rebuilt on demand" in response.get_json()["error"]["message"]
+    assert "create the export again" in response.get_json()["error"]["message"]
+    assert client.get(f"/api/v1/ledger/exports/{body['id']}", headers=headers).status_code == 200
+    login(client, "auditor@example.cn")
+    page = client.get(f"/compliance/exports/{body['id']}/download", headers={
+        "Accept-Language": "en"})
+    assert page.status_code == 410
+    assert "made before exports were rebuilt on demand" in page.get_data(as_text=True)
+
+
+def test_the_cli_writes_the_bundle_where_the_operator_is(app, monkeypatch, tmp_path):
+    add_entries(4)
+    monkeypatch.chdir(tmp_path)
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["ledger", "export", "--from", "2020-01-01", "--to",
+                               today_shanghai().isoformat()])
+    assert made.exit_code == 0, made.output
+    export = db.session.scalars(select(LedgerExport)).one()
+    bundle = tmp_path / export.file_name
+    assert f"written to {bundle}" in made.output
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no .part
+    checked = runner.invoke(args=["ledger", "verify-export", str(bundle)])
+    assert checked.exit_code == 0 and "RESULT: VERIFIED" in checked.output
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(min_value=1, max_value=2**62),
+                          *[st.text(alphabet=st.characters(blacklist_categories=("Cs",)))] * 8),
+                max_size=5))
+def test_the_fast_csv_writer_writes_what_the_csv_module_writes(rows):
+    import io
+
+    expected = io.StringIO()
+    csv.writer(expected).writerows(rows)
+    assert exports_module.render_csv(rows) == expected.getvalue().encode("utf-8")

@@ -188,8 +188,12 @@ def test_two_scheduler_processes_run_each_occurrence_once(app, database, tmp_pat
     quarter, start, _ = previous_quarter(today_shanghai())
     add_entries(3, at=datetime.combine(start, datetime.min.time(), UTC) + timedelta(days=2))
     db.session.remove()
+    from fundapp.compliance.signing import generate_pem
+
     env = {**os.environ, "FUNDAPP_INSTANCE_DIR": str(instance), "FUNDAPP_SECRET_KEY": "test",
-           "FUNDAPP_DATABASE_URL": database}
+           "FUNDAPP_DATABASE_URL": database,
+           # on PostgreSQL a real app needs its keys as configuration (issue 16)
+           "FUNDAPP_LEDGER_SIGNING_KEY_PEM": generate_pem().decode()}
     fundapp = str(Path(sys.executable).with_name("fundapp"))
     # Noon on the first day of this quarter: every job's latest occurrence is in its window.
     today = today_shanghai()

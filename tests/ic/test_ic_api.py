@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import api_token, csrf_from, login
+from tests.conftest import api_token, csrf_from, login, run_tasks
 from tests.ic.conftest import MEETING_DAY
 
 
@@ -20,7 +20,10 @@ def test_api_prepare_pack_vote_decide_and_sign(app, client, committee, fake_pdf)
     assert client.get(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=admin).status_code == 404
     pack = client.post(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=admin,
                        json={"language": "zh", "is_final": True})
-    assert pack.status_code == 201 and pack.get_json()["version"] == 1
+    assert pack.status_code == 202, pack.get_json()  # queued for the worker (issue 16)
+    run_tasks()
+    task = client.get(pack.get_json()["links"]["self"], headers=admin).get_json()
+    assert task["status"] == "done" and task["result"]["version"] == 1
     pdf = client.get(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=member)
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     assert pdf.data.startswith(b"%PDF")
@@ -64,8 +67,11 @@ def test_pages_prepare_vote_and_read(app, client, committee, fake_pdf):
     assert made.status_code == 302
     url = made.headers["Location"]
     html = client.get(url).get_data(as_text=True)
-    client.post(url + "/pack", data={"csrf_token": csrf_from(html), "language": "both",
-                                     "is_final": "1"})
+    queued = client.post(url + "/pack", data={"csrf_token": csrf_from(html),
+                                              "language": "both", "is_final": "1"})
+    assert queued.headers["Location"].startswith("/tasks/")
+    run_tasks()
+    assert "pack.pdf?version=1" in client.get(queued.headers["Location"]).get_data(as_text=True)
     html = client.get(url).get_data(as_text=True)
     assert "pack.pdf?version=1" in html
     pdf = client.get(url + "/pack.pdf?version=1")
@@ -94,6 +100,7 @@ def test_api_text_longer_than_its_column_is_a_422_naming_the_field(app, client, 
         assert list(refused.get_json()["error"]["details"]) == [field]
     meeting_id = client.post("/api/v1/ic/meetings", headers=admin, json=body).get_json()["id"]
     client.post(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=admin, json={})
+    run_tasks()
     member = {"Authorization": f"Bearer {api_token(client, 'ic2@x.cn')}"}
     refused = client.post(f"/api/v1/ic/meetings/{meeting_id}/votes", headers=member, json={
         "deal_id": c["deals"][1].id, "choice": "approve_with_conditions",

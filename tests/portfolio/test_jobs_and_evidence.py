@@ -12,8 +12,7 @@ from fundapp.compliance.models import LedgerEntry
 from fundapp.extensions import db
 from fundapp.portfolio.grants.models import Grant
 from fundapp.portfolio.grants.operations import close_expired_grants
-from fundapp.portfolio.rounds.models import EvidenceDocument
-from fundapp.portfolio.rounds.operations import evidence_path
+from fundapp.portfolio.rounds.models import EvidenceBlob, EvidenceDocument
 from fundapp.scheduler import JOBS, run_occurrence
 from tests.portfolio.helpers import grant_body, make_deal, manager_headers, worked_example_round
 
@@ -96,7 +95,6 @@ def _round(client, headers):
 
 
 def test_evidence_is_kept_by_sha256_and_only_pdf_or_images_are_accepted(app, client, tmp_path):
-    app.config["EVIDENCE_DIR"] = str(tmp_path / "evidence")
     app.config["EVIDENCE_MAX_BYTES"] = 1024
     headers = manager_headers(client)
     company_id, round_id = _round(client, headers)
@@ -113,7 +111,7 @@ def test_evidence_is_kept_by_sha256_and_only_pdf_or_images_are_accepted(app, cli
     digest = hashlib.sha256(PDF).hexdigest()
     assert ok.get_json()["sha256"] == digest
     assert ok.get_json()["content_type"] == "application/pdf"
-    assert evidence_path(digest).read_bytes() == PDF
+    assert db.session.get(EvidenceBlob, digest).content == PDF
     assert upload(PNG, "photo.png").status_code == 201
     # The name says PDF, the bytes say otherwise: refused.
     fake = upload(b"MZ\x90\x00 this is an executable", "contract.pdf")

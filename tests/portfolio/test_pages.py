@@ -175,7 +175,6 @@ def test_unknown_or_huge_ids_are_not_found_and_garbage_forms_never_fail(app):
 def test_evidence_uploads_on_the_round_page_keep_pdfs_and_refuse_other_files(app, tmp_path):
     from io import BytesIO
 
-    app.config["EVIDENCE_DIR"] = str(tmp_path)
     client = browser(app)
     deal = make_deal()
     sign_via_page(client, deal.id)

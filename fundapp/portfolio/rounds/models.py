@@ -8,7 +8,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fundapp.db import Base, Money, ScaledDecimal, TimestampMixin, enum_column
@@ -66,7 +75,7 @@ class RoundInvestor(Base):
 
 
 class EvidenceDocument(TimestampMixin, Base):
-    """An uploaded file (PDF or image, by its magic bytes) kept under the instance dir by SHA-256."""
+    """An uploaded file (PDF or image, by its magic bytes); its bytes are an EvidenceBlob."""
 
     __tablename__ = "evidence_documents"
 
@@ -98,3 +107,14 @@ class RoundCheck(TimestampMixin, Base):
     @property
     def clauses(self) -> list[dict[str, Any]]:
         return json.loads(self.clauses_json)
+
+
+class EvidenceBlob(TimestampMixin, Base):
+    """The bytes of evidence documents, once per SHA-256, in the database so that every host
+    serves them (issue 16). Documents with the same content share one blob."""
+
+    __tablename__ = "evidence_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)

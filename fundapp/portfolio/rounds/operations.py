@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
-from fundapp.config import instance_dir
 from fundapp.dates import not_after_today
+from fundapp.db import utcnow
 from fundapp.deals.models import Company
 from fundapp.errors import AppError, NotFound, ValidationFailed
 from fundapp.portfolio.common import MAX_ID, ZERO, field_error, refuse
@@ -30,6 +30,7 @@ from fundapp.portfolio.conversion.models import CapTable, CapTableRow
 from fundapp.portfolio.grants.models import OPEN_STATUSES, Grant
 from fundapp.portfolio.grants.operations import grant_policy
 from fundapp.portfolio.rounds.models import (
+    EvidenceBlob,
     EvidenceDocument,
     FinancingRound,
     RoundCheck,
@@ -199,20 +200,27 @@ def sniff_type(content: bytes) -> str | None:
     return None
 
 
-def evidence_dir() -> Path:
-    configured = current_app.config.get("EVIDENCE_DIR") if has_app_context() else None
-    path = Path(configured) if configured else instance_dir() / "evidence"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _keep_blob(session: Session, digest: str, content: bytes) -> None:
+    """Store the bytes once per SHA-256; a concurrent upload of the same bytes is no conflict."""
+    values = {"sha256": digest, "size_bytes": len(content), "content": content,
+              "created_at": utcnow()}
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(EvidenceBlob).values(**values).on_conflict_do_nothing(
+        index_elements=["sha256"]))
 
 
-def evidence_path(sha256: str) -> Path:
-    return evidence_dir() / sha256[:2] / sha256
+def evidence_content(session: Session, doc: EvidenceDocument) -> bytes | None:
+    """The bytes of an evidence document, from the database (any host), or None."""
+    return session.scalar(select(EvidenceBlob.content).where(EvidenceBlob.sha256 == doc.sha256))
 
 
 def attach_evidence(session: Session, row: FinancingRound, *, filename: str, content: bytes,
                     actor: str) -> EvidenceDocument:
-    """Keep an evidence document of a round (R12): PDF or image, size-limited, by SHA-256."""
+    """Keep an evidence document of a round (R12): PDF or image, size-limited, its bytes in the
+    database by SHA-256 (no file on any host)."""
     limit = (current_app.config.get("EVIDENCE_MAX_BYTES", EVIDENCE_MAX_BYTES)
              if has_app_context() else EVIDENCE_MAX_BYTES)
     if not content:
@@ -225,13 +233,7 @@ def attach_evidence(session: Session, row: FinancingRound, *, filename: str, con
         raise field_error("file", _l("Only PDF files and images (PNG, JPEG, GIF, WebP) are "
                                      "accepted."))
     digest = hashlib.sha256(content).hexdigest()
-    path = evidence_path(digest)
-    if not path.exists():
-        # Content-addressed: a file left by a rolled-back upload is simply reused next time.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(content)
-        tmp.replace(path)
+    _keep_blob(session, digest, content)
     name = Path(filename or "evidence").name[:255] or "evidence"
     doc = EvidenceDocument(round=row, filename=name, content_type=kind, size_bytes=len(content),
                            sha256=digest, uploaded_by=actor)

@@ -7,6 +7,8 @@ does.
 
 from __future__ import annotations
 
+from io import BytesIO
+
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -18,7 +20,7 @@ from fundapp.portfolio.common import MAX_ID, get_company
 from fundapp.portfolio.rounds.models import EvidenceDocument, FinancingRound, RoundKind
 from fundapp.portfolio.rounds.operations import (
     attach_evidence,
-    evidence_path,
+    evidence_content,
     get_round,
     record_round,
 )
@@ -80,7 +82,8 @@ def upload_document(round_id: int):
 @bp.get("/documents/<int:document_id>")
 def document(document_id: int):
     doc = db.session.get(EvidenceDocument, document_id) if document_id <= MAX_ID else None
-    if doc is None or not evidence_path(doc.sha256).exists():
+    content = evidence_content(db.session, doc) if doc is not None else None
+    if content is None:
         abort(404)
-    return send_file(evidence_path(doc.sha256), mimetype=doc.content_type,
-                     download_name=doc.filename, as_attachment=True)
+    return send_file(BytesIO(content), mimetype=doc.content_type, download_name=doc.filename,
+                     as_attachment=True)
