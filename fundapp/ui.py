@@ -98,10 +98,24 @@ def sector_text(code: str | None) -> str:
     return sector_label(code, str(get_locale())) if code else ""
 
 
+def beijing_time(moment) -> str:
+    """A stored UTC moment as Beijing time (Asia/Shanghai), to the second."""
+    from datetime import UTC
+
+    from fundapp.dates import SHANGHAI
+
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def register_template_helpers(app: Flask, can) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["field_label"] = field_label
     app.jinja_env.filters["sector"] = sector_text
+    app.jinja_env.filters["beijing"] = beijing_time
 
     @app.context_processor
     def _globals():

@@ -352,3 +352,27 @@ def test_a_large_sign_up_sheet_is_imported_by_the_worker(client, monkeypatch):
     assert len(db.session.scalars(select(Deal.id)).all()) == 6
     page = client.get(queued.headers["Location"], headers=EN).get_data(as_text=True)
     assert "Sign-up sheet import" in page and f"/roadshows/{roadshow.id}" in page
+
+
+def test_an_admin_backs_the_database_up_through_the_worker(client, tmp_path, monkeypatch):
+    monkeypatch.setenv("FUNDAPP_BACKUP_DIR", str(tmp_path / "backups"))
+    make_user("root@example.cn", roles=["admin"])
+    make_user("audit@example.cn", roles=["auditor"])
+    login(client, "audit@example.cn", **EN)
+    html = client.get("/compliance/jobs", headers=EN).get_data(as_text=True)
+    assert 'data-testid="backup-now"' not in html  # auditors change nothing
+    assert client.post("/compliance/backups", data={"csrf_token": csrf_from(html)},
+                       headers=EN).status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_from(html)})
+    login(client, "root@example.cn", **EN)
+    html = client.get("/compliance/jobs", headers=EN).get_data(as_text=True)
+    queued = client.post("/compliance/backups", data={"csrf_token": csrf_from(html)},
+                         headers=EN)
+    assert queued.status_code == 302 and queued.headers["Location"].startswith("/tasks/")
+    assert not (tmp_path / "backups").exists()  # the request only queued it
+    assert [t.status for t in run_tasks()] == ["done"]
+    written = list((tmp_path / "backups").iterdir())
+    assert len(written) == 1 and written[0].stat().st_size > 10_000
+    assert not written[0].name.endswith(".part")
+    page = client.get(queued.headers["Location"], headers=EN).get_data(as_text=True)
+    assert "Database backup" in page and written[0].name in page

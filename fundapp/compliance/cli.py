@@ -45,13 +45,15 @@ def export_command(from_: str, to: str, scope: str, value: str, out: Path | None
     """Write a signed export of the ledger for auditors (recorded in the ledger)."""
     from fundapp.compliance.exports import ExportScope, create_export, write_bundle
     from fundapp.compliance.signing import SigningKeyError
+    from fundapp.tasks.worker import text_bar
 
     spec = ExportScope(_date(from_, "--from"), _date(to, "--to"), scope.strip(), value.strip())
     with force_locale("en"):
         try:
             with transaction():
                 result = create_export(db.session, spec, actor="cli", destination=out,
-                                       fund_name=current_app.config.get("FUND_NAME", ""))
+                                       fund_name=current_app.config.get("FUND_NAME", ""),
+                                       progress=text_bar())
                 if result.path is None:  # no copy is kept on the host: one for the operator
                     result = dataclasses.replace(result, path=write_bundle(
                         db.session, result.export, Path.cwd() / result.export.file_name))

@@ -1,10 +1,12 @@
-"""The compliance area's long work, run by `fundapp worker` (issue 16): signed ledger exports and
-the ledger verification PDF."""
+"""The compliance area's long work, run by `fundapp worker` (issue 16): signed ledger exports, the
+ledger verification PDF and database backups asked for on the web."""
 
 from __future__ import annotations
 
 import inspect
-from datetime import date
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -12,11 +14,13 @@ from sqlalchemy.orm import Session
 
 from fundapp.compliance import exports
 from fundapp.compliance.exports import ExportScope
+from fundapp.config import instance_dir
 from fundapp.errors import AppError
 from fundapp.tasks.operations import Progress, TaskResult, register_task
 
 EXPORT_TASK = "ledger.export"
 VERIFICATION_PDF_TASK = "ledger.verification_pdf"
+BACKUP_TASK = "db.backup"
 
 
 def export_params(scope: ExportScope, actor: str) -> dict[str, Any]:
@@ -62,5 +66,33 @@ def run_verification_pdf(session: Session, params: dict[str, Any],
                       file_bytes=pdf)
 
 
+def backup_dir() -> Path:
+    """Where backups asked for on the web are written, on the worker's machine: FUNDAPP_BACKUP_DIR,
+    else the instance folder's backups/. Copy them off that machine, as the nightly ones."""
+    configured = os.environ.get("FUNDAPP_BACKUP_DIR", "").strip()
+    return Path(configured) if configured else instance_dir() / "backups"
+
+
+def run_backup(session: Session, params: dict[str, Any], progress: Progress) -> TaskResult:
+    from fundapp.compliance.backup import BackupError, backup_database
+
+    progress(0, 1)
+    url = session.get_bind().url
+    suffix = "sqlite3" if url.get_backend_name() == "sqlite" else "dump"
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    try:
+        path = backup_database(url.render_as_string(hide_password=False),
+                               backup_dir() / f"fundapp-{stamp}-task{params['task_key']}.{suffix}")
+    except BackupError as exc:
+        raise AppError(_l("The backup failed: %(why)s", why=str(exc)), code="backup_failed",
+                       status=500) from None
+    progress(1, 1)
+    size = path.stat().st_size
+    return TaskResult(label=str(_l("Backup written to %(path)s (%(size)s bytes)",
+                                   path=str(path), size=f"{size:,}")),
+                      data={"path": str(path), "size_bytes": size})
+
+
 register_task(EXPORT_TASK, run_export, _l("Signed ledger export"))
+register_task(BACKUP_TASK, run_backup, _l("Database backup"))
 register_task(VERIFICATION_PDF_TASK, run_verification_pdf, _l("Ledger verification report"))

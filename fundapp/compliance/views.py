@@ -172,6 +172,19 @@ def checks_export(fmt: str):
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
+@bp.post("/backups")
+def queue_backup():
+    """A backup of the database now (admin), made by the worker (issue 16): the request only
+    queues it."""
+    import secrets
+
+    from fundapp.compliance.tasks import BACKUP_TASK
+    from fundapp.tasks.operations import enqueue
+
+    return redirect_to(enqueue(db.session, BACKUP_TASK, {"task_key": secrets.token_hex(4)},
+                               requested_by=g.user.email))
+
+
 @bp.get("/jobs")
 def jobs():
     from fundapp.scheduler import JOBS

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -83,7 +84,14 @@ def collector_paused() -> Iterator[None]:
     so far: measured, that took more time than SQLite and the maths together. Nothing built here
     forms a reference cycle, so reference counting frees it all the same; the collector is back
     on (if it was on) as soon as the summary is done.
+
+    The switch is process-wide, so it is thrown only when this is the process's one thread (the
+    worker, the CLI, a sync gunicorn worker): in a threaded web worker the other requests'
+    garbage must still be collected, and the summary runs with the collector on.
     """
+    if threading.active_count() > 1:
+        yield
+        return
     was_enabled = gc.isenabled()
     gc.disable()
     try:
