@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench setup sysdeps sysdeps-test translations lint messages clean
+.PHONY: run test bench docs setup sysdeps sysdeps-test translations lint messages clean
 
 run: setup sysdeps translations
 	$(BIN)/fundapp db upgrade heads
@@ -23,6 +23,11 @@ test: setup sysdeps sysdeps-test translations
 
 bench: setup sysdeps translations
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# PNG pages of the demo fund's PDFs (IC pack, minutes, quarterly report, ledger verification; zh, en,
+# both) in docs/images/ for review, from a scratch demo database in a temporary folder. Not committed.
+docs: setup sysdeps sysdeps-test translations
+	$(BIN)/python -m fundapp.documents docs/images $(DOCS_ARGS)
 
 setup: $(STAMP)
 

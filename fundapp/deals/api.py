@@ -11,7 +11,7 @@ from fundapp.api.core import api_route, load_json
 from fundapp.deals import operations as ops
 from fundapp.deals import queries, roadshows
 from fundapp.deals.intake import MAX_SHEET_BYTES, SheetError, import_signup, preview_signup
-from fundapp.deals.models import Company, DealStageChange, Roadshow
+from fundapp.deals.models import MEMO_FIELDS, Company, DealStageChange, Roadshow
 from fundapp.deals.schemas import (
     CompanyCreateSchema,
     CompanyPageSchema,
@@ -19,6 +19,7 @@ from fundapp.deals.schemas import (
     CompanySchema,
     CompanyUpdateSchema,
     DealCreateSchema,
+    DealMemoSchema,
     DealPageSchema,
     DealRowSchema,
     DealSchema,
@@ -206,6 +207,7 @@ def _deal_body(deal_id: int) -> dict:
                ic_decision_ref=deal.ic_decision_ref,
                public_notice_started_on=deal.public_notice_started_on,
                held_from_stage=deal.held_from_stage.value if deal.held_from_stage else None,
+               memo={name: getattr(deal, name) for name in MEMO_FIELDS},
                expert_quorum={"approvals": quorum.approvals, "needed": quorum.needed,
                               "eligible": quorum.eligible, "is_met": quorum.is_met})
     return DealSchema().dump(row)
@@ -221,6 +223,15 @@ def create_deal():
 
 @api_route(bp, "/v1/deals/<int:deal_id>", "GET", summary="A deal", response=DealSchema)
 def get_deal(deal_id: int):
+    return _deal_body(deal_id)
+
+
+@api_route(bp, "/v1/deals/<int:deal_id>/memo", "PATCH",
+           summary="Write the deal's IC memo fields (those sent); the ledger keeps before and "
+                   "after", body=DealMemoSchema, response=DealSchema)
+def update_deal_memo(deal_id: int):
+    data = load_json(DealMemoSchema(partial=True))
+    ops.update_deal_memo(db.session, deal_id, g.user.email, **data)
     return _deal_body(deal_id)
 
 

@@ -58,6 +58,97 @@ COMPANIES = [
     ("上海边缘计算科技有限公司", "EdgeCompute", "digital"),
 ]
 
+# The IC memo each demo deal's manager wrote (issue 15): per sector, in Chinese and English,
+# varied per company by its name. {n} is the company's English name.
+SECTOR_MEMOS = {
+    "bci": ("植入式神经接口芯片国产替代，临床需求明确，园区脑科学平台可提供动物及临床资源。",
+            "A domestic implantable neural-interface chip with clear clinical demand; the "
+            "park's brain-science platform offers animal and clinical resources.",
+            "低功耗 256 通道采集芯片，已授权发明专利 6 项、PCT 申请 2 项。",
+            "A low-power 256-channel acquisition chip; 6 granted invention patents, 2 PCT "
+            "filings.",
+            "国内脑机接口医疗市场预计 2030 年达 120 亿元；主要竞争对手为两家北京初创企业及海外厂商。",
+            "China's medical BCI market is expected to reach CNY 12bn by 2030; competitors are "
+            "two Beijing start-ups and overseas makers."),
+    "ai": ("医疗与工业视觉模型在园区应用场景落地快，客户复购率高。",
+           "Medical and industrial vision models deploy quickly in the park's use cases, with "
+           "high repeat purchases.",
+           "自研小样本训练框架，软件著作权 14 项、发明专利 3 项。",
+           "An in-house few-shot training framework; 14 software copyrights, 3 invention "
+           "patents.",
+           "细分市场约 40 亿元，竞争激烈；差异化在于私有化部署与数据合规。",
+           "A CNY 4bn niche with strong competition; it stands out with on-premise deployment "
+           "and data compliance."),
+    "life_health": ("平台型技术可支持多条管线，符合园区生物医药产业方向。",
+                    "A platform technology that supports several pipelines, in line with the "
+                    "park's biomedicine focus.",
+                    "核心工艺已完成中试，发明专利 4 项，另有 2 项在审。",
+                    "The core process has passed pilot scale; 4 invention patents, 2 more "
+                    "pending.",
+                    "目标适应症国内患者约 300 万人，已有 3 家同类企业进入临床。",
+                    "About 3 million patients in China for the target indication; 3 similar "
+                    "companies are in the clinic."),
+}
+DEFAULT_MEMO = ("团队在细分领域有多年积累，项目与园区产业政策契合。",
+                "The team has years in its niche and the project fits the park's industrial "
+                "policy.",
+                "核心技术自主研发，已申请发明专利 2 项。",
+                "Core technology developed in house; 2 invention patent applications filed.",
+                "目标市场处于成长期，主要竞争对手为 2-3 家区域性企业。",
+                "A growing market; the main competitors are 2-3 regional firms.")
+FOUNDER_BACKGROUNDS = ("清华大学博士，曾任跨国企业研发总监", "复旦大学硕士，连续创业者",
+                       "上海交通大学教授，国家级人才计划入选者", "海外归国博士，曾在医疗器械企业任职十年")
+
+
+def demo_memo(name: str, name_en: str, sector: str, requested: Decimal,
+              index: int) -> dict[str, str]:
+    """A demo deal's IC memo, in both languages, varied per company."""
+    thesis, thesis_en, tech, tech_en, market, market_en = SECTOR_MEMOS.get(
+        sector.split(".")[0], DEFAULT_MEMO)
+    months = 12 + index % 4 * 6
+    burn = 150000 + index % 5 * 50000
+    open_item = index % 3 != 0
+    return {
+        "memo_recommendation": f"建议{'附条件' if open_item else ''}同意向{name}拨款 {requested:,.2f} 元。",
+        "memo_recommendation_en": f"We recommend approving a grant of CNY {requested:,.2f} to "
+                                  f"{name_en}{' with conditions' if open_item else ''}.",
+        "memo_conditions": "首期拨付前完成核心专利权属变更登记（R2.b）\n企业注册地 5 年内不迁出本区（R8.c）"
+                           if open_item else "企业注册地 5 年内不迁出本区（R8.c）",
+        "memo_conditions_en": "Register the core patents to the company before tranche 1 "
+                              "(R2.b)\nKeep the registered office in the district for 5 years "
+                              "(R8.c)" if open_item else
+                              "Keep the registered office in the district for 5 years (R8.c)",
+        "memo_thesis": thesis, "memo_thesis_en": thesis_en,
+        "memo_technology": tech, "memo_technology_en": tech_en,
+        "memo_market": market, "memo_market_en": market_en,
+        "memo_use_of_funds": "研发人员薪酬 50%，样机与材料 30%，测试认证 20%；拨款占核定预算 40%，"
+                             "其余由企业自筹。",
+        "memo_use_of_funds_en": "R&D salaries 50%, prototypes and materials 30%, testing and "
+                                "certification 20%; the grant is 40% of the approved budget, "
+                                "the company funds the rest.",
+        "memo_financials": f"上年营业收入 {(index % 6) * 80 + 40} 万元，月均支出约 {burn:,} 元，"
+                           f"现有现金可支撑约 {months} 个月。",
+        "memo_financials_en": f"Revenue last year CNY {(index % 6) * 800 + 400:,}k, monthly "
+                              f"spending about CNY {burn:,}, cash for about {months} months.",
+        "memo_dd_findings": "核心专利权属清晰 | 国家知识产权局检索报告 | 已关闭\n"
+                            "财务数据与审计报告一致 | 2025 年度审计报告 | 已关闭"
+                            + ("\n关键技术人员竞业限制协议未签 | 管理层访谈纪要 | 未决"
+                               if open_item else ""),
+        "memo_dd_findings_en": "Core patents are clearly owned | CNIPA search report | closed\n"
+                               "Financial data match the audit | 2025 audit report | closed"
+                               + ("\nKey engineers have no non-compete agreements | management "
+                                  "interview notes | open" if open_item else ""),
+        "memo_risks": "技术路线迭代风险 | 中 | 高 | 分期拨付与里程碑验收挂钩\n"
+                      f"现金跑道仅约 {months} 个月 | {'高' if months < 20 else '中'} | 中 | "
+                      "要求企业按季度报送现金流量表",
+        "memo_risks_en": "Technology route changes | medium | high | tranches tied to milestone "
+                         f"reviews\nRunway of about {months} months | "
+                         f"{'high' if months < 20 else 'medium'} | medium | quarterly cash-flow "
+                         "reports",
+        "memo_reviewed_by": "风控部 王审核",
+    }
+
+
 # How many of the past roadshows' deals end up at each stage (34 deals) ...
 PLAN = ([DealStage.FORMAL_CHECK] * 3 + [DealStage.ROADSHOW] * 4
         + [DealStage.EXPERT_REVIEW] * 5 + [DealStage.DUE_DILIGENCE] * 5
@@ -146,7 +237,9 @@ def load_pipeline_demo(session: Session) -> None:
                                      district="浦东新区", legal_form="llc",
                                      registered_capital_amount=Decimal((index % 5 + 1) * 1000000),
                                      founded_on=date(2019 + index % 5, index % 12 + 1, 1),
-                                     founders=[{"name": f"创始人{index + 1}", "title": "CEO"}],
+                                     founders=[{"name": f"创始人{index + 1}", "title": "CEO",
+                                                "background": FOUNDER_BACKGROUNDS[
+                                                    index % len(FOUNDER_BACKGROUNDS)]}],
                                      contacts=[{"name": f"联系人{index + 1}",
                                                 "phone": f"1380000{index:04d}",
                                                 "email": f"bd{index + 1}@example.cn"}])
@@ -163,6 +256,8 @@ def load_pipeline_demo(session: Session) -> None:
                                if manager else None,
                                roadshow_id=roadshow.id,
                                now=_at(roadshow.held_on - timedelta(days=30)))
+        ops.update_deal_memo(session, deal.id, ACTOR,
+                             **demo_memo(name, name_en, sector, requested, index))
         deals.append((deal, roadshow))
     for roadshow in (spring, autumn):
         codes = [c.code for c in roadshow.criteria]

@@ -109,6 +109,13 @@ class DealStage(enum.StrEnum):
     ON_HOLD = "on_hold"
 
 
+# The IC memo's fields on a deal (each also with an English twin "<name>_en").
+MEMO_TEXTS = ("memo_recommendation", "memo_conditions", "memo_thesis", "memo_technology",
+              "memo_market", "memo_use_of_funds", "memo_financials", "memo_dd_findings",
+              "memo_risks")
+MEMO_FIELDS = (*MEMO_TEXTS, *(f"{name}_en" for name in MEMO_TEXTS), "memo_reviewed_by")
+MEMO_MAX_CHARS = 8000
+
 PIPELINE: tuple[DealStage, ...] = (
     DealStage.FORMAL_CHECK, DealStage.ROADSHOW, DealStage.EXPERT_REVIEW,
     DealStage.DUE_DILIGENCE, DealStage.IC_DECISION, DealStage.PUBLIC_NOTICE,
@@ -138,6 +145,28 @@ class Deal(TimestampMixin, Base):
     public_notice_started_on: Mapped[date | None] = mapped_column(Date)
     # The roadshow the company pitched at (R11: the roadshow stage is mandatory).
     roadshow_id: Mapped[int | None] = mapped_column(ForeignKey("roadshows.id"), index=True)
+    # The IC memo the manager writes (issue 15), in Chinese and optionally in English (the
+    # English pack shows the *_en text where it is filled in). DD findings: one a line,
+    # "finding | source | open/closed"; risks: "risk | likelihood | impact | mitigant".
+    memo_recommendation: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_conditions: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_thesis: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_technology: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_market: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_use_of_funds: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_financials: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_dd_findings: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_risks: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_recommendation_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_conditions_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_thesis_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_technology_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_market_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_use_of_funds_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_financials_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_dd_findings_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_risks_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    memo_reviewed_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     company: Mapped[Company] = relationship(back_populates="deals", lazy="joined")
     stage_changes: Mapped[list[DealStageChange]] = relationship(

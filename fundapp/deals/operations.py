@@ -27,6 +27,7 @@ from fundapp.auth.models import Role, User
 from fundapp.compliance.ledger import record
 from fundapp.dates import not_after_today, shanghai_today
 from fundapp.deals.models import (
+    MEMO_FIELDS,
     PIPELINE,
     Company,
     Contact,
@@ -301,6 +302,28 @@ def update_deal(session: Session, deal: Deal, *, actor: str, **changes: Any) -> 
             setattr(deal, key, value)
     if changed:
         record(session, actor=actor, action="deal.updated", subject_type="deal",
+               subject_id=deal.id, payload=changed)
+    return deal
+
+
+def update_deal_memo(session: Session, deal_id: int, actor: str, **fields: Any) -> Deal:
+    """Write the IC memo fields of a deal (DealMemoSchema validated them); the ledger keeps
+    each changed field before and after. A closed deal's memo is kept as it was decided."""
+    deal = lock_deal(session, deal_id)
+    if deal.stage in CLOSED_STAGES:
+        raise AppError(_l("A deal that is %(stage)s can no longer be changed.",
+                          stage=stage_label(deal.stage)), status=409, code="deal_closed")
+    changed = {}
+    for key, value in fields.items():
+        if key not in MEMO_FIELDS or value is None:
+            continue
+        value = value.strip()
+        before = getattr(deal, key) or ""
+        if before != value:
+            changed[key] = {"before": before, "after": value}
+            setattr(deal, key, value)
+    if changed:
+        record(session, actor=actor, action="deal.memo_updated", subject_type="deal",
                subject_id=deal.id, payload=changed)
     return deal
 

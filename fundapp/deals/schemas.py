@@ -25,7 +25,7 @@ from marshmallow import (
 )
 
 from fundapp.api.schemas import PageSchema
-from fundapp.deals.models import DealStage, LegalForm, RoadshowFormat
+from fundapp.deals.models import MEMO_FIELDS, MEMO_MAX_CHARS, DealStage, LegalForm, RoadshowFormat
 from fundapp.deals.operations import normalise_name, shanghai_today
 from fundapp.deals.scoring import MAX_SCORE, MIN_SCORE
 from fundapp.deals.sectors import SECTORS
@@ -235,6 +235,21 @@ class DealSchema(DealRowSchema):
     public_notice_started_on = fields.Date(allow_none=True)
     held_from_stage = fields.String(allow_none=True)
     expert_quorum = fields.Dict()
+    memo = fields.Dict(metadata={"description": "the IC memo fields (DealMemoSchema)"})
+
+
+MEMO_LINES = {
+    "memo_dd_findings": "one finding a line: finding | source | open or closed",
+    "memo_risks": "one risk a line: risk | likelihood | impact | mitigant",
+}
+DealMemoSchema = Schema.from_dict(
+    {name: (Text(200) if name == "memo_reviewed_by" else
+            Text(MEMO_MAX_CHARS, metadata={"description": MEMO_LINES.get(
+                name.removesuffix("_en"), "the IC memo's text" + (
+                    " in English" if name.endswith("_en") else ""))}))
+     for name in MEMO_FIELDS}, name="DealMemoSchema")
+DealMemoSchema.__doc__ = """The IC memo fields of a deal; on the API send only those to change
+(load it with partial=True)."""
 
 
 class DealPageSchema(PageSchema):

@@ -24,6 +24,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import false, func, or_, select
 
 from fundapp.auth.models import User
@@ -32,6 +33,7 @@ from fundapp.deals import operations as ops
 from fundapp.deals import roadshows as roadshow_ops
 from fundapp.deals.intake import MAX_SHEET_BYTES, SheetError, import_signup, preview_signup
 from fundapp.deals.models import (
+    MEMO_TEXTS,
     PIPELINE,
     Company,
     Deal,
@@ -48,6 +50,7 @@ from fundapp.deals.schemas import (
     CompanyCreateSchema,
     CriteriaSchema,
     DealCreateSchema,
+    DealMemoSchema,
     ExpertReviewCreateSchema,
     IcDecisionSchema,
     PanelMemberCreateSchema,
@@ -270,12 +273,61 @@ def _deal_page(deal: Deal, errors: dict[str, list[str]] | None = None,
         scores=[s for s in queries.company_scores(db.session, deal.company_id)
                 if s["roadshow_id"] == deal.roadshow_id],
         next_stage=nxt, is_closed=deal.stage in ops.CLOSED_STAGES,
+        memo_filled=sum(1 for name in MEMO_TEXTS if getattr(deal, name)),
+        memo_total=len(MEMO_TEXTS),
         now=datetime.now(UTC), errors=errors or {}, values=values or {})
 
 
 @bp.get("/deals/<int:deal_id>")
 def deal(deal_id: int):
     return _deal_page(ops.get_deal(db.session, deal_id))
+
+
+# The IC memo's fields on the deal's memo page: label and what to write (issue 15).
+MEMO_LABELS = {
+    "memo_recommendation": (_l("Recommendation"),
+                            _l("The fund manager's recommendation to the committee.")),
+    "memo_conditions": (_l("Conditions of the proposed resolution"),
+                        _l("One condition a line; name the clause where one applies, "
+                           "e.g. R2.b.")),
+    "memo_thesis": (_l("Investment thesis"), _l("Why the fund should back this project.")),
+    "memo_technology": (_l("Technology and IP"),
+                        _l("The technology, its stage, patents and other IP.")),
+    "memo_market": (_l("Market and competitors"),
+                    _l("The market, its size and the main competitors.")),
+    "memo_use_of_funds": (_l("Use of funds"),
+                          _l("What the grant pays for, against the approved budget.")),
+    "memo_financials": (_l("Financials and runway"),
+                        _l("Revenue, costs, cash and how many months it lasts.")),
+    "memo_dd_findings": (_l("Due-diligence findings"),
+                         _l("One finding a line: finding %(sep)s source %(sep)s open or "
+                            "closed.", sep="|")),
+    "memo_risks": (_l("Risks and mitigants"),
+                   _l("One risk a line: risk %(sep)s likelihood %(sep)s impact %(sep)s "
+                      "mitigant (likelihood and impact: high, medium or low).", sep="|")),
+}
+
+
+def _memo_values(deal: Deal) -> dict[str, str]:
+    return {name: getattr(deal, name) or "" for name in DealMemoSchema().fields}
+
+
+@bp.route("/deals/<int:deal_id>/memo", methods=["GET", "POST"])
+def deal_memo(deal_id: int):
+    """The IC memo the manager writes on a deal; the IC pack prints it."""
+    deal = ops.get_deal(db.session, deal_id)
+    errors: dict[str, list[str]] = {}
+    values: Any = _memo_values(deal)
+    if request.method == "POST":
+        _deal, errors = attempt(lambda: ops.update_deal_memo(
+            db.session, deal_id, _actor(), **load_form(DealMemoSchema())))
+        if not errors:
+            flash(_("IC memo saved."), "success")
+            return redirect(url_for("deals.deal", deal_id=deal_id))
+        values = request.form
+    return render_template("deals/memo_form.html", deal=deal, values=values, errors=errors,
+                           fields=[(name, *MEMO_LABELS[name]) for name in MEMO_TEXTS]), \
+        422 if errors else 200
 
 
 @bp.post("/deals/<int:deal_id>/move")

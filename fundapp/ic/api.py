@@ -18,6 +18,7 @@ from fundapp.ic.schemas import (
     MeetingCreateSchema,
     MeetingListSchema,
     MeetingSchema,
+    MinutesDetailsSchema,
     MinutesSchema,
     PackCreateSchema,
     QuarterSchema,
@@ -132,6 +133,21 @@ def sign_ic_minutes(meeting_id: int):
     meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.CHAIR)
     minutes = ops.sign_minutes(db.session, meeting, user=g.user)
     return MinutesSchema().dump(minutes), 201
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>/minutes/details", "PATCH",
+           summary="What the minutes record besides the votes: start and end (Beijing time when "
+                   "no zone is given; not in the future), the recorder (a user or a name) and a "
+                   "discussion summary per deal. The chair or the recorder; only the chair names "
+                   "the recorder; 409 once the minutes are signed",
+           body=MinutesDetailsSchema, response=MeetingSchema)
+def update_ic_minutes_details(meeting_id: int):
+    meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.RECORD)
+    data = load_json(MinutesDetailsSchema())
+    if "discussions" in data:
+        data["discussions"] = {d["deal_id"]: d["discussion"] for d in data["discussions"]}
+    ops.record_minutes_details(db.session, meeting, user=g.user, **data)
+    return MeetingSchema().dump(meeting)
 
 
 QUARTER_PARAM = {"name": "quarter", "in": "query", "required": True,

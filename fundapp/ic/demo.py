@@ -59,6 +59,15 @@ def load_ic_demo(session: Session) -> None:
                           choice="reject" if user.id != manager2.id else "abstain", now=past_at)
         for item in past.items:
             ops.decide(session, item, actor=chair.email, now=past_at)
+        # what the minutes record besides the votes: times, the recorder, the discussion
+        ops.record_minutes_details(
+            session, past, user=chair, now=past_at + timedelta(hours=3),
+            started_at=past_at - timedelta(minutes=30), ended_at=past_at + timedelta(hours=2),
+            recorder_id=manager2.id, discussions={
+                first.deal_id: "委员关注核心专利权属及首期拨款节奏；项目经理说明专利转让协议已签署、"
+                               "待登记。委员一致认为技术路线清晰，建议以专利权属变更为首期拨款前提。",
+                second.deal_id: "委员认为样机验证数据不足、商业化路径不清晰，预算中市场推广占比偏高；"
+                                "建议企业完成第三方测试后再行申报。"})
         ops.sign_minutes(session, past, user=chair, now=past_at + timedelta(hours=4))
         if len(deals) >= 3:
             next_day = (now + timedelta(days=7)).date()

@@ -57,16 +57,28 @@ class IcMeeting(TimestampMixin, Base):
     quorum: Mapped[str] = mapped_column(String(10), default="2/3")
     decision_rule: Mapped[str] = mapped_column(String(10), default="1/2")
     created_by: Mapped[str] = mapped_column(String(320), default="")
+    # What the minutes record (issue 15): when the meeting ran (UTC, shown in Beijing time) and
+    # who kept the record: a user, or a name when the recorder has no account.
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    recorder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recorder_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     # Not joined: the meeting's row is locked with SELECT ... FOR UPDATE, which PostgreSQL refuses
     # on the nullable side of an outer join (unit_of_work.lock).
-    chair: Mapped[User] = relationship()
+    chair: Mapped[User] = relationship(foreign_keys=[chair_id])
+    recorder: Mapped[User | None] = relationship(foreign_keys=[recorder_id])
     members: Mapped[list[IcMember]] = relationship(back_populates="meeting",
                                                    cascade="all, delete-orphan",
                                                    order_by="IcMember.id")
     items: Mapped[list[IcAgendaItem]] = relationship(back_populates="meeting",
                                                      cascade="all, delete-orphan",
                                                      order_by="IcAgendaItem.position")
+
+    @property
+    def recorder_label(self) -> str:
+        """The recorder's name as the minutes print it ("" when nobody is named yet)."""
+        return self.recorder.display_name if self.recorder else self.recorder_name
     packs: Mapped[list[IcPack]] = relationship(back_populates="meeting",
                                                order_by="IcPack.version")
     minutes: Mapped[list[IcMinutes]] = relationship(back_populates="meeting",
@@ -99,6 +111,8 @@ class IcAgendaItem(Base):
     position: Mapped[int] = mapped_column(Integer)
     dd_summary: Mapped[str] = mapped_column(Text, default="")
     risks: Mapped[str] = mapped_column(Text, default="")
+    # The minutes' summary of the committee's discussion of this deal (issue 15).
+    discussion: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     meeting: Mapped[IcMeeting] = relationship(back_populates="items")
     deal: Mapped[Deal] = relationship(lazy="joined")

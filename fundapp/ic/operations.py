@@ -15,7 +15,7 @@ import enum
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from fractions import Fraction
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from fundapp.auth.models import Role, User
 from fundapp.compliance.ledger import record
-from fundapp.dates import not_after_today, shanghai_today
+from fundapp.dates import SHANGHAI, not_after_today, shanghai_today
 from fundapp.deals import operations as deal_ops
 from fundapp.deals.models import Deal, DealStage
 from fundapp.errors import AppError, Forbidden, NotFound, RuleRefused, ValidationFailed
@@ -111,6 +111,7 @@ class Act(enum.Enum):
     VOTE = "vote"  # vote, declare a conflict: the meeting's own members
     CONDUCT = "conduct"  # attendance, applying the decision rule: the chair or the secretariat
     CHAIR = "chair"  # sign the minutes, reopen signed minutes
+    RECORD = "record"  # the minutes' times, recorder and discussion: the chair or the recorder
 
 
 def is_member(meeting: IcMeeting, user: User) -> bool:
@@ -121,6 +122,8 @@ def may(meeting: IcMeeting, user: User, act: Act = Act.READ) -> bool:
     """May `user` do `act` on this meeting? The access table has already said the role may."""
     if act is Act.CHAIR:
         return user.id == meeting.chair_id
+    if act is Act.RECORD:
+        return user.id in (meeting.chair_id, meeting.recorder_id)
     if act is Act.VOTE:
         return is_member(meeting, user)
     if act is Act.CONDUCT:
@@ -137,6 +140,7 @@ REFUSALS = {
     Act.VOTE: _l("Only the members of this meeting vote or declare conflicts on its agenda."),
     Act.CONDUCT: _l("Only the chair of this meeting (or a fund manager or admin) does this."),
     Act.CHAIR: _l("Only the chair of this meeting does this."),
+    Act.RECORD: _l("Only the chair of this meeting or its recorder writes the minutes."),
 }
 
 
@@ -314,7 +318,8 @@ def render_pack(pack: IcPack) -> bytes:
 
 
 def generate_pack(session: Session, meeting: IcMeeting, *, actor: str, language: str = "both",
-                  is_final: bool = False, now: datetime | None = None) -> IcPack:
+                  is_final: bool = False, now: datetime | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> IcPack:
     """Make the next version of the meeting's pack; a final pack has no DRAFT watermark.
 
     Under the meeting's lock: two packs made at once get consecutive versions."""
@@ -325,9 +330,11 @@ def generate_pack(session: Session, meeting: IcMeeting, *, actor: str, language:
     moment = _now(now).replace(microsecond=0)
     version = (meeting.packs[-1].version + 1) if meeting.packs else 1
     data = queries.pack_data(session, meeting, version=version, generated_at=moment,
-                             is_final=is_final)
+                             is_final=is_final, progress=progress)
     text = canonical(data)
     pdf = _render("ic_pack", json.loads(text), language)
+    if progress is not None:
+        progress(len(meeting.items) + 1, len(meeting.items) + 1)
     pack = IcPack(meeting_id=meeting.id, version=version, language=language,
                   is_final=is_final, generated_at=moment, generated_by=actor, data_json=text,
                   sha256=hashlib.sha256(pdf).hexdigest(), size_bytes=len(pdf), pdf=pdf)
@@ -595,6 +602,93 @@ def open_minutes_version(session: Session, meeting: IcMeeting, *, user: User, re
            payload={"version": minutes.version, "reason": minutes.reason,
                     "previous_sha256": meeting.minutes[-2].sha256})
     return minutes
+
+
+MINUTES_FIELDS = ("started_at", "ended_at", "recorder_id", "recorder_name")
+DISCUSSION_LENGTH = 20000
+
+
+def _moment_field(value: datetime | None, field: str, now: datetime) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise _invalid(field, _l("Give the time with its zone."))
+    value = value.astimezone(UTC).replace(microsecond=0)
+    if value > now:
+        raise _invalid(field, _l("The time %(at)s (Beijing time) is in the future.",
+                                 at=value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")))
+    return value
+
+
+def record_minutes_details(session: Session, meeting: IcMeeting, *, user: User,
+                           now: datetime | None = None, **changes: Any) -> dict[str, Any]:
+    """What the minutes record besides the votes: when the meeting started and ended, who kept
+    the record (a user or a name) and, per deal, the summary of the discussion.
+
+    Only the keys given change (`discussions`: {deal_id: text}). The chair or the recorder writes
+    them; only the chair names the recorder. Refused once the minutes are signed and locked.
+    Ledgered with each changed value before and after; returns those changes."""
+    meeting = lock_meeting(session, meeting.id)
+    if not may(meeting, user, Act.RECORD):
+        raise Forbidden(REFUSALS[Act.RECORD])
+    _require_open(meeting)
+    unknown = set(changes) - {*MINUTES_FIELDS, "discussions"}
+    if unknown:
+        raise TypeError(f"unknown minutes fields: {sorted(unknown)}")
+    moment = _now(now)
+    after: dict[str, Any] = {name: getattr(meeting, name) for name in MINUTES_FIELDS}
+    for field in ("started_at", "ended_at"):
+        if field in changes:
+            after[field] = _moment_field(changes[field], field, moment)
+    if after["started_at"] is not None and "started_at" in changes \
+            and shanghai_today(after["started_at"]) != meeting.held_on:
+        raise _invalid("started_at", _l("The meeting is held on %(day)s; its start is on that "
+                                        "day (Beijing time).", day=meeting.held_on.isoformat()))
+    if after["ended_at"] is not None and ("ended_at" in changes or "started_at" in changes):
+        if after["started_at"] is None:
+            raise _invalid("started_at", _l("Give the start of the meeting before its end."))
+        if after["ended_at"] <= after["started_at"]:
+            raise _invalid("ended_at", _l("The meeting ends after it starts."))
+    if "recorder_id" in changes or "recorder_name" in changes:
+        recorder_id = changes.get("recorder_id")
+        name = " ".join(str(changes.get("recorder_name") or "").split())
+        if len(name) > 200:
+            raise _invalid("recorder_name", _l("At most %(n)s characters.", n=200))
+        if recorder_id is not None:
+            recorder = session.get(User, recorder_id) if 0 < recorder_id <= MAX_ID else None
+            if recorder is None or not recorder.is_active or not (
+                    is_member(meeting, recorder) or recorder.has_role(*SECRETARIAT)):
+                raise _invalid("recorder_id", _l("The recorder is a member of this meeting, a "
+                                                 "fund manager or an admin."))
+            after["recorder_id"], after["recorder_name"] = recorder_id, ""
+        else:
+            after["recorder_id"], after["recorder_name"] = None, name
+        if (after["recorder_id"], after["recorder_name"]) != (
+                meeting.recorder_id, meeting.recorder_name) and user.id != meeting.chair_id:
+            raise _invalid("recorder_id", _l("Only the chair names the recorder."))
+    discussions: dict[int, str] = {}
+    for deal_id, text in (changes.get("discussions") or {}).items():
+        item = get_item(meeting, int(deal_id))
+        text = (text or "").strip()
+        if len(text) > DISCUSSION_LENGTH:
+            raise _invalid("discussion", _l("At most %(n)s characters.", n=DISCUSSION_LENGTH))
+        discussions[item.deal_id] = text
+    changed: dict[str, Any] = {}
+    for name in MINUTES_FIELDS:
+        if after[name] != getattr(meeting, name):
+            changed[name] = {"before": getattr(meeting, name), "after": after[name]}
+            setattr(meeting, name, after[name])
+    for item in meeting.items:
+        if item.deal_id in discussions and discussions[item.deal_id] != item.discussion:
+            changed.setdefault("discussions", []).append(
+                {"deal_id": item.deal_id, "before": item.discussion,
+                 "after": discussions[item.deal_id]})
+            item.discussion = discussions[item.deal_id]
+    if changed:
+        session.flush()
+        record(session, actor=user.email, action="ic.minutes_details_set",
+               subject_type="ic_meeting", subject_id=meeting.id, at=moment, payload=changed)
+    return changed
 
 
 def latest_signed_minutes(meeting: IcMeeting) -> IcMinutes:

@@ -6,8 +6,10 @@ version stores exactly this, so rendering it again gives the same bytes.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,7 +17,10 @@ from sqlalchemy.orm import Session
 
 from fundapp.auth.models import Role, User
 from fundapp.deals.models import (
+    MEMO_TEXTS,
+    PIPELINE,
     Deal,
+    DealStage,
     RoadshowCriterion,
     Score,
     ScoreSheet,
@@ -70,11 +75,87 @@ def recused_ids(item: IcAgendaItem) -> set[int]:
 
 # ------------------------------------------------------------------------------ the IC pack
 
+FUND = "__fund__"  # the fund's line in an engine cap table; the template names it per language
+LEAD = "__lead__"  # the hypothetical lead investor of the scenarios
+EXISTING = "existing holders"  # the engine's line for the holders before the round
+
+# The calculation sheets' variable names, per language (the engine's keys are English).
+KEYS = {
+    "convert_base": ("转股基数", "conversion base"), "closed_on": ("交割日", "closing date"),
+    "awarded_amount": ("拨款金额", "amount awarded"),
+    "disbursed_by_closing": ("交割日前已拨付", "disbursed by closing"),
+    "refunded_by_closing": ("交割日前已退回", "refunded by closing"),
+    "converting_amount": ("转股金额 G", "converting amount G"),
+    "V_pre": ("投前估值 V_pre", "pre-money V_pre"), "U_pre": ("投前单位 U_pre", "units before U_pre"),
+    "P": ("本轮价格 P", "round price P"), "Pc": ("转股价格 Pc", "conversion price Pc"),
+    "cash": ("认购金额", "cash"), "units": ("单位", "units"), "G": ("转股金额 G", "G"),
+    "ΔU_G": ("基金转股单位 ΔU_G", "fund units ΔU_G"), "par": ("面值", "par value"),
+    "converted_amount": ("已转股金额", "converted amount"),
+    "registered_capital_increase": ("新增注册资本", "registered capital increase"),
+    "capital_reserve": ("资本公积", "capital reserve"),
+    "investors_units": ("投资人认购单位", "investors' units"),
+    "post_round_units": ("投后总单位", "post-round units"),
+    "fund_stake": ("基金持股比例", "fund stake"),
+    "largest_known_other_holding": ("其他股东最大持有单位", "largest other holding"),
+    "cap_table_supplied": ("是否提供股权结构表", "cap table supplied"),
+    "becomes_largest_holder": ("基金成为第一大股东", "fund becomes largest holder"),
+    "needs_ic_resolution": ("需投决会决议", "needs an IC resolution"),
+    "registration_days": ("登记期限（日）", "registration days"),
+    "registration_due_on": ("登记截止日", "registration due"),
+    "discount": ("折扣 d", "discount d"), "valuation_cap": ("估值上限", "valuation cap"),
+    "max_stake": ("持股上限", "stake limit"), "P_cap": ("上限价格", "capped price"),
+    "uncapped_units": ("未受限单位", "uncapped units"),
+}
+WORDS = {"true": ("是", "yes"), "false": ("否", "no"), "disbursed": ("已拨付金额", "disbursed"),
+         "awarded": ("拨款金额", "awarded")}
+# Formulas in words, in Chinese; the English text is the engine's own.
+FORMULAS_ZH = {
+    "R4.a": "G = 交割日前已拨付金额 − 已退回金额",
+    "R6.a": "单位 = 金额 ÷ 价格，向下取整",
+    "R6.b": "新增注册资本 = ΔU_G × 面值；资本公积 = 转股金额 − 新增注册资本",
+    "R6.c": "投后总单位 = U_pre + 投资人单位 + ΔU_G；持股比例 = ΔU_G ÷ 投后总单位",
+    "R6.e": "ΔU_G ≥ 其他任一股东投后单位",
+    "R6.g": "交割日 + 登记期限",
+}
+LEVELS = {"high": ("高", "high"), "h": ("高", "high"), "高": ("高", "high"),
+          "medium": ("中", "medium"), "m": ("中", "medium"), "mid": ("中", "medium"),
+          "中": ("中", "medium"), "low": ("低", "low"), "l": ("低", "low"), "低": ("低", "low")}
+CLOSED_WORDS = {"closed", "done", "resolved", "已关闭", "已解决", "关闭", "已落实"}
+OPEN_WORDS = {"open", "pending", "未决", "待定", "待落实", "待补充", "未关闭"}
+
 
 def _pct(part: Decimal, whole: Decimal) -> str:
     if not whole:
         return "—"
     return f"{(part * 100 / whole).quantize(CENT, rounding=ROUND_HALF_UP)}%"
+
+
+def _number(text: str) -> str:
+    """An engine value for print: thousands separators, yes/no in words."""
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, ValueError, TypeError):
+        return text
+    if not value.is_finite():
+        return text
+    places = -value.as_tuple().exponent if value.as_tuple().exponent < 0 else 0
+    return f"{value:,.{places}f}"
+
+
+def _words(formula: str) -> str:
+    """An engine formula for the English pack: variable names (closed_on) in words."""
+    return re.sub(r"\b[a-z]+(?:_[a-z]+)+\b",
+                  lambda m: KEYS.get(m.group(0), ("", m.group(0).replace("_", " ")))[1],
+                  formula)
+
+
+def _values(mapping: dict[str, Any], language: int) -> str:
+    out = []
+    for key, value in mapping.items():
+        label = KEYS.get(key, (key, key))[language]
+        shown = WORDS.get(str(value), (None, None))[language] or _number(str(value))
+        out.append(f"{label} = {shown}")
+    return "；".join(out) if language == 0 else "; ".join(out)
 
 
 def _policy_values(session: Session, on: date) -> dict[str, Any]:
@@ -108,8 +189,8 @@ def _roadshow(session: Session, deal: Deal) -> dict[str, Any] | None:
         # the mean per criterion, over the judges who scored it without a conflict
         scores = entry.pop("values")
         mean = (sum(scores, Decimal(0)) / len(scores)).quantize(CENT, rounding=ROUND_HALF_UP)
-        entry |= {"mean": str(mean), "y": 8 + index * 26}
-        # bar length in SVG units: 10 points on the scale -> 300 units
+        entry |= {"mean": str(mean), "y": 24 + index * 26}
+        # bar length in SVG units: the scale 0-10 points spans 300 units from x = 190
         entry["width"] = int((mean * 30).to_integral_value(rounding=ROUND_HALF_UP))
         criteria.append(entry)
     row = result["row"] if result else None
@@ -119,7 +200,8 @@ def _roadshow(session: Session, deal: Deal) -> dict[str, Any] | None:
             "mean": str(row.mean) if row and row.mean is not None else "—",
             "spread": str(row.spread) if row and row.spread is not None else "—",
             "judges": row.count if row else 0, "conflicts": row.conflicts if row else 0,
-            "criteria": criteria, "chart_height": 16 + 26 * len(criteria)}
+            "criteria": criteria, "chart_height": 44 + 26 * len(criteria),
+            "ticks": [{"x": 190 + 30 * n, "label": str(n)} for n in range(0, 11, 2)]}
 
 
 def _hypothesis(deal: Deal, values: dict[str, Any], on: date, rounds: list[Any]
@@ -150,14 +232,31 @@ def _hypothesis(deal: Deal, values: dict[str, Any], on: date, rounds: list[Any]
 
 def _round(units: Decimal, pre: Decimal, new_money: Decimal, closed_on: date,
            legal_form: str) -> calc.FinancingRound:
-    lead = calc.Investor("假设领投方 Hypothetical lead", new_money, True, True)
+    lead = calc.Investor(LEAD, new_money, True, True)
     return calc.FinancingRound("priced_equity", closed_on, pre, units, (lead,),
                                legal_form=legal_form)
 
 
-def _scenarios(deal: Deal, values: dict[str, Any], on: date,
-               rounds: list[Any]) -> list[dict[str, Any]]:
-    """R3-R6 for three hypothetical qualifying rounds (low, base, high pre-money)."""
+def _pre_round_table(session: Session, company: Any, units: Decimal
+                     ) -> tuple[list[dict[str, Any]], list[tuple[str, Decimal]] | None, str]:
+    """The company's recorded cap table before the round: rows for print, the engine's rows
+    when they add up to the units the scenarios assume, and the table's date."""
+    from fundapp.portfolio.conversion.operations import current_cap_table
+
+    table = current_cap_table(session, company.id)
+    if table is None or not table.rows:
+        return [], None, ""
+    total = sum((r.units for r in table.rows), Decimal(0))
+    rows = [{"holder": r.holder, "units": _number(str(r.units)),
+             "percent": _pct(r.units, total), "is_fund": bool(r.is_fund)} for r in table.rows]
+    engine_rows = [(r.holder, r.units) for r in table.rows] if total == units else None
+    return rows, engine_rows, table.as_of.isoformat()
+
+
+def _scenarios(deal: Deal, values: dict[str, Any], on: date, rounds: list[Any],
+               holders: list[tuple[str, Decimal]] | None) -> list[dict[str, Any]]:
+    """R3-R6 for three hypothetical qualifying rounds (low, base, high pre-money), every input
+    shown with its clause."""
     policy, grant, units, base, new_money, closed_on, legal_form = _hypothesis(
         deal, values, on, rounds)
     out = []
@@ -165,28 +264,43 @@ def _scenarios(deal: Deal, values: dict[str, Any], on: date,
                                 ("base", "基准估值", "Base", Decimal(1)),
                                 ("high", "高估值", "High", Decimal(2))):
         pre = (base * factor).quantize(CENT)
-        scenario: dict[str, Any] = {"key": key, "label_zh": zh, "label_en": en,
-                                    "pre_money": money(pre), "new_money": money(new_money),
-                                    "closed_on": closed_on.isoformat(), "error": ""}
+        scenario: dict[str, Any] = {
+            "key": key, "label_zh": zh, "label_en": en, "pre_money": money(pre),
+            "new_money": money(new_money), "post_money": money(pre + new_money),
+            "closed_on": closed_on.isoformat(), "error": "", "error_clause": "",
+            "discount": f"{(policy.discount * 100).normalize():f}%" if policy.discount else "",
+            "valuation_cap": money(policy.valuation_cap) if policy.valuation_cap else "",
+            "max_stake": f"{(policy.max_stake * 100).normalize():f}%", "steps": [],
+            "cap_table": []}
         try:
             rnd = _round(units, pre, new_money, closed_on, legal_form)
-            result = calc.compute_conversion(grant, rnd, policy, fund_holder="本基金 The fund")
+            result = calc.compute_conversion(grant, rnd, policy, holders, fund_holder=FUND)
         except calc.ConversionError as exc:
             scenario["error"] = str(exc)
+            scenario["error_clause"] = getattr(exc, "clause", "")
             out.append(scenario)
             continue
         scenario |= {
-            "round_price": result.round_price_display,
-            "conversion_price": result.conversion_price_display,
-            "fund_units": str(result.fund_units), "stake": result.fund_stake_display,
+            "round_price": _number(result.round_price_display),
+            "conversion_price": _number(result.conversion_price_display),
+            "valuation_capped": result.is_valuation_capped,
+            "fund_units": _number(str(result.fund_units)), "stake": result.fund_stake_display,
             "converted": money(result.converted_amount),
+            "converted_amount": str(result.converted_amount),
+            "remaining": money(result.remaining_grant_amount),
             "stake_capped": result.is_stake_capped,
-            "steps": [{"clause": s.clause, "label_zh": s.label_zh, "label_en": s.label_en,
-                       "formula": s.formula,
-                       "inputs": "; ".join(f"{k} = {v}" for k, v in s.inputs.items()),
-                       "result": "; ".join(f"{k} = {v}" for k, v in s.result.items())}
+            "largest": result.becomes_largest_holder,
+            "needs_resolution": result.needs_ic_resolution,
+            "steps": [{"clause": s.clause,
+                       "label_zh": s.label_zh.replace(LEAD, "假设领投方"),
+                       "label_en": s.label_en.replace(LEAD, "the hypothetical lead"),
+                       "formula_zh": FORMULAS_ZH.get(s.clause, s.formula)
+                       if re.search(r"[A-Za-z]{4,}", s.formula) else s.formula,
+                       "formula_en": _words(s.formula),
+                       "inputs_zh": _values(s.inputs, 0), "inputs_en": _values(s.inputs, 1),
+                       "result_zh": _values(s.result, 0), "result_en": _values(s.result, 1)}
                       for s in result.steps],
-            "cap_table": [{"holder": r.holder, "units": str(r.units),
+            "cap_table": [{"holder": r.holder, "units": _number(str(r.units)),
                            "percent": f"{r.percent}%", "is_fund": r.is_fund}
                           for r in result.cap_table]}
         out.append(scenario)
@@ -211,7 +325,7 @@ def _sensitivity(deal: Deal, values: dict[str, Any], on: date,
         deal, values, on, rounds)
     try:
         grid = calc.sensitivity_grid(grant, _round(units, base, new_money, closed_on, legal_form),
-                                     policy, None, fund_holder="本基金 The fund")
+                                     policy, None, fund_holder=FUND)
     except (calc.ConversionError, ValueError):
         return None
     rows = []
@@ -233,23 +347,147 @@ def _sensitivity(deal: Deal, values: dict[str, Any], on: date,
             "rows": rows}
 
 
+def _exit(session: Session, values: dict[str, Any], on: date,
+          scenarios: list[dict[str, Any]]) -> dict[str, Any]:
+    """R7: the buy-back floor by year after the base scenario's conversion, at the LPR in force
+    on the meeting day (R7.b uses the rate in force on the transfer day: an assumption)."""
+    from fundapp.reference.queries import lpr_rate_on
+
+    policy = calc.ConversionPolicy.from_mapping(values)
+    window = int(values.get("buyback_window_years", 5))
+    base = next((s for s in scenarios if s["key"] == "base" and s.get("converted_amount")),
+                None)
+    rate = lpr_rate_on(session, on)
+    out: dict[str, Any] = {"t1_years": policy.t1_years, "window": window,
+                           "return_cap": f"{(policy.return_cap * 100).normalize():f}%"
+                           if policy.return_cap is not None else "",
+                           "lpr": f"{(rate * 100).normalize():f}%" if rate is not None else "",
+                           "rows": [], "principal": "", "converted_on": ""}
+    if base is None or rate is None:
+        return out
+    principal = Decimal(base["converted_amount"])
+    converted_on = date.fromisoformat(base["closed_on"])
+    out |= {"principal": money(principal), "converted_on": converted_on.isoformat()}
+    for year in range(1, window + 1):
+        transfer_on = calc.add_months(converted_on, 12 * year)
+        floor = calc.floor_price_buyback(principal, converted_on, transfer_on, rate,
+                                         policy.t1_years, policy.return_cap)
+        gain = floor.amount - principal
+        out["rows"].append({"year": year, "transfer_on": transfer_on.isoformat(),
+                            "days": f"{floor.days_held:,}", "interest": floor.is_interest_applied,
+                            "floor": money(floor.amount), "gain": money(gain),
+                            "capped": floor.is_return_capped,
+                            "cap_amount": money(floor.cap_amount)
+                            if floor.cap_amount is not None else ""})
+    return out
+
+
+def _lines(text: str, width: int) -> list[list[str]]:
+    """A memo table written one item a line, cells split at "|" (missing cells blank)."""
+    rows = []
+    for line in (text or "").splitlines():
+        line = line.strip().lstrip("-•·*").strip()
+        if not line:
+            continue
+        cells = [c.strip() for c in re.split(r"\s*[|｜]\s*", line)]
+        if len(cells) > width:
+            cells = [*cells[:width - 1], " | ".join(cells[width - 1:])]
+        rows.append(cells + [""] * (width - len(cells)))
+    return rows
+
+
+def _status(text: str) -> str:
+    word = text.strip().lower()
+    if word in CLOSED_WORDS:
+        return "closed"
+    if word in OPEN_WORDS or not word:
+        return "open"
+    return word
+
+
+def _memo(deal: Deal) -> dict[str, Any]:
+    """The manager's memo fields; English twins where written (else the Chinese text)."""
+    memo: dict[str, Any] = {}
+    for name in MEMO_TEXTS:
+        zh = getattr(deal, name) or ""
+        en = getattr(deal, f"{name}_en") or ""
+        memo[name.removeprefix("memo_")] = {"zh": zh, "en": en or zh, "has_en": bool(en)}
+    for key, width in (("dd_findings", 3), ("risks", 4), ("conditions", 1)):
+        for lang in ("zh", "en"):
+            memo[key][f"rows_{lang}"] = _lines(memo[key][lang], width)
+    for lang in ("zh", "en"):
+        for row in memo["dd_findings"][f"rows_{lang}"]:
+            row[2] = _status(row[2])
+        memo["risks"][f"rows_{lang}"] = [
+            [r[0], *(LEVELS.get(c.strip().lower(), (c, c))[0 if lang == "zh" else 1]
+                     for c in r[1:3]), r[3]] for r in memo["risks"][f"rows_{lang}"]]
+    memo["open_items"] = sum(1 for r in memo["dd_findings"]["rows_zh"] if r[2] == "open")
+    memo["filled"] = sum(1 for name in MEMO_TEXTS if getattr(deal, name))
+    return memo
+
+
+def _stage_history(deal: Deal) -> tuple[bool, str, str]:
+    """R11: every pipeline stage up to the IC decision passed through, in order."""
+    reached = [c.to_stage for c in deal.stage_changes]
+    needed = [s for s in PIPELINE if PIPELINE.index(s) <= PIPELINE.index(DealStage.IC_DECISION)]
+    current = deal.stage if deal.stage in PIPELINE else deal.held_from_stage
+    if current is not None and current in PIPELINE:
+        needed = needed[:PIPELINE.index(current) + 1] if PIPELINE.index(current) < len(
+            needed) else needed
+    missing = [s for s in needed if s not in reached]
+    zh = "、".join(STAGE_NAMES[s][0] for s in reached if s in STAGE_NAMES)
+    en = ", ".join(STAGE_NAMES[s][1] for s in reached if s in STAGE_NAMES)
+    return not missing, zh, en
+
+
+STAGE_NAMES = {DealStage.FORMAL_CHECK: ("形式审查", "formal check"),
+               DealStage.ROADSHOW: ("路演", "roadshow"),
+               DealStage.EXPERT_REVIEW: ("专家评审", "expert review"),
+               DealStage.DUE_DILIGENCE: ("尽职调查", "due diligence"),
+               DealStage.IC_DECISION: ("投决", "IC decision"),
+               DealStage.PUBLIC_NOTICE: ("公示", "public notice"),
+               DealStage.AGREEMENT_SIGNED: ("已签约", "agreement signed")}
+
+
 def _checklist(session: Session, deal: Deal, values: dict[str, Any],
                on: date) -> list[dict[str, Any]]:
+    from fundapp.deals.operations import expert_quorum
+
     policy = pipeline_policy(session)
     cap = Decimal(values.get("grant_cap_abs", policy.grant_cap_abs))
     pct = Decimal(values.get("grant_cap_pct_of_budget", policy.grant_cap_pct_of_budget))
     single = Decimal(values.get("max_single_company_pct", policy.max_single_company_pct))
     requested = deal.requested_grant_amount
     limit = (deal.approved_budget_amount * pct).quantize(CENT)
+    budget_line = (f"{money(requested)} ≤ {pct * 100:.0f}% × "
+                   f"{money(deal.approved_budget_amount)} = {money(limit)}")
     items = [
         {"clause": "R2.a", "label_zh": "拨款上限", "label_en": "Grant cap",
-         "ok": requested <= cap,
-         "detail": f"{money(requested)} ≤ {money(cap)}"},
+         "ok": requested <= cap, "detail_zh": f"{money(requested)} ≤ {money(cap)}",
+         "detail_en": f"{money(requested)} ≤ {money(cap)}"},
         {"clause": "R2.a", "label_zh": "不超过预算比例", "label_en": "Share of approved budget",
-         "ok": requested <= limit,
-         "detail": f"{money(requested)} ≤ {pct * 100:.0f}% × {money(deal.approved_budget_amount)}"
-                   f" = {money(limit)}"},
+         "ok": requested <= limit, "detail_zh": budget_line, "detail_en": budget_line},
     ]
+    complete, zh, en = _stage_history(deal)
+    items.append({"clause": "R11", "label_zh": "流程记录完整", "label_en": "Stage history complete",
+                  "ok": complete, "detail_zh": f"已完成：{zh or '无'}",
+                  "detail_en": f"passed: {en or 'none'}"})
+    quorum = expert_quorum(session, deal, policy)
+    items.append({"clause": "R11", "label_zh": "专家评审法定人数",
+                  "label_en": "Expert review quorum", "ok": quorum.is_met,
+                  "detail_zh": f"同意 {quorum.approvals} 票 / 需 {quorum.needed} 票"
+                               f"（无利益冲突评委 {quorum.eligible} 人）",
+                  "detail_en": f"{quorum.approvals} approvals of {quorum.needed} needed "
+                               f"({quorum.eligible} judges without a conflict)"})
+    notice_days = values.get("public_notice_working_days",
+                             getattr(policy, "public_notice_working_days", 5))
+    started = deal.public_notice_started_on
+    items.append({"clause": "R11", "label_zh": "公示", "label_en": "Public notice", "ok": None,
+                  "detail_zh": f"公示已于 {started.isoformat()} 开始" if started else
+                               f"投决通过后公示 {notice_days} 个工作日，期满无异议方可签约",
+                  "detail_en": f"notice started on {started.isoformat()}" if started else
+                               f"after approval, {notice_days} working days' public notice "
+                               "before signing"})
     committed = session.scalar(select(Fund.committed_amount).order_by(Fund.id).limit(1))
     others = session.scalar(select(func.coalesce(func.sum(Deal.requested_grant_amount), 0))
                             .where(Deal.company_id == deal.company_id, Deal.id != deal.id,
@@ -258,52 +496,67 @@ def _checklist(session: Session, deal: Deal, values: dict[str, Any],
     if committed is None:
         items.append({"clause": "R10.a", "label_zh": "单一企业上限",
                       "label_en": "Single-company limit", "ok": False,
-                      "detail": "no fund with committed capital / 未登记基金认缴规模"})
+                      "detail_zh": "未登记基金认缴规模：由管理员在基金页登记",
+                      "detail_en": "no committed capital recorded: the administrator records "
+                                   "it on the fund page"})
     else:
         company_limit = (committed * single).quantize(CENT)
-        items.append({"clause": "R10.a", "label_zh": "单一企业上限",
-                      "label_en": "Single-company limit", "ok": total <= company_limit,
-                      "detail": f"{money(total)} ≤ {single * 100:.0f}% × {money(committed)}"
-                                f" = {money(company_limit)}"})
+        line = (f"{money(total)} ≤ {single * 100:.0f}% × {money(committed)} = "
+                f"{money(company_limit)}")
+        items.append({"clause": "R10.a", "label_zh": "单一企业上限（占认缴规模）",
+                      "label_en": "Single-company limit (share of committed capital)",
+                      "ok": total <= company_limit,
+                      "detail_zh": f"{line}（占 {_pct(total, committed)}）",
+                      "detail_en": f"{line} ({_pct(total, committed)})"})
     founded = deal.company.founded_on
     age = f"{(on - founded).days // 365}" if founded else "—"
     items.append({"clause": "R10.b", "label_zh": "早期项目占比（报告项）",
                   "label_en": "Early-stage share (reported)", "ok": None,
-                  "detail": f"founded {founded.isoformat() if founded else '—'}, {age} y / "
-                            f"成立 {age} 年; fund-level share in the quarterly report"})
-    text = " ".join((deal.project_summary, deal.milestone_plan,
-                     deal.company.description)).lower()
+                  "detail_zh": f"成立于 {founded.isoformat() if founded else '—'}，{age} 年；"
+                               "基金层面占比见季度报告",
+                  "detail_en": f"founded {founded.isoformat() if founded else '—'}, {age} "
+                               "years; the fund-level share is in the quarterly report"})
+    text = " ".join((deal.project_summary, deal.milestone_plan, deal.company.description,
+                     deal.memo_use_of_funds or "")).lower()
     hits = sorted({w for w in PROHIBITED_WORDS if w.lower() in text})
     items.append({"clause": "R10.c", "label_zh": "禁止性用途筛查",
                   "label_en": "Prohibited uses screen", "ok": not hits,
-                  "detail": ("flagged / 需核实: " + ", ".join(hits)) if hits else
-                            "none found in the application / 申报材料未见禁止性用途"})
+                  "detail_zh": ("需核实：" + "、".join(hits)) if hits else "申报材料及资金用途未见禁止性用途",
+                  "detail_en": ("to verify: " + ", ".join(hits)) if hits else
+                               "none found in the application and the use of funds"})
     return items
 
 
 def _deal_section(session: Session, item: IcAgendaItem, values: dict[str, Any],
                   on: date, members: list[dict[str, Any]]) -> dict[str, Any]:
+    from fundapp.portfolio.grants.operations import default_tranches
     from fundapp.portfolio.rounds.queries import company_rounds
 
     deal = item.deal
     company = deal.company
     rounds = company_rounds(session, company.id)
     split = values.get("tranche_split", ["0.40", "0.30", "0.30"])
-    from fundapp.portfolio.grants.operations import default_tranches
-
     amounts = default_tranches(deal.requested_grant_amount, split)
     prior = session.scalar(select(func.coalesce(func.sum(Grant.awarded_amount), 0))
                            .where(Grant.company_id == company.id))
     recused = {r.user_id: r for r in item.recusals}
     sector = SECTORS.get(company.sector, (company.sector, company.sector))
+    units = (Decimal(company.share_count or 10_000_000) if company.legal_form.value == "jsc"
+             else company.registered_capital_amount or Decimal("10000000.00"))
+    pre_rows, holders, table_on = _pre_round_table(session, company, units)
+    scenarios = _scenarios(deal, values, on, rounds, holders)
+    manager = session.get(User, deal.manager_id) if deal.manager_id else None
+    memo = _memo(deal)
+    memo |= {"reviewed_by": deal.memo_reviewed_by or ""}
     return {
         "position": item.position, "anchor": f"deal-{item.position}", "deal_id": deal.id,
         "project_name": deal.project_name,
+        "manager": manager.display_name if manager else "",
         "company": {"legal_name": company.legal_name, "name_en": company.name_en,
                     "uscc": company.uscc or "—", "district": company.district or "—",
                     "legal_form": company.legal_form.value,
                     "registered_capital": money(company.registered_capital_amount),
-                    "share_count": str(company.share_count or "—"),
+                    "share_count": f"{company.share_count:,}" if company.share_count else "—",
                     "sector_zh": sector[0], "sector_en": sector[1],
                     "founded_on": company.founded_on.isoformat() if company.founded_on else "—",
                     "website": company.website, "description": company.description},
@@ -314,7 +567,7 @@ def _deal_section(session: Session, item: IcAgendaItem, values: dict[str, Any],
                      "approved": bool(r.is_approved), "comment": r.comment}
                     for r in deal_reviews(session, deal.id)],
         "project_summary": deal.project_summary, "milestone_plan": deal.milestone_plan,
-        "dd_summary": item.dd_summary, "risks": item.risks,
+        "dd_summary": item.dd_summary, "risks": item.risks, "memo": memo,
         "financials": {"requested": money(deal.requested_grant_amount),
                        "budget": money(deal.approved_budget_amount),
                        "share_of_budget": _pct(deal.requested_grant_amount,
@@ -324,34 +577,50 @@ def _deal_section(session: Session, item: IcAgendaItem, values: dict[str, Any],
                                    "closed_on": r.closed_on.isoformat(),
                                    "pre_money": money(r.pre_money_valuation_amount),
                                    "new_money": money(r.new_money_amount)} for r in rounds]},
+        "pre_round": {"rows": pre_rows, "as_of": table_on, "used": holders is not None},
         "tranches": [{"n": n, "share": f"{Decimal(s) * 100:.0f}%", "amount": money(a)}
                      for n, (s, a) in enumerate(zip(split, amounts, strict=True), start=1)],
-        "scenarios": _scenarios(deal, values, on, rounds),
+        "scenarios": scenarios,
         "sensitivity": _sensitivity(deal, values, on, rounds),
+        "exit": _exit(session, values, on, scenarios),
         "checklist": _checklist(session, deal, values, on),
         "voters": [m | {"recused": m["user_id"] in recused,
                         "recusal": recused[m["user_id"]].reason.value
+                        if m["user_id"] in recused else "",
+                        "recusal_note": recused[m["user_id"]].note
                         if m["user_id"] in recused else ""} for m in members],
     }
 
 
 def pack_data(session: Session, meeting: IcMeeting, *, version: int, generated_at: datetime,
-              is_final: bool) -> dict[str, Any]:
-    """The plain data of one pack version; generated_at is the version's recorded time."""
+              is_final: bool, progress: Callable[[int, int], None] | None = None
+              ) -> dict[str, Any]:
+    """The plain data of one pack version; generated_at is the version's recorded time.
+    `progress(done, total)` hears of each deal done (total: the deals and the rendering)."""
     values = _policy_values(session, meeting.held_on)
     fund = session.scalar(select(Fund).order_by(Fund.id).limit(1))
     members = [{"user_id": m.user_id, "name": m.user.display_name,
                 "is_chair": m.user_id == meeting.chair_id} for m in meeting.members]
-    deals = [_deal_section(session, item, values, meeting.held_on, members)
-             for item in meeting.items]
+    deals = []
+    for number, item in enumerate(meeting.items, start=1):
+        deals.append(_deal_section(session, item, values, meeting.held_on, members))
+        if progress is not None:
+            progress(number, len(meeting.items) + 1)
+    if generated_at.tzinfo is None:
+        generated_at = generated_at.replace(tzinfo=UTC)
+    managers = sorted({d["manager"] for d in deals if d["manager"]})
+    reviewers = sorted({d["memo"]["reviewed_by"] for d in deals if d["memo"]["reviewed_by"]})
     return {
         "meeting": {"id": meeting.id, "title": meeting.title,
+                    "title_en": getattr(meeting, "title_en", "") or "",
                     "held_on": meeting.held_on.isoformat(), "location": meeting.location,
                     "chair": meeting.chair.display_name, "quorum": meeting.quorum,
                     "decision_rule": meeting.decision_rule},
         "fund": {"name": fund.name if fund else "", "name_en": fund.name_en if fund else ""},
+        "document_no": f"IC-{meeting.held_on.year}-{meeting.id:02d}-P{version}",
         "version": version, "is_final": is_final,
-        "generated_at": generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        "generated_at": generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "prepared_by": managers, "reviewed_by": reviewers,
         "policy_version": values.get("_version", ""),
         "members": members, "deals": deals,
     }
@@ -360,40 +629,93 @@ def pack_data(session: Session, meeting: IcMeeting, *, version: int, generated_a
 # ------------------------------------------------------------------------------ minutes
 
 
+def _beijing(moment: datetime | None) -> str:
+    """A stored UTC moment as the minutes print it: Beijing time, to the minute."""
+    from fundapp.dates import SHANGHAI
+
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
 def minutes_data(meeting: IcMeeting, *, version: int, signed_by: str,
                  signed_at: datetime | None) -> dict[str, Any]:
+    """The plain data of the minutes: times, place, attendance and quorum, per deal the
+    discussion, each vote with the pack version and SHA-256 it was cast on, the resolution,
+    signature blocks and the signing record. Times are Beijing time."""
+    import math
+    from fractions import Fraction
+
+    from sqlalchemy.orm import object_session
+
+    session = object_session(meeting)
+    fund = session.scalar(select(Fund).order_by(Fund.id).limit(1)) if session else None
     present = [m for m in meeting.members if m.is_present]
+    packs = {p.version: p for p in meeting.packs}
+    names = {m.user.email: m.user.display_name for m in meeting.members}
+    quorum_needed = math.ceil(Fraction(meeting.quorum) * len(meeting.members))
     items = []
     for item in meeting.items:
         recused = {r.user_id: r for r in item.recusals}
+        eligible = [m for m in present if m.user_id not in recused]
+        deal = item.deal
+        company = deal.company
         items.append({
-            "position": item.position, "company": item.deal.company.legal_name,
-            "project_name": item.deal.project_name, "outcome": item.outcome.value,
+            "position": item.position, "company": company.legal_name,
+            "company_en": company.name_en or company.legal_name,
+            "project_name": deal.project_name, "outcome": item.outcome.value,
+            "amount": money(deal.requested_grant_amount),
             "decision_ref": item.decision_ref, "conditions": item.conditions,
-            "decided_at": item.decided_at.strftime("%Y-%m-%d %H:%M UTC")
-            if item.decided_at else "",
+            "decided_at": _beijing(item.decided_at),
+            "discussion": item.discussion,
+            "eligible": len(eligible),
             "recusals": [{"name": r.user.display_name,
                           "reason": r.reason.value, "note": r.note}
                          for r in recused.values()],
             "votes": [{"name": v.user.display_name, "choice": v.choice.value,
-                       "conditions": v.conditions, "pack_version": v.pack_version}
+                       "conditions": v.conditions, "pack_version": v.pack_version,
+                       "sha256": packs[v.pack_version].sha256 if v.pack_version in packs
+                       else "",
+                       "cast_at": _beijing(v.cast_at)}
                       for v in item.votes],
             "counts": {choice: sum(1 for v in item.votes if v.choice.value == choice)
                        for choice in ("approve", "approve_with_conditions", "reject",
                                       "abstain")},
         })
+    record = []
+    for minutes in meeting.minutes:
+        signs_now = minutes.version == version and not minutes.is_signed and signed_at
+        record.append({
+            "version": minutes.version, "reason": minutes.reason,
+            "opened_at": _beijing(minutes.opened_at),
+            "opened_by": names.get(minutes.opened_by, minutes.opened_by),
+            "signed_by": signed_by if signs_now else names.get(minutes.signed_by,
+                                                                minutes.signed_by),
+            "signed_at": _beijing(signed_at) if signs_now else _beijing(minutes.signed_at),
+            "sha256": minutes.sha256})
+    if signed_at and not any(r["version"] == version for r in record):
+        record.append({"version": version, "reason": "", "opened_at": _beijing(signed_at),
+                       "opened_by": signed_by, "signed_by": signed_by,
+                       "signed_at": _beijing(signed_at), "sha256": ""})
     return {
+        "fund": {"name": fund.name if fund else "",
+                 "name_en": (fund.name_en or fund.name) if fund else ""},
         "meeting": {"id": meeting.id, "title": meeting.title,
                     "held_on": meeting.held_on.isoformat(), "location": meeting.location,
                     "chair": meeting.chair.display_name, "quorum": meeting.quorum,
-                    "decision_rule": meeting.decision_rule},
+                    "decision_rule": meeting.decision_rule,
+                    "started_at": _beijing(meeting.started_at),
+                    "ended_at": _beijing(meeting.ended_at),
+                    "recorder": meeting.recorder_label},
         "version": version, "signed_by": signed_by,
-        "signed_at": signed_at.strftime("%Y-%m-%d %H:%M UTC") if signed_at else "",
-        "members": [{"name": m.user.display_name, "present": m.is_present}
-                    for m in meeting.members],
+        "signed_at": _beijing(signed_at),
+        "members": [{"name": m.user.display_name, "present": m.is_present,
+                     "is_chair": m.user_id == meeting.chair_id} for m in meeting.members],
+        "attendees": [m.user.display_name for m in present],
+        "absentees": [m.user.display_name for m in meeting.members if not m.is_present],
         "present_count": len(present), "member_count": len(meeting.members),
-        "packs": [{"version": p.version, "is_final": p.is_final, "sha256": p.sha256}
-                  for p in meeting.packs],
+        "quorum_needed": quorum_needed, "has_quorum": len(present) >= quorum_needed,
+        "packs": [{"version": p.version, "is_final": p.is_final, "sha256": p.sha256,
+                   "generated_at": _beijing(p.generated_at)} for p in meeting.packs],
         "agenda": items,
+        "signing_record": record,
         "recusal_reasons": [r.value for r in RecusalReason],
     }

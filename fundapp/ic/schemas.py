@@ -4,10 +4,12 @@ output kept separate."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from flask_babel import lazy_gettext as _l
-from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, missing, pre_load, validate
 
+from fundapp.dates import SHANGHAI
 from fundapp.fields import Day, Id, Text
 from fundapp.ic.models import VoteChoice
 
@@ -18,6 +20,28 @@ TITLE_LENGTH = LOCATION_LENGTH = 200
 NOTES_LENGTH = 20000
 NOTE_LENGTH = 2000
 CONDITIONS_LENGTH = REASON_LENGTH = 5000
+
+
+class BeijingTime(fields.Field):
+    """A moment: ISO 8601 in, with its zone, or without one (then Beijing time, as the page's
+    date-and-time inputs send it); out as ISO 8601 in Beijing time."""
+
+    openapi_properties = {"type": "string", "format": "date-time"}
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else value.astimezone(SHANGHAI).isoformat()
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValidationError(str(_l("Enter a date and time such as 2026-03-20 09:30.")))
+        try:
+            moment = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+        except ValueError:
+            raise ValidationError(str(_l("Enter a date and time such as 2026-03-20 09:30."))
+                                  ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=SHANGHAI)
+        return moment.astimezone(UTC)
 
 
 class MeetingCreateSchema(Schema):
@@ -66,6 +90,7 @@ class AgendaItemSchema(Schema):
     decision_ref = fields.String()
     conditions = fields.String()
     recusals = fields.List(fields.Nested(RecusalSchema))
+    discussion = fields.String()
 
 
 class PackSchema(Schema):
@@ -94,6 +119,10 @@ class MeetingSchema(Schema):
     chair_id = fields.Integer()
     quorum = fields.String()
     decision_rule = fields.String()
+    started_at = BeijingTime()
+    ended_at = BeijingTime()
+    recorder_id = fields.Integer(allow_none=True)
+    recorder = fields.String(attribute="recorder_label")
     members = fields.List(fields.Nested(MemberSchema))
     items = fields.List(fields.Nested(AgendaItemSchema), data_key="agenda")
     packs = fields.List(fields.Nested(PackSchema))
@@ -138,6 +167,23 @@ class AgendaNotesSchema(Schema):
 
 class ConflictSchema(Schema):
     note = Text(max=NOTE_LENGTH)
+
+
+class DiscussionSchema(Schema):
+    deal_id = Id(required=True)
+    discussion = Text(max=NOTES_LENGTH, load_default="")
+
+
+class MinutesDetailsSchema(Schema):
+    """The minutes' times, recorder and discussions (PATCH: only the keys given change; null
+    clears a time). The recorder is a user (recorder_id) or, without one, a name."""
+
+    started_at = BeijingTime(allow_none=True, metadata={
+        "description": "ISO 8601; without a zone, Beijing time"})
+    ended_at = BeijingTime(allow_none=True)
+    recorder_id = Id(allow_none=True)
+    recorder_name = Text(max=TITLE_LENGTH, load_default=missing)
+    discussions = fields.List(fields.Nested(DiscussionSchema), validate=validate.Length(max=100))
 
 
 class MinutesReopenSchema(Schema):

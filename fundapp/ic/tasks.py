@@ -31,9 +31,9 @@ def run_pack(session: Session, params: dict[str, Any], progress: Progress) -> Ta
     progress(0, 1)
     user = _requester(session, params["actor"])
     meeting = ops.meeting_for(session, params["meeting_id"], user, ops.Act.PREPARE)
+    # Progress per deal, then the rendering: a 20-deal pack shows 1/21 ... 21/21 on its page.
     pack = ops.generate_pack(session, meeting, actor=user.email, language=params["language"],
-                             is_final=params["is_final"])
-    progress(1, 1)
+                             is_final=params["is_final"], progress=progress)
     return TaskResult(endpoint="ic.pack_pdf",
                       values={"meeting_id": meeting.id, "version": pack.version},
                       data={"meeting_id": meeting.id, "version": pack.version,

@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from fundapp.dates import shanghai_today
+from fundapp.dates import SHANGHAI, shanghai_today
 from fundapp.deals.models import Deal, DealStage
 from fundapp.errors import NotFound
 from fundapp.extensions import db
@@ -24,7 +24,9 @@ from fundapp.ic.schemas import (
     AgendaNotesSchema,
     AttendanceSchema,
     ConflictSchema,
+    DiscussionSchema,
     MeetingCreateSchema,
+    MinutesDetailsSchema,
     MinutesReopenSchema,
     PackCreateSchema,
     QuarterSchema,
@@ -104,7 +106,22 @@ def _meeting_page(meeting: IcMeeting, *, errors: dict | None = None, failed: str
                            all_decided=all(item.decision is not None for item in meeting.items),
                            outcomes=OUTCOMES, vote_choices=VOTE_CHOICES,
                            errors=errors or {}, failed=failed,
+                           recorder_candidates=_recorder_candidates(meeting),
+                           local_time=_local_time,
                            values=request.form if failed else {}), 422 if errors else 200
+
+
+def _local_time(moment: datetime | None) -> str:
+    """A stored moment as the value of a date-and-time input, in Beijing time."""
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M") if moment else ""
+
+
+def _recorder_candidates(meeting: IcMeeting) -> list:
+    """Whom the chair may name recorder on the page: the members, then the current recorder."""
+    users = [m.user for m in meeting.members]
+    if meeting.recorder is not None and meeting.recorder not in users:
+        users.append(meeting.recorder)
+    return users
 
 
 def _act(meeting_id: int, act: ops.Act, form: str,
@@ -192,6 +209,31 @@ def sign_minutes(meeting_id: int):
     return _act(meeting_id, Act.CHAIR, "sign", lambda m, _item: ops.sign_minutes(db.session, m,
                                                                        user=g.user),
                 _("Minutes signed and locked."))
+
+
+@bp.post("/ic/meetings/<int:meeting_id>/minutes/details")
+def minutes_details(meeting_id: int):
+    """The minutes' times and recorder (a blank input leaves its value as it is)."""
+    def save(m, _item):
+        data = load_form(MinutesDetailsSchema())
+        data.pop("discussions", None)
+        if request.form.get("recorder_choice") == "name":
+            data["recorder_id"] = None
+            data.setdefault("recorder_name", "")
+        return ops.record_minutes_details(db.session, m, user=g.user, **data)
+
+    return _act(meeting_id, Act.RECORD, "details", save, _("Saved for the minutes."))
+
+
+@bp.post("/ic/meetings/<int:meeting_id>/deals/<int:deal_id>/discussion")
+def discussion(meeting_id: int, deal_id: int):
+    def save(m, item):
+        text = load_form(DiscussionSchema(), deal_id=deal_id)["discussion"]
+        return ops.record_minutes_details(db.session, m, user=g.user,
+                                          discussions={item.deal_id: text})
+
+    return _act(meeting_id, Act.RECORD, "discussion", save, _("Saved for the minutes."),
+                deal_id)
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/minutes/reopen")

@@ -73,6 +73,7 @@ ACTION_LABELS: dict[str, Any] = {
     "ic.decision_recorded": _l("IC decision recorded"),
     "ic.minutes_signed": _l("Minutes signed"),
     "ic.minutes_reopened": _l("Minutes reopened"),
+    "ic.minutes_details_set": _l("Minutes details recorded"),
     "report.quarterly_generated": _l("Quarterly report generated"),
     "ledger.exported": _l("Ledger exported"),
     "ledger.signing_key_added": _l("Ledger signing key added"),

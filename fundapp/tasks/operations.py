@@ -232,7 +232,8 @@ class ClaimLost(Exception):
 
 
 def record_outcome(session: Session, task_id: int, worker: str, *, result: TaskResult | None = None,
-                   exc: BaseException | None = None) -> Task | None:
+                   exc: BaseException | None = None,
+                   progress: tuple[int, int] | None = None) -> Task | None:
     """After the work: done, queued again (another attempt) or failed. Only the worker still
     holding the task records its outcome (a worker whose lease was taken over records nothing).
 
@@ -254,6 +255,8 @@ def record_outcome(session: Session, task_id: int, worker: str, *, result: TaskR
         raise AppError(_l("The file is larger than %(max)s bytes.", max=MAX_FILE_BYTES),
                        status=413, code="file_too_large")
     if exc is None:
+        if progress is not None and progress[1]:
+            task.total = progress[1]  # the count the work reported, whatever reached the page
         _finish(session, task, "done", result=result)
         return task
     message = _error_text(exc)
@@ -291,10 +294,12 @@ class ProgressReporter:
         self.echo, self.interval = echo, interval
         self.last_write = 0.0
         self.sqlite = engine.dialect.name == "sqlite"
+        self.last: tuple[int, int] | None = None  # recorded with the outcome (SQLite may skip)
 
     def __call__(self, done: int, total: int) -> None:
         total = max(int(total), 0)
         done = min(max(int(done), 0), total)
+        self.last = (done, total)
         if self.echo is not None:
             self.echo(done, total)
         moment = time.monotonic()

@@ -73,7 +73,8 @@ def run_one(worker: str | None = None, *, echo: Callable[[str], None] | None = N
         with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh")), transaction():
             result = spec.function(db.session, params, progress)
             # The outcome commits with the work (see record_outcome).
-            done = record_outcome(db.session, task_id, worker, result=result)
+            done = record_outcome(db.session, task_id, worker, result=result,
+                                  progress=progress.last)
             if done is None:
                 raise ClaimLost(task_id)
     except ClaimLost:

@@ -24,6 +24,9 @@ def test_api_prepare_pack_vote_decide_and_sign(app, client, committee, fake_pdf)
     run_tasks()
     task = client.get(pack.get_json()["links"]["self"], headers=admin).get_json()
     assert task["status"] == "done" and task["result"]["version"] == 1
+    # Progress was counted per deal on the agenda, then the rendering.
+    deals = len(client.get(f"/api/v1/ic/meetings/{meeting_id}", headers=admin).get_json()["agenda"])
+    assert deals >= 1 and task["total"] == deals + 1 and task["done"] == task["total"]
     pdf = client.get(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=member)
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     assert pdf.data.startswith(b"%PDF")

@@ -69,7 +69,7 @@ def draft_pdf():
 def test_chinese_company_name_reads_back_and_no_glyph_is_missing(draft_pdf, tmp_path):
     text = pdf_text(draft_pdf, tmp_path)
     assert "深蓝脑机科技有限公司" in text
-    assert "投资决策委员会会议材料" in text and "Investment committee pack" in text
+    assert "投资决策委员会审议材料" in text and "Investment committee memo" in text
     assert "\ufffd" not in text
     cjk = [line for line in pdf_fonts(draft_pdf, tmp_path).splitlines() if "CJK" in line]
     assert cjk and all(" yes " in line for line in cjk)

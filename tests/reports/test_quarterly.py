@@ -115,3 +115,58 @@ def test_rates_are_percentages_and_a_short_period_says_not_annualised(client, ap
     # One quarter of flows (no sign change): the periodic IRR is shown as none, not guessed.
     assert data["summary"]["periodic_irr"]["irr_per_quarter"] is None
     assert "IRR of the quarterly net cash flows" in text
+
+
+def test_the_demo_report_fits_a_landscape_page_in_each_language(app, tmp_path):
+    """The supervisors' report on the demo fund, read back: landscape A4, the curated schedule
+    with every column, figures formatted, labels in the document's language, charts in 万元."""
+    import re
+    import subprocess
+    from datetime import UTC, datetime
+
+    from fundapp.demo import load_demo
+    from fundapp.ic.quarterly import quarterly_data
+    from reports.render import render_pdf
+
+    load_demo(db.session)
+    db.session.commit()
+    with app.test_request_context():
+        data = quarterly_data(db.session, "2026Q3", version=1,
+                              generated_at=datetime(2026, 10, 2, 1, 0, tzinfo=UTC))
+    # The demo's 2022 vintage has a TVPI of 1.785: its bar and label are inside the axis.
+    assert "1.79" in data["charts"]["en"]["tvpi_by_vintage"]
+    assert re.search(r">2</text>", data["charts"]["en"]["tvpi_by_vintage"])
+    texts = {}
+    for language in ("zh", "en"):
+        pdf = render_pdf("quarterly", data, language)
+        path = tmp_path / f"{language}.pdf"
+        path.write_bytes(pdf)
+        info = subprocess.run(["pdfinfo", str(path)], check=True, capture_output=True,
+                              text=True).stdout
+        assert "841.89 x 595.276 pts" in info  # A4 landscape, every page
+        text = pdf_text(pdf, tmp_path)
+        flat = " ".join(text.split())
+        texts[language] = flat
+        assert "MOIC" in flat and "XIRR" in flat and "MIRR" in flat and "TVPI" in flat
+        assert "1,900,000.00" in flat and "8,775,000.00" in flat  # the holdings' NAVs
+        assert "-67.65%" in flat and "1.79x" in flat  # rates in %, multiples to 2 places
+        assert "-0.6764945918" not in flat
+        assert "{'" not in flat and "Decimal(" not in flat and "None" not in flat
+        assert "10.0m" not in flat
+        snake = re.findall(r"\b[a-z]+_[a-z_]+\b", flat)
+        assert snake == [], snake
+        assert "750,000.00" in flat  # the park's 2026 target, next to the figure
+    zh, en = texts["zh"], texts["en"]
+    assert "投资明细表" in zh and "瑞康医疗科技有限公司" in zh and "生命健康" in zh
+    assert "万元" in zh and "季度投资组合报告" in zh
+    assert "Schedule of investments" in en and "Ruikang Medtech" in en
+    assert "Life and health" in en and "CNY 10,000" in en
+    assert "Life and health" not in zh and "life_health" not in zh + en
+    # The Chinese report's labels carry no English sentence (names of figures such as XIRR,
+    # MOIC or KS-PME and the demo index's name are proper names).
+    for sentence in ("Schedule of", "Fund performance", "Policy figures", "Conventions",
+                     "in the quarter", "per quarter", "not annualised", "Compliance"):
+        assert sentence not in zh, sentence
+    # The quiet quarter says so in one line, not in four empty sections.
+    assert "本季度无现金流、估值变动、转股或退出。" in zh
+    assert "No cash flows, valuation changes, conversions or exits in the quarter." in en

@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from xml.sax.saxutils import escape
 
 Number = Decimal | int | float
 PALETTE = ("#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df")
-FONT = "font-family=\"sans-serif\" font-size=\"11\""
+FONT = 'font-family="Noto Sans CJK SC, Noto Sans SC, sans-serif" font-size="11"'
 
 
 def _num(value: Number | None) -> float | None:
@@ -23,21 +23,28 @@ def _num(value: Number | None) -> float | None:
 
 
 def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round ticks from at or below `low` to at or above `high`: the axis covers every value
+    (a TVPI of 1.785 gets an axis to 2.0, never one that stops at 1.5)."""
     if high == low:
         high = low + 1
     raw = (high - low) / count
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    start = math.floor(low / step) * step
-    ticks = []
-    value = start
-    while value <= high + step * 0.001:
-        ticks.append(round(value, 10))
-        value += step
+    start = math.floor(low / step + 1e-9) * step
+    ticks = [round(start, 10)]
+    while ticks[-1] < high - step * 1e-9:
+        ticks.append(round(ticks[-1] + step, 10))
     return ticks
 
 
+WAN = 10_000.0
+
+
 def _label(value: float, unit: str = "") -> str:
+    """A tick label; unit "wan" gives ten thousands of yuan (万元) with separators."""
+    if unit == "wan":
+        wan = value / WAN
+        return f"{wan:,.0f}" if abs(wan) >= 10 or wan == int(wan) else f"{wan:,.1f}"
     size = abs(value)
     if size >= 1e8:
         text = f"{value / 1e8:.1f}亿" if unit == "cny" else f"{value / 1e6:,.0f}m"
@@ -59,18 +66,23 @@ def _frame(width: int, height: int, title: str) -> list[str]:
 
 def line_chart_svg(series: Sequence[tuple[date, Number]] | dict[str, Sequence[tuple[date, Number]]],
                    *, title: str = "", width: int = 640, height: int = 260,
-                   y_label: str = "", zero_line: bool = True) -> str:
-    """A line chart of one or more dated series: [(date, value)] or {name: [(date, value)]}."""
+                   y_label: str = "", x_label: str = "", zero_line: bool = True,
+                   unit: str = "", no_data: str = "no data") -> str:
+    """A line chart of one or more dated series: [(date, value)] or {name: [(date, value)]}.
+
+    `y_label` / `x_label` are the axes' titles (with their unit); `unit` "wan" labels the ticks
+    in 万元 (ten thousands of yuan)."""
     named = series if isinstance(series, dict) else {"": series}
     named = {k: [(d, _num(v)) for d, v in pts if v is not None] for k, pts in named.items()}
     points = [p for pts in named.values() for p in pts]
     parts = _frame(width, height, title)
-    left, right, top, bottom = 64, 16, 28 if title else 12, 36
+    left, right, top, bottom = 64 + (14 if y_label else 0), 16, 28 if title else 12, \
+        36 + (14 if x_label else 0)
     if title:
         parts.append(f'<text x="{left}" y="16" {FONT} font-weight="bold">{escape(title)}</text>')
     if not points:
         parts.append(f'<text x="{width / 2}" y="{height / 2}" {FONT} text-anchor="middle">'
-                     f'{escape("no data")}</text></svg>')
+                     f'{escape(no_data)}</text></svg>')
         return "".join(parts)
     xs = [d.toordinal() for d, _ in points]
     ys = [v for _, v in points]
@@ -93,7 +105,7 @@ def line_chart_svg(series: Sequence[tuple[date, Number]] | dict[str, Sequence[tu
         parts.append(f'<line x1="{left}" y1="{py(tick)}" x2="{width - right}" y2="{py(tick)}" '
                      f'stroke="#d0d7de" stroke-width="0.5"/>')
         parts.append(f'<text x="{left - 4}" y="{py(tick) + 4}" {FONT} text-anchor="end">'
-                     f'{escape(_label(tick))}</text>')
+                     f'{escape(_label(tick, unit))}</text>')
     if zero_line and y0 < 0 < y1:
         parts.append(f'<line x1="{left}" y1="{py(0)}" x2="{width - right}" y2="{py(0)}" '
                      'stroke="#57606a" stroke-width="1"/>')
@@ -104,9 +116,7 @@ def line_chart_svg(series: Sequence[tuple[date, Number]] | dict[str, Sequence[tu
         if x0 <= x <= x1:
             parts.append(f'<text x="{px(x)}" y="{height - bottom + 16}" {FONT} '
                          f'text-anchor="middle">{year}</text>')
-    if y_label:
-        parts.append(f'<text x="4" y="{top - 6 if top > 16 else 10}" {FONT}>'
-                     f'{escape(y_label)}</text>')
+    parts.extend(_axis_titles(width, height, left, top, bottom, x_label, y_label))
     for index, (name, pts) in enumerate(named.items()):
         colour = PALETTE[index % len(PALETTE)]
         coords = " ".join(f"{px(d.toordinal())},{py(v)}" for d, v in pts)
@@ -114,7 +124,7 @@ def line_chart_svg(series: Sequence[tuple[date, Number]] | dict[str, Sequence[tu
                      f'points="{coords}"/>')
         for d, v in pts:
             parts.append(f'<circle cx="{px(d.toordinal())}" cy="{py(v)}" r="2.5" '
-                         f'fill="{colour}"><title>{d.isoformat()}: {escape(_label(v))}'
+                         f'fill="{colour}"><title>{d.isoformat()}: {escape(_label(v, unit))}'
                          '</title></circle>')
         if name:
             parts.append(f'<text x="{width - right - 4}" y="{top + 12 + 14 * index}" {FONT} '
@@ -125,20 +135,25 @@ def line_chart_svg(series: Sequence[tuple[date, Number]] | dict[str, Sequence[tu
 
 def bar_chart_svg(bars: Sequence[tuple[str | int, Number | None]], *, title: str = "",
                   width: int = 640, height: int = 260, reference: Number | None = None,
-                  reference_label: str = "", value_format: str = "{:.2f}") -> str:
-    """Vertical bars [(label, value)]; a None value is drawn as "n/a"; optional reference line."""
+                  reference_label: str = "", value_format: str = "{:.2f}",
+                  y_label: str = "", x_label: str = "", no_data: str = "no data",
+                  missing: str = "n/a") -> str:
+    """Vertical bars [(label, value)]; a None value is drawn as `missing` ("n/a"); optional
+    reference line; the axis reaches above the highest bar so its value label fits."""
     parts = _frame(width, height, title)
-    left, right, top, bottom = 56, 16, 28 if title else 12, 36
+    left, right, top, bottom = 56 + (14 if y_label else 0), 16, 28 if title else 12, \
+        36 + (14 if x_label else 0)
     if title:
         parts.append(f'<text x="{left}" y="16" {FONT} font-weight="bold">{escape(title)}</text>')
     values = [_num(v) for _, v in bars]
     known = [v for v in values if v is not None]
     if not bars:
         parts.append(f'<text x="{width / 2}" y="{height / 2}" {FONT} text-anchor="middle">'
-                     'no data</text></svg>')
+                     f'{escape(no_data)}</text></svg>')
         return "".join(parts)
     ref = _num(reference)
-    ticks = _nice_ticks(min([0.0, *known]), max([0.0, *known, *([ref] if ref else [])]))
+    highest = max([0.0, *known, *([ref] if ref else [])])
+    ticks = _nice_ticks(min([0.0, *known]), highest * 1.08)  # room for the top bar's label
     y0, y1 = ticks[0], ticks[-1]
     if y0 == y1:
         y1 = y0 + 1
@@ -154,19 +169,25 @@ def bar_chart_svg(bars: Sequence[tuple[str | int, Number | None]], *, title: str
                      f'{escape(_label(tick))}</text>')
     slot = plot_w / len(bars)
     bar_w = max(4.0, slot * 0.6)
-    for index, ((label, _), value) in enumerate(zip(bars, values, strict=True)):
+    def shown(raw: Number | None, value: float) -> str:
+        """The bar's value as given (a Decimal 1.785 reads 1.79, half-up, not float's 1.78)."""
+        if isinstance(raw, Decimal) and value_format == "{:.2f}":
+            return f"{raw.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
+        return value_format.format(value)
+
+    for index, ((label, raw), value) in enumerate(zip(bars, values, strict=True)):
         cx = left + slot * index + slot / 2
         if value is None:
             parts.append(f'<text x="{cx:.2f}" y="{py(0) - 4}" {FONT} text-anchor="middle">'
-                         'n/a</text>')
+                         f'{escape(missing)}</text>')
         else:
             top_y, base = (py(value), py(0)) if value >= 0 else (py(0), py(value))
             parts.append(f'<rect x="{cx - bar_w / 2:.2f}" y="{top_y}" width="{bar_w:.2f}" '
                          f'height="{max(0.5, base - top_y):.2f}" '
                          f'fill="{PALETTE[0]}"><title>{escape(str(label))}: '
-                         f'{escape(value_format.format(value))}</title></rect>')
+                         f'{escape(shown(raw, value))}</title></rect>')
             parts.append(f'<text x="{cx:.2f}" y="{top_y - 3}" {FONT} text-anchor="middle">'
-                         f'{escape(value_format.format(value))}</text>')
+                         f'{escape(shown(raw, value))}</text>')
         parts.append(f'<text x="{cx:.2f}" y="{height - bottom + 16}" {FONT} '
                      f'text-anchor="middle">{escape(str(label))}</text>')
     if ref is not None:
@@ -175,20 +196,77 @@ def bar_chart_svg(bars: Sequence[tuple[str | int, Number | None]], *, title: str
         if reference_label:
             parts.append(f'<text x="{width - right}" y="{py(ref) - 4}" {FONT} '
                          f'text-anchor="end" fill="#d1242f">{escape(reference_label)}</text>')
+    parts.extend(_axis_titles(width, height, left, top, bottom, x_label, y_label))
     parts.append("</svg>")
     return "".join(parts)
 
 
-def performance_charts(summary: dict) -> dict[str, str]:
-    """The three charts of a performance summary: NAV, J-curve, TVPI by vintage."""
-    from flask_babel import gettext as _
+def _axis_titles(width: int, height: int, left: int, top: int, bottom: int, x_label: str,
+                 y_label: str) -> list[str]:
+    """The x axis's title centred under the plot, the y axis's rotated along its left edge."""
+    out = []
+    if x_label:
+        out.append(f'<text x="{(left + width) / 2:.1f}" y="{height - 6}" {FONT} '
+                   f'text-anchor="middle" fill="#57606a">{escape(x_label)}</text>')
+    if y_label:
+        middle = (top + height - bottom) / 2
+        out.append(f'<text x="14" y="{middle:.1f}" {FONT} text-anchor="middle" '
+                   f'fill="#57606a" transform="rotate(-90 14 {middle:.1f})">'
+                   f'{escape(y_label)}</text>')
+    return out
+
+
+# Chart labels per language (Chinese, English); "both" puts them side by side.
+CHART_TEXT = {
+    "nav": ("净资产值（NAV）走势", "NAV over time"),
+    "j_curve": ("J 曲线：累计净现金流", "J-curve: cumulative net cash flow"),
+    "tvpi": ("各年份 TVPI", "TVPI by vintage"),
+    "wan": ("万元", "CNY 10,000"),
+    "quarter_end": ("季末", "Quarter end"),
+    "vintage": ("年份（首次投入年度）", "Vintage (year of first investment)"),
+    "multiple": ("倍数（x）", "Multiple (x)"),
+    "no_data": ("暂无数据", "no data"),
+    "missing": ("无", "n/a"),
+}
+
+
+def _text(key: str, language: str) -> str:
+    zh, en = CHART_TEXT[key]
+    return zh if language == "zh" else en if language == "en" else f"{zh} {en}"
+
+
+def performance_charts(summary: dict, language: str | None = None, *, width: int = 640,
+                       height: int = 260) -> dict[str, str]:
+    """The three charts of a performance summary: NAV, J-curve (both in 万元), TVPI by vintage.
+
+    `language` is "zh", "en" or "both"; by default the reader's locale. A PDF asks for a
+    narrower canvas so the 11 px text stays legible once the chart is scaled to the page.
+    """
+    if language is None:
+        from flask_babel import get_locale
+
+        try:
+            language = "zh" if str(get_locale() or "en").startswith("zh") else "en"
+        except RuntimeError:
+            language = "en"
+
+    def t(key: str) -> str:
+        return _text(key, language)
 
     series = summary["series"]
     return {
-        "nav": line_chart_svg(series["nav"], title=_("NAV over time (CNY)")),
+        "nav": line_chart_svg(series["nav"], title=f'{t("nav")}（{t("wan")}）'
+                              if language == "zh" else f'{t("nav")} ({t("wan")})',
+                              y_label=t("wan"), x_label=t("quarter_end"), unit="wan",
+                              no_data=t("no_data"), width=width, height=height),
         "j_curve": line_chart_svg(series["cumulative_net_cash_flow"],
-                                  title=_("J-curve: cumulative net cash flow (CNY)")),
-        "tvpi_by_vintage": bar_chart_svg([(str(v), t) for v, t in series["tvpi_by_vintage"]],
-                                         title=_("TVPI by vintage"), reference=1,
-                                         reference_label="1.0x"),
+                                  title=f'{t("j_curve")}（{t("wan")}）' if language == "zh"
+                                  else f'{t("j_curve")} ({t("wan")})',
+                                  y_label=t("wan"), x_label=t("quarter_end"), unit="wan",
+                                  no_data=t("no_data"), width=width, height=height),
+        "tvpi_by_vintage": bar_chart_svg([(str(v), t_) for v, t_ in series["tvpi_by_vintage"]],
+                                         title=t("tvpi"), reference=1, reference_label="1.0x",
+                                         y_label=t("multiple"), x_label=t("vintage"),
+                                         no_data=t("no_data"), missing=t("missing"),
+                                         width=width, height=height),
     }
