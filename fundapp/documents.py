@@ -34,6 +34,7 @@ def demo_app(database_url: str, *, upgrade: bool = True) -> Iterator[Any]:
     from fundapp.config import TestConfig
     from fundapp.demo import load_demo
     from fundapp.extensions import db
+    from fundapp.unit_of_work import transaction
 
     config = TestConfig(database_url)
     config.ARGON2_FAST = True
@@ -42,8 +43,8 @@ def demo_app(database_url: str, *, upgrade: bool = True) -> Iterator[Any]:
         if upgrade:
             with contextlib.redirect_stderr(io.StringIO()):
                 alembic_upgrade(revision="heads")
-        load_demo(db.session)
-        db.session.commit()
+        with transaction():
+            load_demo(db.session)
         try:
             yield app
         finally:
