@@ -44,8 +44,16 @@
       card.querySelector(".card-error").hidden = true;
       card.setAttribute("data-stage", result.data.stage);
       card.setAttribute("data-next", result.data.next_stage || "");
+      // The card keeps its button: it now moves the card on to the stage after the new one.
       var form = card.querySelector("form.card-move");
-      if (form) { form.remove(); }
+      var next = result.data.next_stage;
+      var nextColumn = next && board.querySelector(".board-column[data-stage=" + next + "] h2");
+      if (form && nextColumn) {
+        form.querySelector("input[name=to_stage]").value = next;
+        form.querySelector("input[name=expected_stage]").value = result.data.stage;
+        form.querySelector("button").textContent = board.getAttribute("data-move-label")
+          .replace("{stage}", nextColumn.textContent) + " \u2192";
+      } else if (form) { form.remove(); }
       if (!result.data.next_stage) { card.removeAttribute("draggable"); }
       target.querySelector("ol.cards").appendChild(card);
       updateCount(from, -1);
