@@ -538,11 +538,8 @@ def next_minutes_version(meeting: IcMeeting) -> int:
     return (meeting.minutes[-1].version + 1) if meeting.minutes else 1
 
 
-def sign_minutes(session: Session, meeting: IcMeeting, *, user: User,
-                 now: datetime | None = None) -> IcMinutes:
-    """The chair signs the minutes generated from the record, after every decision; their
-    SHA-256 is ledgered and the record locks."""
-    meeting = lock_meeting(session, meeting.id)
+def check_signing(meeting: IcMeeting, *, user: User, now: datetime | None = None) -> datetime:
+    """Every check of signing the minutes; changes nothing. The moment they would be signed."""
     if user.id != meeting.chair_id:
         raise Forbidden(_l("Only the chair of the meeting signs its minutes."))
     _require_open(meeting)
@@ -558,6 +555,15 @@ def sign_minutes(session: Session, meeting: IcMeeting, *, user: User,
         raise AppError(_l("The minutes are signed after the decisions; the last was taken at "
                           "%(at)s.", at=last.strftime("%Y-%m-%d %H:%M UTC")), status=409,
                        code="signed_before_decision")
+    return moment
+
+
+def sign_minutes(session: Session, meeting: IcMeeting, *, user: User,
+                 now: datetime | None = None) -> IcMinutes:
+    """The chair signs the minutes generated from the record, after every decision; their
+    SHA-256 is ledgered and the record locks."""
+    meeting = lock_meeting(session, meeting.id)
+    moment = check_signing(meeting, user=user, now=now)
     minutes = meeting.minutes[-1] if meeting.minutes else None
     if minutes is None:
         minutes = IcMinutes(meeting_id=meeting.id, version=1, opened_at=moment,

@@ -204,8 +204,41 @@ def decide(meeting_id: int, deal_id: int):
                 _("Decision recorded and the deal moved."), deal_id)
 
 
+def _signing_sheet(meeting: IcMeeting) -> dict[str, Any]:
+    """The confirmation page of signing the minutes: every check run, nothing written."""
+    moment = ops.check_signing(meeting, user=g.user)
+    rows = [(_("Minutes version"), str(ops.next_minutes_version(meeting))),
+            (_("Signed at (Beijing time)"), moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")),
+            (_("Signed by"), g.user.display_name)]
+    packs = [[p.version, _("final") if p.is_final else _("draft"), p.sha256]
+             for p in meeting.packs]
+    decisions = [[item.deal.project_name, str(OUTCOMES[item.outcome]), item.conditions or "—"]
+                 for item in meeting.items]
+    return {"title": _("Confirm signing the minutes"),
+            "intro": _("Once signed, the minutes and every decision in them are locked; a "
+                       "correction needs a new version."),
+            "sections": [
+                {"title": _("Minutes"), "rows": rows},
+                {"title": _("Pack versions (SHA-256)"), "empty": _("No pack was generated."),
+                 "table": {"head": [_("Version"), _("Status"), "SHA-256"], "rows": packs}},
+                {"title": _("Decisions being fixed"), "empty": _("No deal on the agenda."),
+                 "table": {"head": [_("Deal"), _("Outcome"), _("Conditions")],
+                           "rows": decisions}}],
+            "confirm_label": _("Confirm and sign the minutes"), "hidden": [],
+            "action_url": url_for("ic.sign_minutes", meeting_id=meeting.id),
+            "back_url": url_for("ic.meeting", meeting_id=meeting.id) + "#minutes"}
+
+
 @bp.post("/ic/meetings/<int:meeting_id>/minutes")
 def sign_minutes(meeting_id: int):
+    """Without ``confirmed=1`` the signing is checked and shown; it happens once confirmed."""
+    if request.form.get("confirmed") != "1":
+        meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.CHAIR)
+        sheet, errors = attempt(lambda: _signing_sheet(meeting))
+        if errors:
+            return _meeting_page(ops.get_meeting(db.session, meeting_id), errors=errors,
+                                 failed="sign")
+        return render_template("confirm.html", **sheet)
     return _act(meeting_id, Act.CHAIR, "sign", lambda m, _item: ops.sign_minutes(db.session, m,
                                                                        user=g.user),
                 _("Minutes signed and locked."))

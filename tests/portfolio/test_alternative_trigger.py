@@ -224,7 +224,8 @@ def test_the_grant_page_records_the_condition_and_converts_by_appraisal(app):
     assert post(f"{url}/alternative", form).status_code == 302
     shown = page.get(url).get_data(as_text=True)
     assert "沪国资评备-2026-018" in shown and 'value="appraisal"' in shown
-    done = post(f"{url}/conversion", {"round_id": "appraisal", "ic_resolution_ref": "IC-1"})
+    done = post(f"{url}/conversion", {"round_id": "appraisal", "ic_resolution_ref": "IC-1",
+                                      "confirmed": "1"})
     assert done.status_code == 302, done.get_data(as_text=True)
     conv = page.get(f"{url}/conversion").get_data(as_text=True)
     assert "625,000.00" in conv and "R3.f" in conv

@@ -108,7 +108,8 @@ def test_a_grant_goes_from_signing_to_conversion_through_the_pages(app):
         **ROUND_FORM, "mode": "hypothetical", "closed_on": "2025-05-01"})
     assert hypothetical.status_code == 422 and "R3.b" in text(hypothetical)
 
-    converted = post_form(client, page, f"{page}/conversion", {"round_id": str(round_id)})
+    converted = post_form(client, page, f"{page}/conversion", {"round_id": str(round_id),
+                                                               "confirmed": "1"})
     assert converted.status_code == 302, text(converted)
     conversion_page = text(client.get(converted.headers["Location"]))
     assert "4,500,000.00" in conversion_page and "Founder Zhang" in conversion_page

@@ -238,12 +238,11 @@ def _earlier_qualifying_round(session: Session, grant: Grant, row: FinancingRoun
     return None
 
 
-def convert_grant(session: Session, grant_id: int, *, round_id: int | None = None,
-                  basis: str = "round", ic_resolution_ref: str = "",
-                  keep_undisbursed_ref: str = "", actor: str) -> Conversion:
-    """Convert a grant at a qualifying round (R3-R6), or (R3.f, ``basis="appraisal"``) at the
-    filed appraisal of a met alternative condition, in the caller's one transaction."""
-    grant = lock_grant(session, grant_id)
+def plan_conversion(session: Session, grant: Grant, *, round_id: int | None = None,
+                    basis: str = "round", ic_resolution_ref: str = ""
+                    ) -> tuple[Preview, FinancingRound | None]:
+    """Every check of a conversion (R3-R6) and its calculation sheet; changes nothing. The
+    conversion form's confirmation step shows it, ``convert_grant`` then writes it."""
     if grant.status == GrantStatus.CONVERTED or grant.conversion is not None:
         raise AppError(_l("This grant has already been converted."), status=409,
                        code="already_converted", details={"rule": "R4"})
@@ -268,15 +267,27 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int | None = Non
         raise refuse("R4", _l("Nothing has been paid out under this agreement (converting amount "
                               "%(amount)s): there is nothing to convert.",
                               amount=money_text(result.converting_amount)))
-    # The closing date, or (R3.f) the date the agreed condition was met.
-    converted_on = result.financing_round.closed_on
-    row_id = row.id if row is not None else None
     if result.needs_ic_resolution and not ic_resolution_ref.strip():
         why = (_l("The fund would become the largest holder") if result.becomes_largest_holder
                else _l("Without the cap table before the round the fund may become the largest "
                        "holder"))
         raise refuse("R6.e", _l("%(why)s: the conversion needs an IC resolution reference.",
                                 why=why), field="ic_resolution_ref")
+    return preview, row
+
+
+def convert_grant(session: Session, grant_id: int, *, round_id: int | None = None,
+                  basis: str = "round", ic_resolution_ref: str = "",
+                  keep_undisbursed_ref: str = "", actor: str) -> Conversion:
+    """Convert a grant at a qualifying round (R3-R6), or (R3.f, ``basis="appraisal"``) at the
+    filed appraisal of a met alternative condition, in the caller's one transaction."""
+    grant = lock_grant(session, grant_id)
+    preview, row = plan_conversion(session, grant, round_id=round_id, basis=basis,
+                                   ic_resolution_ref=ic_resolution_ref)
+    result = preview.result
+    # The closing date, or (R3.f) the date the agreed condition was met.
+    converted_on = result.financing_round.closed_on
+    row_id = row.id if row is not None else None
     policy = result.policy
     added_payments = []
     if policy.convert_base == "awarded":

@@ -27,6 +27,7 @@ from fundapp.portfolio.conversion.operations import (
     conversion_sensitivity,
     convert_grant,
     pinned_policy_name,
+    plan_conversion,
     preview_conversion,
     preview_side,
     registration_overdue,
@@ -167,14 +168,76 @@ def preview(grant_id: int):
                            ), 422 if bad else 200
 
 
+CONVERSION_FIELDS = ("round_id", "ic_resolution_ref", "keep_undisbursed_ref")
+
+
+def _typed(names: tuple[str, ...]) -> list[tuple[str, str]]:
+    """What the form had typed, to carry through the confirmation step."""
+    return [(n, request.form[n]) for n in names if request.form.get(n, "") != ""]
+
+
+def _conversion_sheet(grant: Grant, data: dict[str, Any]) -> dict[str, Any]:
+    """The confirmation page of a conversion: its sheet and what it does to the tranches."""
+    preview, _row = plan_conversion(db.session, grant, round_id=data.get("round_id"),
+                                    basis=data.get("basis", "round"),
+                                    ic_resolution_ref=data.get("ic_resolution_ref") or "")
+    r = preview.result
+    places = 0 if grant.company.legal_form.value == "jsc" else 2
+    rows = [(_("Conversion price Pc"), r.conversion_price_display),
+            (_("Fund units"), format_money(r.fund_units, places)),
+            (_("Fund stake"), r.fund_stake_display),
+            (_("Converting amount"), format_money(r.converting_amount)),
+            (_("Converted amount"), format_money(r.converted_amount)),
+            (_("Remainder closed as a grant (R6.d)"), format_money(r.remaining_grant_amount)),
+            (_("Registration due (R6.g)"), r.registration_due_on.isoformat())]
+    keep = bool((data.get("keep_undisbursed_ref") or "").strip())
+    paid_at_closing, cancelled = [], []
+    for tranche in grant.tranches:
+        if tranche.status.value != "pending":
+            continue
+        paid = sum((d.amount for d in grant.disbursements if d.tranche_id == tranche.id),
+                   Decimal("0.00"))
+        if r.policy.convert_base == "awarded":
+            if paid < tranche.amount:
+                paid_at_closing.append([tranche.position, format_money(tranche.amount - paid)])
+        elif paid == 0 and not keep:
+            cancelled.append([tranche.position, format_money(tranche.amount)])
+    head = [_("Tranche"), _("Amount")]
+    sections = [{"title": _("Calculation sheet"), "rows": rows},
+                {"title": _("Undisbursed tranches cancelled (R4.b)"),
+                 "table": {"head": head, "rows": cancelled},
+                 "empty": (_("Kept by IC resolution %(ref)s.", ref=data["keep_undisbursed_ref"])
+                           if keep else _("No tranche is cancelled."))}]
+    if paid_at_closing:
+        sections.append({"title": _("Tranches paid at closing (R4.a)"),
+                         "table": {"head": head, "rows": paid_at_closing}})
+    return {"title": _("Confirm the conversion"),
+            "intro": _("Converting the grant cannot be undone. Check the calculation and what "
+                       "happens to the tranches."),
+            "sections": sections, "confirm_label": _("Confirm the conversion"),
+            "action_url": url_for("portfolio.convert", grant_id=grant.id),
+            "back_url": url_for("portfolio.grant", grant_id=grant.id, back="convert",
+                                **dict(_typed(CONVERSION_FIELDS))) + "#convert",
+            "hidden": _typed(CONVERSION_FIELDS)}
+
+
 @bp.post("/grants/<int:grant_id>/conversion")
 def convert(grant_id: int):
-    get_grant(db.session, grant_id)
-    _conversion, errors, refusal = attempt_naming_the_clause(lambda: convert_grant(
-        db.session, grant_id, actor=current_actor(), **load_form(ConversionFormSchema())))
+    """Without ``confirmed=1`` the form's values are checked and the calculation sheet shown
+    with what the conversion will do; nothing changes until it is confirmed."""
+    grant = get_grant(db.session, grant_id)
+    if request.form.get("confirmed") != "1":
+        sheet, errors, refusal = attempt_naming_the_clause(
+            lambda: _conversion_sheet(grant, load_form(ConversionFormSchema())))
+    else:
+        sheet = None
+        _conversion, errors, refusal = attempt_naming_the_clause(lambda: convert_grant(
+            db.session, grant_id, actor=current_actor(), **load_form(ConversionFormSchema())))
     if errors:
         status = refusal.status if refusal is not None and refusal.status in (409, 422) else 422
         return grant_page(grant_id, errors, "convert", status)
+    if sheet is not None:
+        return render_template("confirm.html", **sheet)
     flash(_("The grant was converted."), "success")
     return redirect(url_for("portfolio.conversion", grant_id=grant_id))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -82,13 +83,24 @@ def _close_exit(session: Session, holding: Holding, exit_row: Exit, *, received:
                   reference=f"exit {exit_row.id}")
 
 
-def record_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_on: date,
-                units: Decimal, price_amount: Decimal, buyer: str = "", actor: str,
-                **terms: Any) -> Exit:
-    """Sell (part of) a holding: R7 for a buy-back, R9 for an exchange sale; trade sale, IPO
-    sale and liquidation record the price. The proceeds become a cash flow; the holding shrinks
-    or closes. The whole check sheet goes to the ledger."""
-    holding = lock_holding(session, holding.id)
+@dataclass
+class ExitPlan:
+    """What an exit would do, every check passed: the confirmation step shows it."""
+
+    holding: Holding
+    cost: Decimal
+    down_payment: Decimal
+    balance: Decimal
+    balance_due_on: date | None
+    lines: list[sched.Line]
+    flow_kind: FlowKind
+    details: dict[str, Any]
+
+
+def plan_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_on: date,
+              units: Decimal, price_amount: Decimal, **terms: Any) -> ExitPlan:
+    """Every check of an exit (R7/R9, units, dates, terms) and what it yields; changes
+    nothing."""
     _check_units(holding, units)
     if holding.status != HoldingStatus.ACTIVE:
         raise refuse("R12", _l("The holding is closed."), field="holding_id")
@@ -149,6 +161,22 @@ def record_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_
     details.update(_check_price_against_mark(session, holding, transfer_on=transfer_on,
                                              units=units, price=price_amount,
                                              confirmed=bool(terms.get("confirm_unusual_price"))))
+    return ExitPlan(holding, cost, down_payment, balance, balance_due_on, lines, flow_kind,
+                    details)
+
+
+def record_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_on: date,
+                units: Decimal, price_amount: Decimal, buyer: str = "", actor: str,
+                **terms: Any) -> Exit:
+    """Sell (part of) a holding: R7 for a buy-back, R9 for an exchange sale; trade sale, IPO
+    sale and liquidation record the price. The proceeds become a cash flow; the holding shrinks
+    or closes. The whole check sheet goes to the ledger."""
+    holding = lock_holding(session, holding.id)
+    plan = plan_exit(session, holding, kind=kind, transfer_on=transfer_on, units=units,
+                     price_amount=price_amount, **terms)
+    cost, details, lines = plan.cost, plan.details, plan.lines
+    down_payment, balance, balance_due_on = plan.down_payment, plan.balance, plan.balance_due_on
+    flow_kind = plan.flow_kind
     exit_row = Exit(holding_id=holding.id, kind=kind, transfer_on=transfer_on, units=units,
                     price_amount=price_amount, cost_amount=cost, buyer=buyer,
                     balance_amount=balance, balance_due_on=balance_due_on if balance else None,

@@ -17,6 +17,7 @@ from fundapp.portfolio.conversion.models import CapTable
 from fundapp.portfolio.exits.models import Exit, ExitKind
 from fundapp.portfolio.exits.operations import (
     get_exit,
+    plan_exit,
     record_exit,
     record_exit_balance,
     record_instalment_payment,
@@ -52,6 +53,7 @@ from fundapp.portfolio.holdings.schemas import (
 )
 from fundapp.portfolio.performance.summary import performance_summary, shanghai_today
 from fundapp.portfolio.web import attempt_naming_the_clause, bp, current_actor
+from fundapp.ui import format_money
 
 MARK_METHODS = {
     MarkMethod.RECENT_ROUND: _l("Price of a recent round"),
@@ -154,6 +156,8 @@ def _holding_page(holding_id: int, errors: dict[str, list[str]] | None = None,
 
 @bp.get("/portfolio/holdings/<int:holding_id>")
 def holding(holding_id: int):
+    if request.args.get("back") == "exit":  # from the exit's confirmation step, values kept
+        return _holding_page(holding_id, form=request.args, action="exit")
     return _holding_page(holding_id)
 
 
@@ -209,12 +213,73 @@ def _holding_operation(holding_row: Holding, action: str) -> Any:
     return record_cash_flow(db.session, actor=actor, **data)
 
 
+EXIT_FIELDS = ("kind", "transfer_on", "units", "price_amount", "buyer", "appraisal_id",
+               "reserve_price_amount", "disclosure_start_on", "disclosure_end_on",
+               "down_payment_amount", "balance_due_on", "instalments", "instalment_months",
+               "confirm_unusual_price")
+
+
+def _exit_sheet(holding_row: Holding) -> dict[str, Any]:
+    """The confirmation page of an exit: every check run, what it yields; nothing written."""
+    data = load_form(ExitCreateSchema())
+    kind = ExitKind(data.pop("kind"))
+    data.pop("buyer", None)
+    plan = plan_exit(db.session, holding_row, kind=kind, **data)
+    price, units = data["price_amount"], data["units"]
+    rows = [(_l("Kind"), EXIT_KINDS[kind]), (_l("Transfer date"), data["transfer_on"].isoformat()),
+            (_l("Units sold"), format_money(units)),
+            (_l("Units left"), format_money(plan.holding.units - units)),
+            (_l("Proceeds"), format_money(price)),
+            (_l("Down payment"), format_money(plan.down_payment)),
+            (_l("Balance"), format_money(plan.balance)),
+            (_l("Cost of the units sold"), format_money(plan.cost)),
+            (_l("Gain"), format_money(price - plan.cost))]
+    if plan.balance_due_on is not None and plan.balance:
+        rows.append((_l("Balance due"), plan.balance_due_on.isoformat()))
+    checks = []
+    r7 = plan.details.get("r7")
+    if r7:
+        checks.append((_l("Floor price (R7.b)"), format_money(Decimal(str(r7["amount"])))))
+        if r7.get("cap_amount") is not None:
+            checks.append((_l("Return cap (R7.c)"), format_money(Decimal(str(r7["cap_amount"])))))
+    gate = plan.details.get("r7d") or {}
+    if gate.get("appraised_amount") is not None:
+        checks.append((_l("Filed appraisal of these units (R7.d)"),
+                       format_money(gate["appraised_amount"])))
+    if "r9" in plan.details:
+        checks.append((_l("Exchange sale (R9)"), _l("Appraisal, reserve price, disclosure and "
+                                                    "payment terms checked")))
+    sections = [{"title": _l("What the exit does"), "rows": rows}]
+    if checks:
+        sections.append({"title": _l("Checks passed"), "rows": checks})
+    if plan.lines:
+        sections.append({"title": _l("Balance schedule"), "table": {
+            "head": [_l("Number"), _l("Due"), _l("Principal"), _l("Interest"), _l("Total")],
+            "rows": [[line.number, line.due_on.isoformat(), format_money(line.principal),
+                      format_money(line.interest), format_money(line.total)]
+                     for line in plan.lines]}})
+    typed = [(n, request.form[n]) for n in EXIT_FIELDS if request.form.get(n, "") != ""]
+    return {"title": _l("Confirm the exit"),
+            "intro": _l("The units leave the holding at the transfer date and the proceeds are "
+                        "recorded; this cannot be undone."),
+            "sections": sections, "confirm_label": _l("Confirm the exit"), "hidden": typed,
+            "action_url": url_for("portfolio.holding_action", holding_id=holding_row.id,
+                                  action="exit"),
+            "back_url": url_for("portfolio.holding", holding_id=holding_row.id, back="exit",
+                                **dict(typed)) + "#exit"}
+
+
 @bp.post("/portfolio/holdings/<int:holding_id>/<any(mark, finalise, appraisal, exit, balance, "
          "instalment, flow):action>")
 def holding_action(holding_id: int, action: str):
+    """An exit is first checked and shown (without ``confirmed=1``), written once confirmed."""
     holding_row = get_holding(db.session, holding_id)
-    _done, errors, _refusal = attempt_naming_the_clause(
-        lambda: _holding_operation(holding_row, action))
+    preview = action == "exit" and request.form.get("confirmed") != "1"
+    done, errors, _refusal = attempt_naming_the_clause(
+        (lambda: _exit_sheet(holding_row)) if preview
+        else (lambda: _holding_operation(holding_row, action)))
+    if preview and not errors:
+        return render_template("confirm.html", **done)
     if not errors:
         flash(str(HOLDING_DONE[action]), "success")
         return redirect(url_for("portfolio.holding", holding_id=holding_id))
