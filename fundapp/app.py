@@ -33,6 +33,7 @@ DOMAIN_MODULES = (
     "fundapp.ic.jobs", "fundapp.portfolio.checks", "fundapp.portfolio.grants.jobs",
     "fundapp.portfolio.kpis.jobs", "fundapp.portfolio.exits.jobs",
     "fundapp.tasks.api", "fundapp.compliance.tasks", "fundapp.ic.tasks", "fundapp.deals.tasks",
+    "fundapp.notifications.api", "fundapp.main.digest",
 )
 
 

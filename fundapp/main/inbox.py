@@ -431,6 +431,7 @@ def failed_jobs(session: Session, user: User, today: date) -> list[InboxItem]:
 
 # The scheduled jobs by name (fundapp.scheduler.JOBS holds only their fixed ids).
 JOB_LABELS = {
+    "notifications.digest": _l("Daily e-mail digest"),
     "ledger.verify": _l("Nightly ledger verification"),
     "deadlines.remind": _l("Daily deadline reminders"),
     "report.quarterly": _l("Quarterly compliance report"),

@@ -10,10 +10,10 @@ from email.message import EmailMessage
 from typing import Any
 
 from flask_babel import force_locale
-from sqlalchemy import select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from fundapp.notifications.models import Notification
+from fundapp.notifications.models import Notification, NotificationRead
 
 log = logging.getLogger("fundapp.notifications")
 
@@ -67,12 +67,90 @@ def notify_user(session: Session, *, email: str, kind: str, key: str, message: A
     return note
 
 
-def mark_read(session: Session, note_id: int, reader: str) -> Notification | None:
-    note = session.get(Notification, note_id)
-    if note is not None and note.read_at is None:
-        note.read_at, note.read_by = datetime.now(UTC), reader
+def addressed_to(user: Any):
+    """The notifications `user` sees: addressed to one of their roles, or to them by name."""
+    roles = sorted(role.value for role in user.roles)
+    return or_(and_(Notification.recipient == "", Notification.role.in_(roles)),
+               Notification.recipient == user.email)
+
+
+def unread_by(user: Any):
+    """Not yet read by `user` (nor by everyone it addresses, which closes it for latecomers)."""
+    return and_(Notification.read_at.is_(None),
+                ~exists().where(NotificationRead.notification_id == Notification.id,
+                                NotificationRead.user_id == user.id))
+
+
+def unread_count(session: Session, user: Any) -> int:
+    return session.scalar(select(func.count(Notification.id))
+                          .where(addressed_to(user), unread_by(user))) or 0
+
+
+def _close_if_everyone_read(session: Session, note: Notification, user: Any,
+                            now: datetime) -> None:
+    """Set the notification's read_at once every active person it addresses has read it."""
+    from fundapp.auth.models import Role, User, UserRole
+
+    if note.recipient:
+        waiting = 0 if note.recipient == user.email else 1
+    else:
+        read = exists().where(NotificationRead.notification_id == note.id,
+                              NotificationRead.user_id == User.id)
+        waiting = session.scalar(
+            select(func.count(func.distinct(User.id))).join(UserRole)
+            .where(UserRole.role == Role(note.role), User.is_active.is_(True), ~read)) or 0
+    if waiting == 0 and note.read_at is None:
+        note.read_at, note.read_by = now, user.email
+
+
+def mark_read(session: Session, note_id: int, user: Any) -> Notification | None:
+    """`user` has read the notification (only for them; others still see it unread)."""
+    note = session.get(Notification, note_id, with_for_update=True)
+    if note is None:
+        return None
+    already = session.scalar(select(NotificationRead.id).where(
+        NotificationRead.notification_id == note.id, NotificationRead.user_id == user.id))
+    if already is None:
+        now = datetime.now(UTC)
+        session.add(NotificationRead(notification_id=note.id, user_id=user.id, read_at=now))
+        session.flush()
+        _close_if_everyone_read(session, note, user, now)
         session.flush()
     return note
+
+
+def mark_all_read(session: Session, user: Any) -> int:
+    """Every notification `user` has unread becomes read for them; the number marked."""
+    ids = list(session.scalars(select(Notification.id)
+                               .where(addressed_to(user), unread_by(user))
+                               .order_by(Notification.id)))
+    for note_id in ids:
+        mark_read(session, note_id, user)
+    return len(ids)
+
+
+def smtp_configured() -> bool:
+    return bool(os.environ.get("FUNDAPP_SMTP_HOST", ""))
+
+
+def send_email(message: EmailMessage) -> bool:
+    """Send one message through FUNDAPP_SMTP_HOST; False (logged) when it cannot be sent."""
+    host = os.environ.get("FUNDAPP_SMTP_HOST", "")
+    if not host:
+        return False
+    if not message["From"]:
+        message["From"] = os.environ.get("FUNDAPP_SMTP_FROM", "fundapp@localhost")
+    try:
+        with smtplib.SMTP(host, int(os.environ.get("FUNDAPP_SMTP_PORT", 25)), timeout=20) as smtp:
+            if os.environ.get("FUNDAPP_SMTP_STARTTLS") == "1":
+                smtp.starttls()
+            if login := os.environ.get("FUNDAPP_SMTP_USER"):
+                smtp.login(login, os.environ.get("FUNDAPP_SMTP_PASSWORD", ""))
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException):
+        log.exception("could not e-mail %s", message["To"])
+        return False
+    return True
 
 
 def send_email_to_role(session: Session, role: str, *, subject: str, body: str) -> int:
