@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from bench import upgrade_quietly
+from bench import best_of, upgrade_quietly
 
 GOAL = 1.5
 BATCHED_GOAL = 2.0  # issue 13: against one SELECT plus one batched solve over all holdings
@@ -86,13 +86,7 @@ def _generate(session, holdings: int, flows: int) -> None:
     session.commit()
 
 
-def _timed(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - started)
-    return best
+REPEAT = 3  # runs of each timed request; the fastest counts (bench.best_of)
 
 
 def run() -> dict:
@@ -133,7 +127,7 @@ def run() -> dict:
             assert response.status_code == 200, response.get_json()
             body["json"] = response.get_json()
 
-        served = _timed(endpoint)
+        served = best_of(endpoint, REPEAT)
 
         def with_flows():
             response = client.get(f"/api/v1/performance?as_of={AS_OF}&include=cash_flows",
@@ -141,7 +135,7 @@ def run() -> dict:
             assert response.status_code == 200, response.get_json()
             body["flows"] = len(response.get_json()["cash_flows"])
 
-        served_with_flows = _timed(with_flows, repeat=1)
+        served_with_flows = best_of(with_flows, 1)
         with app.app_context():
             stmt = select(CashFlow.holding_id, CashFlow.on, CashFlow.kind, CashFlow.amount,
                           CashFlow.units_delta).where(CashFlow.on <= AS_OF)
@@ -157,7 +151,7 @@ def run() -> dict:
                     pyxirr.xirr([*dates, AS_OF], [*amounts, held[0] * 100.0])
                 return by_holding
 
-            bare_time = _timed(bare)
+            bare_time = best_of(bare, REPEAT)
 
             raw = select(type_coerce(CashFlow.holding_id, BigInteger),
                          type_coerce(CashFlow.on, String), type_coerce(CashFlow.kind, String),
@@ -205,7 +199,7 @@ def run() -> dict:
                         break
                 return dict(zip(ids.tolist(), rate[ids].tolist(), strict=True))
 
-            batched_time = _timed(bare_batched)
+            batched_time = best_of(bare_batched, REPEAT)
             solved = bare_batched()
             agree = sum(1 for h in body["json"]["holdings"] if h["irr"] is not None
                         and abs(float(h["irr"]) - solved.get(h["holding_id"], 9.0)) < 1e-6)

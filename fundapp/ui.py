@@ -98,6 +98,18 @@ def sector_text(code: str | None) -> str:
     return sector_label(code, str(get_locale())) if code else ""
 
 
+def reader_name(chinese: str | None, english: str | None) -> str:
+    """A company's or the fund's name for the reader: the English one for an English reader
+    when there is one, else the Chinese (legal) one."""
+    try:
+        language = str(get_locale() or "en")
+    except RuntimeError:  # no application context: the CLI speaks English
+        language = "en"
+    if language == "en" and english:
+        return english
+    return chinese or english or ""
+
+
 def beijing_time(moment) -> str:
     """A stored UTC moment as Beijing time (Asia/Shanghai), to the second."""
     from datetime import UTC

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, or_, select
@@ -47,6 +46,7 @@ from fundapp.portfolio.grants.models import (
 )
 from fundapp.portfolio.holdings.models import Holding, MarkStatus, ValuationMark
 from fundapp.portfolio.kpis.models import KpiReport
+from fundapp.ui import reader_name
 
 LIMIT = 50  # items of one kind at most: the inbox is a to-do list, the pages hold the rest
 WINDOW_DAYS = (90, 30)  # R3.b / R8.a: conversion windows ending within these many days
@@ -74,10 +74,6 @@ class InboxSection:
     items: list[InboxItem]
 
 
-def _company_name(legal_name: str, name_en: str | None) -> str:
-    return (name_en or legal_name) if str(get_locale()) == "en" else legal_name
-
-
 def _day(day: date) -> str:
     return day.isoformat()
 
@@ -102,7 +98,7 @@ def marks_to_approve(session: Session, user: User, today: date) -> list[InboxIte
     return [InboxItem("mark", _("%(author)s's valuation mark of %(company)s as of %(day)s waits "
                                 "for a second person to finalise it.",
                                 author=row.name or row.author,
-                                company=_company_name(row.legal_name, row.name_en),
+                                company=reader_name(row.legal_name, row.name_en),
                                 day=_day(row.measured_on)),
                       f"/portfolio/holdings/{row.holding_id}#marks")
             for row in rows]
@@ -124,7 +120,7 @@ def milestone_reviews(session: Session, user: User, today: date) -> list[InboxIt
     return [InboxItem("milestone_review",
                       _("Tranche %(n)s of %(company)s (%(agreement)s) needs its milestone review "
                         "by %(due)s.", n=row.position,
-                        company=_company_name(row.legal_name, row.name_en),
+                        company=reader_name(row.legal_name, row.name_en),
                         agreement=row.agreement_no or "—", due=_day(row.rd_due_on)),
                       f"/grants/{row.id}", row.rd_due_on, row.rd_due_on < today)
             for row in rows]
@@ -147,7 +143,7 @@ def conversion_windows(session: Session, user: User, today: date) -> list[InboxI
             "conversion_window",
             _("The conversion window of %(company)s (%(agreement)s) ends within %(limit)s days, "
               "on %(due)s; without a qualifying financing the grant then closes as a grant.",
-              company=_company_name(row.legal_name, row.name_en),
+              company=reader_name(row.legal_name, row.name_en),
               agreement=row.agreement_no or "—", limit=limit, due=_day(row.grace_end_on)),
             f"/grants/{row.id}", row.grace_end_on))
     return items
@@ -169,11 +165,11 @@ def registrations(session: Session, user: User, today: date) -> list[InboxItem]:
         if overdue:
             text = _("%(company)s has not registered the equity converted on %(converted)s; "
                      "registration was due by %(due)s (R6.g).",
-                     company=_company_name(row.legal_name, row.name_en),
+                     company=reader_name(row.legal_name, row.name_en),
                      converted=_day(row.converted_on), due=_day(row.registration_due_on))
         else:
             text = _("%(company)s must register the equity converted on %(converted)s by "
-                     "%(due)s (R6.g).", company=_company_name(row.legal_name, row.name_en),
+                     "%(due)s (R6.g).", company=reader_name(row.legal_name, row.name_en),
                      converted=_day(row.converted_on), due=_day(row.registration_due_on))
         items.append(InboxItem("registration", text, f"/grants/{row.id}/conversion",
                                row.registration_due_on, overdue))
@@ -189,7 +185,7 @@ def kpi_reports(session: Session, user: User, today: date) -> list[InboxItem]:
     return [InboxItem("kpi_report",
                       _("The %(quarter)s KPI report of %(company)s was due on %(due)s and has not "
                         "been answered.", quarter=row.quarter,
-                        company=_company_name(row.legal_name, row.name_en), due=_day(row.due_on)),
+                        company=reader_name(row.legal_name, row.name_en), due=_day(row.due_on)),
                       "/portfolio/kpis", row.due_on, True)
             for row in rows]
 
@@ -208,7 +204,7 @@ def exit_instalments(session: Session, user: User, today: date) -> list[InboxIte
     items = []
     for row in rows:
         overdue = row.due_on < today
-        company = _company_name(row.legal_name, row.name_en)
+        company = reader_name(row.legal_name, row.name_en)
         if overdue:
             text = _("Instalment %(n)s of exit %(exit)s (%(company)s) was due on %(due)s and has "
                      "not been paid.", n=row.number, exit=row.exit_id, company=company,
@@ -234,7 +230,7 @@ def managed_deals(session: Session, user: User, today: date) -> list[InboxItem]:
     return [InboxItem("deal",
                       _("%(project)s of %(company)s has been at the stage “%(stage)s” since "
                         "%(since)s.", project=row.project_name,
-                        company=_company_name(row.legal_name, row.name_en),
+                        company=reader_name(row.legal_name, row.name_en),
                         stage=stage_label(row.stage), since=_local(row.stage_entered_at)[:10]),
                       f"/deals/{row.id}")
             for row in rows]
@@ -318,7 +314,7 @@ def votes_due(session: Session, user: User, today: date) -> list[InboxItem]:
     return [InboxItem("vote",
                       _("Cast your vote on %(project)s of %(company)s at the IC meeting "
                         "“%(title)s” of %(day)s.", project=row.project_name,
-                        company=_company_name(row.legal_name, row.name_en), title=row.title,
+                        company=reader_name(row.legal_name, row.name_en), title=row.title,
                         day=_day(row.held_on)),
                       f"/ic/meetings/{row.meeting_id}", row.held_on, row.held_on < today)
             for row in rows]

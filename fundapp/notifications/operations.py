@@ -171,17 +171,8 @@ def send_email_to_role(session: Session, role: str, *, subject: str, body: str) 
         return 0
     message = EmailMessage()
     message["Subject"] = subject
-    message["From"] = os.environ.get("FUNDAPP_SMTP_FROM", "fundapp@localhost")
     message["To"] = ", ".join(recipients)
     message.set_content(body)
-    try:
-        with smtplib.SMTP(host, int(os.environ.get("FUNDAPP_SMTP_PORT", 25)), timeout=20) as smtp:
-            if os.environ.get("FUNDAPP_SMTP_STARTTLS") == "1":
-                smtp.starttls()
-            if user := os.environ.get("FUNDAPP_SMTP_USER"):
-                smtp.login(user, os.environ.get("FUNDAPP_SMTP_PASSWORD", ""))
-            smtp.send_message(message)
-    except (OSError, smtplib.SMTPException):
-        log.exception("could not e-mail %s notification to %d recipients", role, len(recipients))
+    if not send_email(message):
         return 0
     return len(recipients)

@@ -56,48 +56,35 @@ def search(session: Session, query: str, *, limit: int = 10,
     company_ids = session.scalars(select(Company.id).where(
         Company.search_key.like(key_like, escape="\\")).order_by(Company.id)
         .limit(MATCHED_COMPANIES)).all()
-    if "companies" in kinds:
-        rows = session.execute(
-            select(Company.id, Company.legal_name, Company.name_en, Company.uscc,
-                   Company.former_names)
-            .where(Company.id.in_(company_ids))
-            .order_by(func.length(Company.legal_name), Company.id).limit(limit + 1)).all()
-        found, more = _cut([r._asdict() for r in rows], limit)
-        out["companies"] = Found(found, more)
-    if "deals" in kinds:
-        rows = session.execute(
-            select(Deal.id, Deal.project_name, Deal.stage, Company.legal_name, Company.name_en)
-            .join(Company, Company.id == Deal.company_id)
-            .where(or_(func.lower(Deal.project_name).like(text_like, escape="\\"),
-                       Deal.company_id.in_(company_ids)))
-            .order_by(Deal.id.desc()).limit(limit + 1)).all()
-        found, more = _cut([r._asdict() for r in rows], limit)
-        out["deals"] = Found(found, more)
-    if "grants" in kinds:
-        rows = session.execute(
-            select(Grant.id, Grant.agreement_no, Grant.status, Grant.awarded_amount,
-                   Company.legal_name, Company.name_en)
-            .join(Company, Company.id == Grant.company_id)
-            .where(or_(func.lower(Grant.agreement_no).like(text_like, escape="\\"),
-                       Grant.company_id.in_(company_ids)))
-            .order_by(Grant.id.desc()).limit(limit + 1)).all()
-        found, more = _cut([r._asdict() for r in rows], limit)
-        out["grants"] = Found(found, more)
-    if "people" in kinds:
-        rows = session.execute(
-            select(Founder.id, Founder.name, Founder.title, Founder.company_id,
-                   Company.legal_name, Company.name_en)
-            .join(Company, Company.id == Founder.company_id)
-            .where(func.lower(Founder.name).like(text_like, escape="\\"))
-            .order_by(Founder.name, Founder.id).limit(limit + 1)).all()
-        found, more = _cut([r._asdict() for r in rows], limit)
-        out["people"] = Found(found, more)
-    if "users" in kinds:
-        rows = session.execute(
-            select(User.id, User.name, User.email)
-            .where(or_(func.lower(User.name).like(text_like, escape="\\"),
-                       func.lower(User.email).like(text_like, escape="\\")))
-            .order_by(User.name, User.id).limit(limit + 1)).all()
-        found, more = _cut([r._asdict() for r in rows], limit)
-        out["users"] = Found(found, more)
+    statements = {
+        "companies": select(Company.id, Company.legal_name, Company.name_en, Company.uscc,
+                            Company.former_names)
+        .where(Company.id.in_(company_ids))
+        .order_by(func.length(Company.legal_name), Company.id),
+        "deals": select(Deal.id, Deal.project_name, Deal.stage, Company.legal_name,
+                        Company.name_en)
+        .join(Company, Company.id == Deal.company_id)
+        .where(or_(func.lower(Deal.project_name).like(text_like, escape="\\"),
+                   Deal.company_id.in_(company_ids)))
+        .order_by(Deal.id.desc()),
+        "grants": select(Grant.id, Grant.agreement_no, Grant.status, Grant.awarded_amount,
+                         Company.legal_name, Company.name_en)
+        .join(Company, Company.id == Grant.company_id)
+        .where(or_(func.lower(Grant.agreement_no).like(text_like, escape="\\"),
+                   Grant.company_id.in_(company_ids)))
+        .order_by(Grant.id.desc()),
+        "people": select(Founder.id, Founder.name, Founder.title, Founder.company_id,
+                         Company.legal_name, Company.name_en)
+        .join(Company, Company.id == Founder.company_id)
+        .where(func.lower(Founder.name).like(text_like, escape="\\"))
+        .order_by(Founder.name, Founder.id),
+        "users": select(User.id, User.name, User.email)
+        .where(or_(func.lower(User.name).like(text_like, escape="\\"),
+                   func.lower(User.email).like(text_like, escape="\\")))
+        .order_by(User.name, User.id),
+    }
+    for kind, stmt in statements.items():
+        if kind in kinds:  # one bounded query per kind the reader may open
+            rows = [r._asdict() for r in session.execute(stmt.limit(limit + 1))]
+            out[kind] = Found(*_cut(rows, limit))
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from fundapp.access import can
@@ -15,6 +14,7 @@ from fundapp.extensions import db
 from fundapp.portfolio.grants.views import STATUS_LABELS
 from fundapp.search.queries import MAX_LENGTH, search
 from fundapp.search.schemas import SearchResultSchema
+from fundapp.ui import reader_name
 
 bp = Blueprint("search", __name__)
 
@@ -40,19 +40,12 @@ def _query() -> str:
     return query
 
 
-def _name(row: dict, zh: str = "legal_name", en: str = "name_en") -> str:
-    """The company's name in the reader's language (the Chinese one when there is no other)."""
-    if str(get_locale()) == "en" and row.get(en):
-        return row[en]
-    return row.get(zh) or row.get(en) or ""
-
-
 def results_for(query: str, limit: int) -> dict[str, dict]:
     found = search(db.session, query, limit=limit, kinds=_visible_kinds()) if query else {}
     out: dict[str, dict] = {}
     for kind, rows in found.items():
         for row in rows.rows:
-            row["company"] = _name(row)
+            row["company"] = reader_name(row.get("legal_name"), row.get("name_en"))
             if "stage" in row:
                 row["stage_label"] = stage_label(row["stage"])
             if "status" in row:

@@ -40,7 +40,7 @@ from fundapp.portfolio.holdings.models import (
     MarkStatus,
     ValuationMark,
 )
-from fundapp.portfolio.performance.notes import reader_name
+from fundapp.ui import reader_name
 
 DAY_BITS = 22  # date ordinals are below 2**22 (date.max is 3,652,059)
 _OUTFLOWS = frozenset(kind.value for kind in OUTFLOW_KINDS)

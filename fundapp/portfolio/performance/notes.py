@@ -75,14 +75,3 @@ def note_text(note: str) -> str:
         return note
     return _note_in(language, note)
 
-
-def reader_name(chinese: str | None, english: str | None) -> str:
-    """A company's or the fund's name for the reader: the English one for an English reader
-    when there is one, else the Chinese (legal) one."""
-    try:
-        language = str(get_locale() or "en")
-    except RuntimeError:
-        language = "en"
-    if language == "en" and english:
-        return english
-    return chinese or english or ""

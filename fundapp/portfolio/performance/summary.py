@@ -59,8 +59,9 @@ from fundapp.portfolio.performance.book import (
     receivables_on,
     running_totals,
 )
-from fundapp.portfolio.performance.notes import note_text, reader_name
+from fundapp.portfolio.performance.notes import note_text
 from fundapp.portfolio.rounds.models import FinancingRound, RoundInvestor
+from fundapp.ui import reader_name
 
 ZERO = Decimal("0.00")
 FEN = Decimal("0.01")
