@@ -26,8 +26,11 @@ bench: setup sysdeps translations
 
 # PNG pages of the demo fund's PDFs (IC pack, minutes, quarterly report, ledger verification; zh, en,
 # both) in docs/images/ for review, from a scratch demo database in a temporary folder. Not committed.
+# Also the user guide's screenshots (docs/images/guide/*.png, committed: docs/guide/*.md shows them,
+# and so does the in-app help).
 docs: setup sysdeps sysdeps-test translations
 	$(BIN)/python -m fundapp.documents docs/images $(DOCS_ARGS)
+	$(BIN)/python -m fundapp.guide_images docs/images/guide
 
 setup: $(STAMP)
 

@@ -12,7 +12,7 @@ import sys
 import time
 
 BENCHMARKS = ["ledger_verify", "pipeline", "ledger_export", "ic_pack", "performance", "search",
-              "ledger_write"]
+              "ledger_write", "pages", "history_import"]
 
 
 def main(argv: list[str]) -> int:

@@ -20,7 +20,7 @@ BLUEPRINTS = (
     "fundapp.health", "fundapp.auth.views", "fundapp.main.views", "fundapp.admin.views",
     "fundapp.compliance.views", "fundapp.deals.views", "fundapp.portfolio.views",
     "fundapp.reference.views", "fundapp.ic.views", "fundapp.search.views",
-    "fundapp.tasks.views",
+    "fundapp.tasks.views", "fundapp.help.views", "fundapp.history_import.views",
 )
 # Modules that register themselves when imported: API routes on fundapp.api.bp, compliance
 # checks (fundapp.compliance.checks.register_check) and scheduled jobs (fundapp.scheduler.JOBS).
@@ -34,6 +34,7 @@ DOMAIN_MODULES = (
     "fundapp.portfolio.kpis.jobs", "fundapp.portfolio.exits.jobs",
     "fundapp.tasks.api", "fundapp.compliance.tasks", "fundapp.ic.tasks", "fundapp.deals.tasks",
     "fundapp.notifications.api", "fundapp.main.digest",
+    "fundapp.history_import.api", "fundapp.history_import.tasks", "fundapp.reference.api",
 )
 
 

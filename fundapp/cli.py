@@ -192,3 +192,6 @@ def register_commands(app: Flask) -> None:
     from fundapp.compliance.security_cli import security_events
 
     app.cli.add_command(security_events)  # verify, export, verify-export (issue 16)
+    from fundapp.history_import.cli import register as register_history_import
+
+    register_history_import(app)  # fundapp import FILE (issue 12)

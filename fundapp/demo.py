@@ -16,13 +16,15 @@ from fundapp.fund.operations import create_fund
 # Demo data only: printed by `make run`, documented in README; never used outside the demo.
 DEMO_PASSWORD = "demo-password"
 
+# (e-mail, name, English name, roles): Chinese pages and documents show the name, English ones
+# the English name (issue 15: language purity).
 DEMO_USERS = [
-    ("admin@demo.fundapp.cn", "系统管理员 Admin", [Role.ADMIN]),
-    ("manager@demo.fundapp.cn", "王经理 Wang (fund manager)", [Role.FUND_MANAGER]),
-    ("manager2@demo.fundapp.cn", "李经理 Li (fund manager, IC)", [Role.FUND_MANAGER, Role.IC_MEMBER]),
-    ("ic@demo.fundapp.cn", "陈委员 Chen (IC chair)", [Role.IC_MEMBER]),
-    ("ic2@demo.fundapp.cn", "赵委员 Zhao (IC)", [Role.IC_MEMBER]),
-    ("auditor@demo.fundapp.cn", "审计局 Audit bureau", [Role.AUDITOR]),
+    ("admin@demo.fundapp.cn", "系统管理员", "System administrator", [Role.ADMIN]),
+    ("manager@demo.fundapp.cn", "王磊", "Wang Lei", [Role.FUND_MANAGER]),
+    ("manager2@demo.fundapp.cn", "李娜", "Li Na", [Role.FUND_MANAGER, Role.IC_MEMBER]),
+    ("ic@demo.fundapp.cn", "陈明", "Chen Ming", [Role.IC_MEMBER]),
+    ("ic2@demo.fundapp.cn", "赵辉", "Zhao Hui", [Role.IC_MEMBER]),
+    ("auditor@demo.fundapp.cn", "审计局", "Audit Bureau", [Role.AUDITOR]),
 ]
 
 
@@ -35,15 +37,15 @@ def load_demo(session: Session, *, if_empty: bool = False) -> list[tuple[str, st
         create_fund(session, name="张江科创拨投结合基金（演示）",
                     name_en="Zhangjiang Sci-Tech Grant-plus-Investment Fund (demo)",
                     committed_amount=Decimal("500000000.00"), established_on=date(2025, 1, 1),
-                    platform_name="区科创投资平台有限公司 District Sci-Tech Investment Platform Co.",
+                    platform_name="区科创投资平台有限公司",
                     actor="demo")
     made = []
     from fundapp.auth.models import User
 
-    for email, name, roles in DEMO_USERS:
+    for email, name, name_en, roles in DEMO_USERS:
         if session.scalar(select(User.id).where(User.email == email)) is None:
             create_user(session, email=email, password=DEMO_PASSWORD, roles=roles, name=name,
-                        actor="demo")
+                        name_en=name_en, actor="demo")
             made.append((email, ", ".join(r.value for r in roles)))
     from fundapp.deals.demo import load_pipeline_demo
 

@@ -40,13 +40,61 @@ class ValidationFailed(AppError):
 
 
 class RuleRefused(AppError):
-    """A rule of the fund's rule book refuses the operation; details["rule"] names the clause."""
+    """A rule of the fund's rule book refuses the operation; details["rule"] names the clause.
+
+    No dead ends (issue 12): when what is missing is another person's step, `who` names who does
+    it (a role label, in the reader's language) and `link` where it is done: a URL, or an
+    (endpoint, values) pair resolved here (left out where no URL can be built, e.g. the command
+    line); `link_label` says what the link opens. They travel in details as "who", "link" and
+    "link_label", and the pages show them as a sentence with the link (next_step_html).
+    """
 
     status = 409
     code = "rule_refused"
 
-    def __init__(self, rule: str, message: Any, **details: Any) -> None:
-        super().__init__(message, details={"rule": rule, **details})
+    def __init__(self, rule: str, message: Any, *, who: Any = None,
+                 link: str | tuple[str, dict[str, Any]] | None = None, link_label: Any = None,
+                 **details: Any) -> None:
+        extra: dict[str, Any] = {}
+        if who is not None:
+            extra["who"] = str(who)
+            extra["next_step"] = _("This step is done by %(who)s.", who=extra["who"])
+            url = _resolve_link(link)
+            if url:
+                extra["link"] = url
+                if link_label is not None:
+                    extra["link_label"] = str(link_label)
+        super().__init__(message, details={"rule": rule, **details, **extra})
+
+
+def _resolve_link(link: str | tuple[str, dict[str, Any]] | None) -> str | None:
+    if link is None or isinstance(link, str):
+        return link
+    from flask import url_for
+
+    endpoint, values = link
+    try:
+        return url_for(endpoint, **values)
+    except RuntimeError:  # no request (a CLI command, a job): the message alone says it
+        return None
+
+
+def next_step_html(details: dict[str, Any] | None) -> Any:
+    """The sentence "This step is done by WHO. <link>" of a refusal that waits on another person
+    (Markup, escaped), or None."""
+    from markupsafe import Markup, escape
+
+    details = details or {}
+    who = details.get("who")
+    if not who:
+        return None
+    sentence = escape(details.get("next_step") or _("This step is done by %(who)s.", who=who))
+    link = details.get("link")
+    if not link:
+        return Markup('<span data-testid="next-step">%s</span>') % sentence
+    label = details.get("link_label") or _("Go there")
+    return Markup('<span data-testid="next-step">%s <a href="%s" data-testid="next-step-link">'
+                  '%s</a></span>') % (sentence, link, label)
 
 
 class NotFound(AppError):
@@ -116,7 +164,8 @@ def error_response(status: int, code: str, message: Any, details: dict[str, Any]
         response = envelope(status, code, message, details)
         response.headers.update(headers or {})
         return response
-    body = render_template("error.html", status=status, message=str(message), details=details or {})
+    body = render_template("error.html", status=status, message=str(message), details=details or {},
+                           next_step=next_step_html(details))
     return body, status, headers or {}
 
 

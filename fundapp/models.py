@@ -6,6 +6,7 @@ from fundapp.compliance import models as compliance_models  # noqa: F401
 from fundapp.compliance import security_events as security_event_models  # noqa: F401
 from fundapp.deals import models as deal_models  # noqa: F401,E402
 from fundapp.fund import models as fund_models  # noqa: F401
+from fundapp.history_import import models as history_import_models  # noqa: F401
 from fundapp.ic import models as ic_models  # noqa: F401,E402
 from fundapp.portfolio.conversion import models as conversion_models  # noqa: F401
 from fundapp.portfolio.exits import models as exit_models  # noqa: F401

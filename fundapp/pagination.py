@@ -47,3 +47,11 @@ def paginate(session: Session, stmt: Select, page: Any = 1, per_page: Any = PER_
     result = session.execute(stmt.limit(size).offset((number - 1) * size))
     items = list(result.scalars() if scalars else result.mappings())
     return Page(items, number, size, total)
+
+
+def page_of(items: list[Any], page: Any = 1, per_page: Any = PER_PAGE) -> Page:
+    """A page of a list already in memory (rows computed rather than selected)."""
+    size = _positive(per_page, PER_PAGE, 200)
+    total = len(items)
+    number = min(_positive(page, 1, 10**9), max(1, -(-total // size)))
+    return Page(items[(number - 1) * size:number * size], number, size, total)

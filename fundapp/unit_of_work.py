@@ -31,7 +31,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from fundapp.errors import AppError, RuleRefused, ValidationFailed
+from fundapp.errors import AppError, RuleRefused, ValidationFailed, next_step_html
 from fundapp.extensions import db
 from fundapp.idempotency import IdempotentRequest
 
@@ -108,7 +108,9 @@ def error_messages(exc: AppError) -> dict[str, list[str]]:
             key = "_form" if field in ("_schema", "_form") else field
             messages.setdefault(key, []).extend(_flatten(value))
         return messages
-    return {"_form": [clause_message(exc)]}
+    next_step = next_step_html(exc.details) if isinstance(exc, RuleRefused) else None
+    # Issue 12: a refusal that waits on another person's step says who and links there.
+    return {"_form": [clause_message(exc), *([next_step] if next_step else [])]}
 
 
 def clause_message(exc: AppError) -> str:
@@ -185,6 +187,13 @@ def commit_step(target: Any) -> None:
     note, each committed at once so that other workers and the pages see it. `target` is the
     worker's session or a connection of its own; nothing else in fundapp commits."""
     target.commit()
+
+
+def release_savepoint(savepoint: Any) -> None:
+    """Keep what was done since `session.begin_nested()` (RELEASE SAVEPOINT). Nothing is committed:
+    the enclosing unit of work still decides whether any of it is (the history import replays each
+    row in a savepoint of its own, and the whole workbook in one more)."""
+    savepoint.commit()
 
 
 # --------------------------------------------------------------------------- idempotency

@@ -69,6 +69,26 @@ def label(language: str, zh: str, en: str) -> str:
     return f"{zh} {en}"
 
 
+def pick(language: str, zh: Any, en: Any) -> str:
+    """A name (of a deal, meeting, place or person) in the document's language: the English one
+    in English when it is filled in, else the Chinese one; bilingual documents show both. The
+    documents' twin of fundapp.ui.reader_name (reports never import the app)."""
+    zh, en = str(zh or "").strip(), str(en or "").strip()
+    if language == "zh":
+        return zh or en
+    if language == "en":
+        return en or zh
+    return f"{zh} {en}" if zh and en and en != zh else (zh or en)
+
+
+def name_of(language: str, row: Any, key: str = "name") -> str:
+    """pick() for row[key] and its English twin row[key + "_en"]; data stored before the twin
+    existed has no such key, and shows the Chinese name."""
+    if not isinstance(row, dict):
+        return pick(language, row, "")
+    return pick(language, row.get(key), row.get(f"{key}_en"))
+
+
 BEIJING = ZoneInfo("Asia/Shanghai")
 EMPTY = "—"
 
@@ -208,6 +228,8 @@ def render_html(name: str, data: dict[str, Any], language: str) -> str:
     template = _env.get_template(f"{name}/template.html")
     html = template.render(data=data, language=language,
                            L=lambda zh, en: label(language, zh, en),
+                           N=lambda row, key="name": name_of(language, row, key),
+                           P=lambda zh, en: pick(language, zh, en),
                            wan_unit=lambda: label(language, "万元", "CNY 10k"))
     return _with_page_style(html, language)
 

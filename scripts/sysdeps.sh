@@ -19,6 +19,19 @@ if [ "$kind" = test ]; then
   command -v systemd-analyze >/dev/null || missing+=(systemd)
   command -v openssl >/dev/null || missing+=(openssl)
 fi
+if [ "$kind" = test ]; then
+  # axe-core for tests/browser/test_accessibility.py, from the npm registry into .cache/axe
+  # (never a CDN); the test injects .cache/axe/node_modules/axe-core/axe.min.js into each page.
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  if [ ! -f "$root/.cache/axe/node_modules/axe-core/axe.min.js" ]; then
+    if command -v npm >/dev/null; then
+      npm install --silent --no-audit --no-fund --prefix "$root/.cache/axe" axe-core@4 >/dev/null
+    else
+      echo "the accessibility test needs axe-core: install node and npm, then" \
+        "npm install --prefix .cache/axe axe-core@4" >&2
+    fi
+  fi
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 cmd="apt-get install -y --no-install-recommends ${missing[*]}"

@@ -180,9 +180,11 @@ def test_every_route_answers_each_role_as_the_table_says(app):
                 problems.append(f"{what}: expected 403")
     assert not problems, "access table not enforced:\n  " + "\n  ".join(problems)
     assert calls >= 5 * 15  # the walk did walk
-    # Each role signed in once, plus once more after revoking its own token.
-    assert {caller.name: caller.logins for caller in callers} == {
-        ANONYMOUS: 0, **{role: 2 for role in ROLES}}
+    # Each role signed in once, plus again after each write that succeeded with the walk's dummy
+    # values: at least revoking its own token (others, such as marking every notification read,
+    # succeed with no body at all).
+    logins = {caller.name: caller.logins for caller in callers}
+    assert logins[ANONYMOUS] == 0 and all(logins[role] >= 2 for role in ROLES), logins
 
 
 # ---- per meeting (issue 11): the table says which roles; the IC code says which meetings

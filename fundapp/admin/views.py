@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, select
 from werkzeug.datastructures import MultiDict
 
 from fundapp.auth.models import Role, User, UserRole
-from fundapp.auth.operations import create_user, get_user, set_active, set_roles
+from fundapp.auth.operations import create_user, get_user, set_active, set_name_en, set_roles
 from fundapp.auth.schemas import ROLE_LABELS, UserCreateSchema, UserEditSchema, role_choices
 from fundapp.errors import ValidationFailed
 from fundapp.extensions import db
@@ -57,7 +57,8 @@ def new_user():
 def edit_user(user_id: int):
     user = get_user(db.session, user_id)
     values = MultiDict([("roles", role) for role in sorted(r.value for r in user.roles)]
-                       + ([("is_active", "y")] if user.is_active else []))
+                       + ([("is_active", "y")] if user.is_active else [])
+                       + [("name_en", user.name_en)])
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         _saved, errors = attempt(lambda: _save_user(user, load_form(UserEditSchema())))
@@ -75,6 +76,8 @@ def _save_user(user: User, data: dict) -> None:
             "is_active": [_("You cannot disable your own account.")]})
     set_roles(db.session, user, data["roles"], actor=g.user.email)
     set_active(db.session, user, data["is_active"], actor=g.user.email)
+    if "name_en" in data:
+        set_name_en(db.session, user, data["name_en"], actor=g.user.email)
 
 
 # --------------------------------------------------------------------------- the first run

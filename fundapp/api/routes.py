@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 from flask_babel import gettext as _
+from marshmallow import fields
 from sqlalchemy import select
 
 from fundapp.api import bp
@@ -19,9 +20,21 @@ from fundapp.api.schemas import (
     UserSchema,
 )
 from fundapp.auth.models import User
-from fundapp.auth.operations import authenticate, create_user, issue_token, revoke_token
+from fundapp.auth.operations import (
+    authenticate,
+    change_password,
+    create_user,
+    get_user,
+    issue_token,
+    revoke_token,
+    set_active,
+    set_locale,
+    set_name_en,
+    set_roles,
+)
+from fundapp.auth.schemas import MeUpdateSchema, PasswordChangeSchema, UserEditSchema
 from fundapp.compliance.queries import ledger_filters, ledger_query
-from fundapp.errors import TooManyAttempts, Unauthorized
+from fundapp.errors import TooManyAttempts, Unauthorized, ValidationFailed
 from fundapp.extensions import db
 from fundapp.pagination import paginate
 from fundapp.unit_of_work import keep_on_error
@@ -99,3 +112,49 @@ def list_ledger():
     page = paginate(db.session, stmt, request.args.get("page", 1),
                     request.args.get("per_page", 50))
     return page_body(page, LedgerEntrySchema())
+
+
+# --------------------------------------------------------------------------- parity with the pages
+# (issue 12: the user page of an admin, and one's own profile, through the API)
+
+
+class UserUpdateSchema(UserEditSchema):
+    """A user's access, as the admin's user page sets it: roles and active both given."""
+
+    is_active = fields.Boolean(required=True)
+
+
+@api_route(bp, "/v1/users/<int:user_id>", "PUT",
+           summary="Set a user's roles, active flag and English name (admin); an admin cannot "
+                   "disable their own account", body=UserUpdateSchema, response=UserSchema)
+def update_user(user_id: int):
+    user = get_user(db.session, user_id)
+    data = load_json(UserUpdateSchema())
+    if user.id == g.user.id and not data["is_active"]:
+        raise ValidationFailed(_("You cannot disable your own account."), details={
+            "is_active": [_("You cannot disable your own account.")]})
+    set_roles(db.session, user, data["roles"], actor=g.user.email)
+    set_active(db.session, user, data["is_active"], actor=g.user.email)
+    if "name_en" in data:
+        set_name_en(db.session, user, data["name_en"], actor=g.user.email)
+    return UserSchema().dump(user)
+
+
+@api_route(bp, "/v1/me", "PATCH", summary="The caller's language (zh or en) and name in English",
+           body=MeUpdateSchema, response=UserSchema)
+def update_me():
+    data = load_json(MeUpdateSchema())
+    if "locale" in data:
+        set_locale(db.session, g.user, data["locale"])
+    if "name_en" in data:
+        set_name_en(db.session, g.user, data["name_en"], actor=g.user.email)
+    return UserSchema().dump(g.user)
+
+
+@api_route(bp, "/v1/me/password", "POST",
+           summary="Change the caller's password (the current one is needed)",
+           body=PasswordChangeSchema, status=204)
+def change_my_password():
+    data = load_json(PasswordChangeSchema())
+    change_password(db.session, g.user, data["current_password"], data["new_password"])
+    return "", 204

@@ -19,6 +19,7 @@ class UserSchema(Schema):
     id = fields.Integer()
     email = fields.String()
     name = fields.String()
+    name_en = fields.String()
     roles = fields.Method("get_roles")
     is_active = fields.Boolean()
     locale = fields.String(allow_none=True)
@@ -31,6 +32,8 @@ class UserSchema(Schema):
 class LedgerEntrySchema(Schema):
     seq = fields.Integer()
     recorded_at = fields.String()
+    # The day the recorded fact happened (issue 12); null for entries that are not facts on a day.
+    happened_on = fields.Date(allow_none=True)
     actor = fields.String()
     action = fields.String()
     subject_type = fields.String()

@@ -77,7 +77,8 @@ def check_new_password(password: str) -> None:
 
 
 def create_user(session: Session, *, email: str, password: str, roles: Iterable[str | Role],
-                name: str = "", locale: str | None = None, actor: str) -> User:
+                name: str = "", locale: str | None = None, actor: str,
+                name_en: str = "") -> User:
     """Create a user with the given roles."""
     email = normalise_email(email)
     if "@" not in email or len(email) > 320:
@@ -88,13 +89,26 @@ def create_user(session: Session, *, email: str, password: str, roles: Iterable[
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise AppError(_l("A user with this e-mail address already exists."), status=409,
                        code="duplicate", details={"email": [email]})
-    user = User(email=email, name=name, password_hash=hash_password(password), locale=locale,
+    name_en = " ".join((name_en or "").split())[:200]
+    user = User(email=email, name=name, name_en=name_en,
+                password_hash=hash_password(password), locale=locale,
                 role_rows=[UserRole(role=r) for r in sorted(role_set)])
     session.add(user)
     session.flush()
     record(session, actor=actor, action="user.created", subject_type="user", subject_id=user.id,
-           payload={"email": email, "roles": sorted(r.value for r in role_set), "name": name})
+           payload={"email": email, "roles": sorted(r.value for r in role_set), "name": name,
+                    "name_en": name_en})
     return user
+
+
+def set_name_en(session: Session, user: User, name_en: str, *, actor: str) -> None:
+    """The user's name in English documents and pages ("" = their name as it is)."""
+    name_en = " ".join((name_en or "").split())[:200]
+    if user.name_en == name_en:
+        return
+    before, user.name_en = user.name_en, name_en
+    record(session, actor=actor, action="user.name_en_set", subject_type="user",
+           subject_id=user.id, payload={"email": user.email, "before": before, "after": name_en})
 
 
 def set_roles(session: Session, user: User, roles: Iterable[str | Role], *, actor: str) -> None:

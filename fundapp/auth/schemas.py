@@ -5,7 +5,7 @@ users.name String(200)); a password is at most 1024 characters, so hashing stays
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, missing, validate
 
 from fundapp.auth.models import Role
 from fundapp.auth.operations import MIN_PASSWORD_LENGTH
@@ -74,6 +74,12 @@ class LocaleSchema(Schema):
     locale = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
 
 
+class MeUpdateSchema(Schema):
+    """The caller's own settings: the language, and the name shown on English pages."""
+    locale = fields.String(load_default=missing, validate=validate.OneOf(LANGUAGES))
+    name_en = Text(max=NAME_LENGTH, load_default=missing)  # not sent: kept as it is
+
+
 class PasswordChangeSchema(Schema):
     current_password = _password(N_("Enter your current password."))
     new_password = _password(N_("Enter a new password."), new=True)
@@ -82,6 +88,8 @@ class PasswordChangeSchema(Schema):
 class UserCreateSchema(Schema):
     email = _email(N_("Enter an e-mail address."))
     name = Text(max=NAME_LENGTH)
+    name_en = Text(max=NAME_LENGTH, metadata={"description": "the name in English documents "
+                                                            "and pages (issue 15)"})
     password = _password(N_("Enter a password."), new=True)
     roles = _roles()
     locale = fields.String(load_default=None, validate=validate.OneOf(LANGUAGES))
@@ -89,4 +97,5 @@ class UserCreateSchema(Schema):
 
 class UserEditSchema(Schema):
     roles = _roles()
+    name_en = Text(max=NAME_LENGTH, load_default=missing)  # not sent: kept as it is
     is_active = fields.Boolean(load_default=False)

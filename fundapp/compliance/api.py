@@ -111,3 +111,38 @@ def checks_body() -> dict:
     return {"ran_at": report.ran_at, "counts": report.counts(),
             "checks": [{"id": c.id, "clause": c.clause, "title": str(c.title)}
                        for c in report.checks], "items": items}
+
+
+# --------------------------------------------------------------------------- parity with the pages
+# (issue 12: the ledger verification report and a backup, queued as the pages queue them)
+
+LANG_PARAM = [{"name": "lang", "in": "query", "schema": {"type": "string",
+                                                          "enum": ["zh", "en", "both"]},
+               "description": "the report's language (default both)"}]
+
+
+@api_route(bp, "/v1/ledger/verification", "POST", status=202, response=TaskSchema,
+           params=LANG_PARAM,
+           summary="Queue the ledger verification report (PDF; the whole chain is walked by the "
+                   "worker): 202 with the task to poll (GET /api/v1/tasks/{id})")
+def queue_ledger_verification():
+    from fundapp.compliance.tasks import VERIFICATION_PDF_TASK
+    from fundapp.tasks.operations import enqueue
+
+    language = request.args.get("lang", "both")
+    return accepted(enqueue(db.session, VERIFICATION_PDF_TASK, {
+        "actor": g.user.email, "lang": language if language in ("zh", "en") else "both"},
+        requested_by=g.user.email))
+
+
+@api_route(bp, "/v1/backups", "POST", status=202, response=TaskSchema,
+           summary="Queue a backup of the database now (admin), made by the worker: 202 with "
+                   "the task to poll (GET /api/v1/tasks/{id})")
+def queue_backup():
+    import secrets
+
+    from fundapp.compliance.tasks import BACKUP_TASK
+    from fundapp.tasks.operations import enqueue
+
+    return accepted(enqueue(db.session, BACKUP_TASK, {"task_key": secrets.token_hex(4)},
+                            requested_by=g.user.email))

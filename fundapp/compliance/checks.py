@@ -48,6 +48,7 @@ from fundapp.auth.models import User, UserRole
 from fundapp.compliance.models import JobRun
 from fundapp.dates import shanghai_today
 from fundapp.scheduler import JOBS, TIMEZONE
+from fundapp.ui import job_label
 
 log = logging.getLogger("fundapp.compliance.checks")
 
@@ -191,14 +192,14 @@ def scheduled_jobs(ctx: CheckContext) -> Iterable[CheckItem]:
                                    .limit(1)).first()
         if last is not None and last.outcome == "running" and \
                 ctx.now - last.started_at > RUNNING_STALE:
-            yield CheckItem(job.clause, WARNING, "job", job.id, job.id,
+            yield CheckItem(job.clause, WARNING, "job", job.id, job_label(job.id),
                             _l("Job %(job)s has been marked running since %(when)s: the "
-                               "scheduler probably stopped during the run.", job=job.id,
+                               "scheduler probably stopped during the run.", job=job_label(job.id),
                                when=_local(last.started_at)))
         elif last is not None and last.outcome == "failed" and job.id != "ledger.verify":
-            yield CheckItem(job.clause, WARNING, "job", job.id, job.id,
+            yield CheckItem(job.clause, WARNING, "job", job.id, job_label(job.id),
                             _l("The last run of job %(job)s (%(when)s) failed: %(message)s",
-                               job=job.id, when=_local(last.scheduled_for),
+                               job=job_label(job.id), when=_local(last.scheduled_for),
                                message=last.message[:300]))
         # An occurrence due more than an hour ago (within the catch-up window) that never ran.
         trigger = CronTrigger(timezone=TIMEZONE, **job.cron)
@@ -207,9 +208,9 @@ def scheduled_jobs(ctx: CheckContext) -> Iterable[CheckItem]:
         while fire is not None and fire <= horizon:
             due, fire = fire, trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
         if due is not None and (last is None or last.scheduled_for < due):
-            yield CheckItem(job.clause, WARNING, "job", job.id, job.id,
+            yield CheckItem(job.clause, WARNING, "job", job.id, job_label(job.id),
                             _l("Job %(job)s did not run at %(when)s. Is the scheduler process "
-                               "running?", job=job.id, when=_local(due)))
+                               "running?", job=job_label(job.id), when=_local(due)))
 
 
 @register_check("users.without_roles", clause="R12", title=_l("Users without roles"))

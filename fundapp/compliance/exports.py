@@ -62,10 +62,16 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fundapp.compliance.ledger import format_time, record
+from fundapp.compliance.ledger import day_text, format_time, record
 from fundapp.compliance.models import LedgerEntry, LedgerExport, LedgerHead
 from fundapp.compliance.signing import load_signing_key
-from fundapp.compliance.verify_export import CSV_COLUMNS, FORMAT, NEUTRALISED_STARTS
+from fundapp.compliance.verify_export import (
+    CSV_COLUMNS,
+    CSV_COLUMNS_V1,
+    FORMAT,
+    FORMAT_V1,
+    NEUTRALISED_STARTS,
+)
 from fundapp.errors import AppError, NotFound, ValidationFailed
 from fundapp.fields import FIRST_DAY, LAST_DAY, day_out_of_range  # noqa: F401  (shared bounds)
 
@@ -153,13 +159,15 @@ class ExportResult:
 # ---- reading the segment ---------------------------------------------------------------------
 
 _SELECT = ("SELECT seq, recorded_at, actor, action, subject_type, subject_id, payload, prev_hash, "
-           "hash FROM ledger_entries WHERE seq > {p} AND seq <= {p} ORDER BY seq LIMIT {p}")
+           "hash, happened_on FROM ledger_entries WHERE seq > {p} AND seq <= {p} ORDER BY seq "
+           "LIMIT {p}")
 
 
 def fetch_batches(session: Session, first_seq: int, last_seq: int,
                   batch: int | None = None) -> Iterator[list[tuple]]:
     """Entries first_seq..last_seq in order, as lists of plain tuples (the columns of
-    CSV_COLUMNS), read through a raw cursor in keyset pages of `batch` rows."""
+    CSV_COLUMNS: happened_on last, as ISO text or ""), read through a raw cursor in keyset pages
+    of `batch` rows."""
     batch = batch or EXPORT_BATCH
     connection = session.connection()
     sql = _SELECT.format(p="?" if connection.dialect.paramstyle == "qmark" else "%s")
@@ -168,7 +176,7 @@ def fetch_batches(session: Session, first_seq: int, last_seq: int,
         last = first_seq - 1
         while last < last_seq:
             cursor.execute(sql, (last, last_seq, batch))
-            rows = cursor.fetchall()
+            rows = [(*row[:9], day_text(row[9])) for row in cursor.fetchall()]
             if not rows:
                 return
             yield rows
@@ -179,31 +187,39 @@ def fetch_batches(session: Session, first_seq: int, last_seq: int,
 
 # ---- rendering a page of rows ----------------------------------------------------------------
 
-def render_jsonl(rows: list[tuple], flags: list[bool]) -> bytes:
-    """The canonical JSON of each entry (sorted keys, no spaces), spelt out like entry_hash()."""
+def render_jsonl(rows: list[tuple], flags: list[bool], with_day: bool = True) -> bytes:
+    """The canonical JSON of each entry (sorted keys, no spaces), spelt out like entry_hash().
+
+    `with_day` (format 2, issue 12): an entry shown in full names its happened_on when it has
+    one, as its hash does; format 1 exports (made before any entry had one) never do."""
     q = _quote
+    key = ',"happened_on":' if with_day else None
     lines = [
-        f'{{"action":{q(action)},"actor":{q(actor)},"hash":{q(hash_)},"payload":{q(payload)},'
+        f'{{"action":{q(action)},"actor":{q(actor)}{key + q(day) if key and day else ""},'
+        f'"hash":{q(hash_)},"payload":{q(payload)},'
         f'"prev_hash":{q(prev)},"recorded_at":{q(at)},"seq":{int(seq)},'
         f'"subject_id":{q(sid)},"subject_type":{q(stype)}}}\n' if full else
         f'{{"hash":{q(hash_)},"prev_hash":{q(prev)},"redacted":true,"seq":{int(seq)}}}\n'
-        for (seq, at, actor, action, stype, sid, payload, prev, hash_), full
+        for (seq, at, actor, action, stype, sid, payload, prev, hash_, day), full
         in zip(rows, flags, strict=True)]
     return "".join(lines).encode("utf-8")
 
 
-def neutralised_rows(rows: list[tuple], flags: list[bool]) -> list[tuple]:
-    """The rows shown in full, every text cell neutralised (CSV and XLSX show these)."""
+def neutralised_rows(rows: list[tuple], flags: list[bool], with_day: bool = True) -> list[tuple]:
+    """The rows shown in full, every text cell neutralised (CSV and XLSX show these); format 2
+    (`with_day`) keeps happened_on last (ISO digits or "": nothing to neutralise)."""
     s = NEUTRALISED_STARTS
-    return [(seq, "'" + at if at.startswith(s) else at,
-             "'" + actor if actor.startswith(s) else actor,
-             "'" + action if action.startswith(s) else action,
-             "'" + stype if stype.startswith(s) else stype, "'" + sid if sid.startswith(s) else sid,
-             "'" + payload if payload.startswith(s) else payload,
-             "'" + prev if prev.startswith(s) else prev,
-             "'" + hash_ if hash_.startswith(s) else hash_)
-            for (seq, at, actor, action, stype, sid, payload, prev, hash_), full
-            in zip(rows, flags, strict=True) if full]
+    shown = [(seq, "'" + at if at.startswith(s) else at,
+              "'" + actor if actor.startswith(s) else actor,
+              "'" + action if action.startswith(s) else action,
+              "'" + stype if stype.startswith(s) else stype,
+              "'" + sid if sid.startswith(s) else sid,
+              "'" + payload if payload.startswith(s) else payload,
+              "'" + prev if prev.startswith(s) else prev,
+              "'" + hash_ if hash_.startswith(s) else hash_, *((day,) if with_day else ()))
+             for (seq, at, actor, action, stype, sid, payload, prev, hash_, day), full
+             in zip(rows, flags, strict=True) if full]
+    return shown
 
 
 CSV_BOM = "\ufeff".encode()
@@ -217,17 +233,19 @@ def _csv_cell(v: str) -> str:
 
 
 def render_csv(shown: list[tuple]) -> bytes:
-    """Neutralised rows as CSV lines, exactly as csv.writer writes them."""
+    """Neutralised rows as CSV lines, exactly as csv.writer writes them (format 2 rows end with
+    happened_on, format 1 rows without it)."""
     c = _csv_cell
     return "".join([
         f"{seq},{c(at)},{c(actor)},{c(action)},{c(stype)},{c(sid)},{c(payload)},{c(prev)},"
-        f"{c(hash_)}\r\n" for seq, at, actor, action, stype, sid, payload, prev, hash_ in shown
+        f"{c(hash_)}{''.join(',' + c(v) for v in day)}\r\n"
+        for seq, at, actor, action, stype, sid, payload, prev, hash_, *day in shown
     ]).encode("utf-8")
 
 
-def csv_header() -> bytes:
+def csv_header(with_day: bool = True) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(CSV_COLUMNS)
+    csv.writer(buffer).writerow(CSV_COLUMNS if with_day else CSV_COLUMNS_V1)
     return CSV_BOM + buffer.getvalue().encode("utf-8")
 
 
@@ -265,6 +283,18 @@ def _xlsx_text(value: str) -> str:
 
 def _rows_xml(shown: list[tuple], first_row: int) -> str:
     t = '</t></is></c><c r="'
+    if shown and len(shown[0]) > 9:  # format 2: happened_on in column J
+        return "".join(
+            f'<row r="{n}"><c r="A{n}"><v>{seq}</v></c><c r="B{n}" t="inlineStr"><is><t>{at}{t}'
+            f'C{n}" t="inlineStr"><is><t xml:space="preserve">{actor}{t}'
+            f'D{n}" t="inlineStr"><is><t xml:space="preserve">{action}{t}'
+            f'E{n}" t="inlineStr"><is><t xml:space="preserve">{stype}{t}'
+            f'F{n}" t="inlineStr"><is><t xml:space="preserve">{sid}{t}'
+            f'G{n}" t="inlineStr"><is><t xml:space="preserve">{payload}{t}'
+            f'H{n}" t="inlineStr"><is><t>{prev}{t}I{n}" t="inlineStr"><is><t>{hash_}{t}'
+            f'J{n}" t="inlineStr"><is><t>{day}</t></is></c></row>'
+            for n, (seq, at, actor, action, stype, sid, payload, prev, hash_, day)
+            in enumerate(shown, start=first_row))
     return "".join(
         f'<row r="{n}"><c r="A{n}"><v>{seq}</v></c><c r="B{n}" t="inlineStr"><is><t>{at}{t}'
         f'C{n}" t="inlineStr"><is><t xml:space="preserve">{actor}{t}'
@@ -278,7 +308,8 @@ def _rows_xml(shown: list[tuple], first_row: int) -> str:
         in enumerate(shown, start=first_row))
 
 
-_TAGS_PER_ROW = _rows_xml([(1, *"abcdefgh")], 1).count("<")
+_TAGS_PER_ROW = {9: _rows_xml([(1, *"abcdefgh")], 1).count("<"),
+                 10: _rows_xml([(1, *"abcdefghi")], 1).count("<")}
 _COLUMN_TEXTS = [operator.itemgetter(i) for i in range(1, 9)]
 
 
@@ -287,7 +318,7 @@ def _sheet_rows(shown: list[tuple], first_row: int) -> bytes:
     written as they are when nothing needs escaping (the page holds no &, \r or control character
     and exactly the markup's < and >); otherwise the page is written again cell by cell."""
     xml = _rows_xml(shown, first_row)
-    tags = _TAGS_PER_ROW * len(shown)
+    tags = _TAGS_PER_ROW[len(shown[0]) if shown else 9] * len(shown)
     data = xml.encode("utf-8")
     if (xml.count("<") != tags or xml.count(">") != tags
             or len(data.translate(None, _XLSX_RISKY_BYTES)) != len(data)
@@ -298,23 +329,25 @@ def _sheet_rows(shown: list[tuple], first_row: int) -> bytes:
     return data
 
 
-_HEADER_ROW = _rows_xml([(CSV_COLUMNS[0], *CSV_COLUMNS[1:])], 1).replace(
+_HEADER_ROWS = {with_day: _rows_xml([columns], 1).replace(
     '<c r="A1"><v>seq</v></c>', '<c r="A1" t="inlineStr"><is><t>seq</t></is></c>')
+    for with_day, columns in ((True, CSV_COLUMNS), (False, CSV_COLUMNS_V1))}
 
 
 class _Sheets:
     """Splits the rows shown into sheets of XLSX_MAX_ROWS rows (the header repeated on each);
     feed() returns the XML as (sheet number, bytes) pieces in order."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, with_day: bool = True) -> None:
         self.limit = limit  # data rows per sheet
+        self.header = _HEADER_ROWS[with_day]
         self.sheet = 0
         self.rows = self.limit  # the first row shown opens sheet 1
 
     def _open(self) -> tuple[int, bytes]:
         self.sheet += 1
         self.rows = 0
-        return self.sheet, (_SHEET_HEAD + _HEADER_ROW).encode()
+        return self.sheet, (_SHEET_HEAD + self.header).encode()
 
     def feed(self, shown: list[tuple]) -> list[tuple[int, bytes]]:
         pieces = []
@@ -434,8 +467,10 @@ class _Digest:
 class _Segment:
     """What a bundle is rebuilt from: the chain segment and the period and scope shown in full."""
 
-    def __init__(self, first_seq: int, last_seq: int, scope: dict[str, str]) -> None:
+    def __init__(self, first_seq: int, last_seq: int, scope: dict[str, str],
+                 with_day: bool = True) -> None:
         self.first_seq, self.last_seq = first_seq, last_seq
+        self.with_day = with_day  # format 2 (issue 12) shows happened_on; format 1 did not
         low, high = scope["recorded_at_from"], scope["recorded_at_before"]
         kind, value = scope.get("kind", "all"), scope.get("value", "")
         if kind == "action":
@@ -461,21 +496,21 @@ def _counting(batches: Iterable[tuple[list[tuple], list[bool]]], progress: Progr
 
 def jsonl_chunks(session: Session, segment: _Segment) -> Iterator[bytes]:
     for rows, flags in segment.batches(session):
-        yield render_jsonl(rows, flags)
+        yield render_jsonl(rows, flags, segment.with_day)
 
 
 def csv_chunks(session: Session, segment: _Segment) -> Iterator[bytes]:
-    yield csv_header()
+    yield csv_header(segment.with_day)
     for rows, flags in segment.batches(session):
-        yield render_csv(neutralised_rows(rows, flags))
+        yield render_csv(neutralised_rows(rows, flags, segment.with_day))
 
 
 def sheet_pieces(batches: Iterable[tuple[list[tuple], list[bool]]],
-                 rows_per_sheet: int) -> Iterator[tuple[int, bytes]]:
+                 rows_per_sheet: int, with_day: bool = True) -> Iterator[tuple[int, bytes]]:
     """The XML of the workbook's sheets as (sheet number, bytes) pieces, in order."""
-    splitter = _Sheets(rows_per_sheet)
+    splitter = _Sheets(rows_per_sheet, with_day)
     for rows, flags in batches:
-        yield from splitter.feed(neutralised_rows(rows, flags))
+        yield from splitter.feed(neutralised_rows(rows, flags, with_day))
     yield from splitter.close()
 
 
@@ -520,9 +555,9 @@ def _render(session: Session, segment: _Segment, progress: ProgressCallback | No
             total: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Render every file once: the summary for the manifest and the ZIP layout to store."""
     jsonl, csv_digest = _Digest(), _Digest()
-    csv_digest.update(csv_header())
+    csv_digest.update(csv_header(segment.with_day))
     rows_per_sheet = XLSX_MAX_ROWS - 1  # the header takes a row of each sheet
-    splitter = _Sheets(rows_per_sheet)
+    splitter = _Sheets(rows_per_sheet, segment.with_day)
     sheets: dict[int, list[int]] = {}
     first = last = None
     before = after = ""
@@ -542,8 +577,8 @@ def _render(session: Session, segment: _Segment, progress: ProgressCallback | No
         for rows, flags in _counting(segment.batches(session), progress, 0, total):
             if first is None:
                 first, before = rows[0][0], rows[0][7]
-            jsonl.update(render_jsonl(rows, flags))
-            shown = neutralised_rows(rows, flags)
+            jsonl.update(render_jsonl(rows, flags, segment.with_day))
+            shown = neutralised_rows(rows, flags, segment.with_day)
             csv_digest.update(render_csv(shown))
             add(splitter.feed(shown))
             chain += len(rows)
@@ -675,9 +710,9 @@ def create_export(session: Session, scope: ExportScope, *, actor: str,
         "scope": scope.as_dict(),
         **summary,
         "public_key_fingerprint": key.fingerprint,
-        "entry_hash": "sha256 of the canonical JSON of action, actor, payload, prev_hash, "
-                      "recorded_at, seq, subject_id, subject_type (sorted keys, no spaces, "
-                      "UTF-8)",
+        "entry_hash": "sha256 of the canonical JSON of action, actor, happened_on (only when "
+                      "not empty), payload, prev_hash, recorded_at, seq, subject_id, "
+                      "subject_type (sorted keys, no spaces, UTF-8)",
         "clause": "R12",
     }
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False)
@@ -734,12 +769,14 @@ def _file_chunks(session: Session, export: LedgerExport) -> list[tuple[str, int,
     manifest = json.loads(export.manifest_json)
     layout = json.loads(export.bundle_layout)
     files = manifest["files"]
-    segment = _Segment(int(manifest["first_seq"]), int(manifest["last_seq"]), manifest["scope"])
+    segment = _Segment(int(manifest["first_seq"]), int(manifest["last_seq"]), manifest["scope"],
+                       with_day=manifest.get("format") != FORMAT_V1)
     big = [
         ("entries.jsonl", lambda: jsonl_chunks(session, segment)),
         ("entries.csv", lambda: csv_chunks(session, segment)),
         ("entries.xlsx", lambda: xlsx_chunks(
-            sheet_pieces(segment.batches(session), layout["entries.xlsx"]["rows_per_sheet"]),
+            sheet_pieces(segment.batches(session), layout["entries.xlsx"]["rows_per_sheet"],
+                         segment.with_day),
             layout["entries.xlsx"]["sheets"])),
     ]
     out = [(name, int(files[name]["bytes"]), int(layout[name]["crc32"]), chunks)

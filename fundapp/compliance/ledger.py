@@ -46,19 +46,35 @@ def canonical_json(value: Any) -> str:
 
 
 def entry_hash(seq: int, recorded_at: str, actor: str, action: str, subject_type: str,
-               subject_id: str, payload: str, prev_hash: str) -> str:
+               subject_id: str, payload: str, prev_hash: str,
+               happened_on: str | date | None = None) -> str:
     """SHA-256 of the entry's canonical JSON form.
 
     The body is exactly canonical_json() of the entry's fields (sorted keys, no spaces), spelt out
     so that verifying a million entries does not pay for a generic json.dumps each time;
-    tests/compliance/test_ledger_hash.py holds the two forms equal.
+    tests/compliance/test_ledger_hash.py holds the two forms equal. `happened_on` (issue 12) is
+    a field of the form only when the entry has one, so entries made before it hash as they did.
     """
     body = ('{"action":' + _quote(action) + ',"actor":' + _quote(actor)
+            + _happened_field(happened_on)
             + ',"payload":' + _quote(payload) + ',"prev_hash":' + _quote(prev_hash)
             + ',"recorded_at":' + _quote(recorded_at) + ',"seq":' + str(int(seq))
             + ',"subject_id":' + _quote(subject_id) + ',"subject_type":' + _quote(subject_type)
             + "}")
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def day_text(day: str | date | None) -> str:
+    """A happened_on value as the text that is hashed ("" for none); the database gives a date
+    (PostgreSQL) or its ISO text (SQLite)."""
+    if day is None or day == "":
+        return ""
+    return day.isoformat() if isinstance(day, date) else str(day)
+
+
+def _happened_field(day: str | date | None) -> str:
+    text_ = day_text(day)
+    return ',"happened_on":' + _quote(text_) if text_ else ""
 
 
 def format_time(moment: datetime) -> str:
@@ -76,15 +92,15 @@ _SET_HEAD_HASH = (_LEDGER_HEADS.update().where(_LEDGER_HEADS.c.id == 1)
                   .values(hash=bindparam("new_hash")))
 # PostgreSQL: the entry and the head's new hash in one round trip.
 _APPEND_PG = text(
-    "WITH entry AS (INSERT INTO ledger_entries (seq, recorded_at, actor, action, subject_type, "
-    "subject_id, payload, prev_hash, hash) VALUES (:seq, :recorded_at, :actor, :action, "
-    ":subject_type, :subject_id, :payload, :prev_hash, :hash)) "
+    "WITH entry AS (INSERT INTO ledger_entries (seq, recorded_at, happened_on, actor, action, "
+    "subject_type, subject_id, payload, prev_hash, hash) VALUES (:seq, :recorded_at, "
+    ":happened_on, :actor, :action, :subject_type, :subject_id, :payload, :prev_hash, :hash)) "
     "UPDATE ledger_heads SET hash = :hash WHERE id = 1")
 
 
 def record(session: Session, *, actor: str, action: str, subject_type: str,
            subject_id: Any = "", payload: dict[str, Any] | None = None,
-           at: datetime | None = None) -> LedgerEntry:
+           at: datetime | None = None, happened_on: date | None = None) -> LedgerEntry:
     """Append one entry to the ledger in the session's current transaction (flushes, never commits).
 
     Every ledgered write in the fund queues on the head's lock until its transaction ends
@@ -92,6 +108,9 @@ def record(session: Session, *, actor: str, action: str, subject_type: str,
     form are ready before the lock is taken, and the append is two round trips on PostgreSQL
     (three on SQLite, where the lock is the whole database's anyway). The entry is written by
     Core statements; the LedgerEntry returned describes it and is not added to the session.
+
+    `happened_on` (issue 12): the day the recorded fact happened, when the entry records one (a
+    payment, a signing...); `recorded_at` is always when it was recorded.
     """
     session.flush()  # the change being recorded must reach the database before its entry
     text_ = canonical_json(payload or {})
@@ -99,9 +118,12 @@ def record(session: Session, *, actor: str, action: str, subject_type: str,
     # Take the write lock first, then read the head (one statement): see LedgerHead.
     head = session.execute(_TAKE_HEAD).one()
     recorded_at = format_time(at or datetime.now(UTC))
+    if isinstance(happened_on, datetime):  # a day, never a moment
+        happened_on = happened_on.date()
     digest = entry_hash(head.seq, recorded_at, actor, action, subject_type, subject, text_,
-                        head.hash)
-    values = {"seq": head.seq, "recorded_at": recorded_at, "actor": actor, "action": action,
+                        head.hash, happened_on)
+    values = {"seq": head.seq, "recorded_at": recorded_at, "happened_on": happened_on,
+              "actor": actor, "action": action,
               "subject_type": subject_type, "subject_id": subject, "payload": text_,
               "prev_hash": head.hash, "hash": digest}
     if session.get_bind().dialect.name == "postgresql":
@@ -134,7 +156,7 @@ class VerifyResult:
 
 # entry_hash()'s body as one format string: verifying a million entries formats each once instead
 # of concatenating seventeen pieces (tests/compliance/test_verify_rows.py holds the two equal).
-_BODY = ('{"action":%s,"actor":%s,"payload":%s,"prev_hash":%s,"recorded_at":%s,"seq":%d,'
+_BODY = ('{"action":%s,"actor":%s%s,"payload":%s,"prev_hash":%s,"recorded_at":%s,"seq":%d,'
          '"subject_id":%s,"subject_type":%s}')
 
 
@@ -142,13 +164,15 @@ def verify_rows(rows: Iterable[Any]) -> VerifyResult:
     """Walk entries in sequence order and name the first one that breaks the chain.
 
     Rows are (seq, recorded_at, actor, action, subject_type, subject_id, payload, prev_hash,
-    hash) in that order, as iter_entries() yields them.
+    hash[, happened_on]) in that order, as iter_entries() yields them.
     """
     expected_seq = 1
     prev = GENESIS_HASH
-    sha256, quote, body = hashlib.sha256, _quote, _BODY
-    for (seq, recorded_at, actor, action, subject_type, subject_id, payload, prev_hash,
-         digest) in rows:
+    sha256, quote, body, happened = hashlib.sha256, _quote, _BODY, _happened_field
+    for row in rows:
+        (seq, recorded_at, actor, action, subject_type, subject_id, payload, prev_hash,
+         digest) = row[:9]
+        day = row[9] if len(row) > 9 else None
         if seq != expected_seq:
             reason = (f"sequence jumps from {expected_seq - 1} to {seq} (entries missing)"
                       if seq > expected_seq else f"sequence {seq} out of order")
@@ -156,7 +180,8 @@ def verify_rows(rows: Iterable[Any]) -> VerifyResult:
         if prev_hash != prev:
             return VerifyResult(expected_seq - 1, prev,
                                 ChainProblem(seq, "previous hash does not match"))
-        text = body % (quote(action), quote(actor), quote(payload), quote(prev_hash),
+        text = body % (quote(action), quote(actor), happened(day) if day else "", quote(payload),
+                       quote(prev_hash),
                        quote(recorded_at), seq, quote(subject_id), quote(subject_type))
         if sha256(text.encode("utf-8")).hexdigest() != digest:
             return VerifyResult(expected_seq - 1, prev,
@@ -169,7 +194,7 @@ def verify_rows(rows: Iterable[Any]) -> VerifyResult:
 def iter_entries(session: Session, batch: int = 5000) -> Iterator[Any]:
     columns = (LedgerEntry.seq, LedgerEntry.recorded_at, LedgerEntry.actor, LedgerEntry.action,
                LedgerEntry.subject_type, LedgerEntry.subject_id, LedgerEntry.payload,
-               LedgerEntry.prev_hash, LedgerEntry.hash)
+               LedgerEntry.prev_hash, LedgerEntry.hash, LedgerEntry.happened_on)
     last = 0
     # Keyset pages keep memory flat and need no server-side cursor on either database.
     while True:
@@ -199,7 +224,7 @@ def iter_entries_between(session: Session, first_seq: int, last_seq: int,
     """Entries first_seq..last_seq (inclusive) in order, in keyset pages of `batch` rows."""
     columns = (LedgerEntry.seq, LedgerEntry.recorded_at, LedgerEntry.actor, LedgerEntry.action,
                LedgerEntry.subject_type, LedgerEntry.subject_id, LedgerEntry.payload,
-               LedgerEntry.prev_hash, LedgerEntry.hash)
+               LedgerEntry.prev_hash, LedgerEntry.hash, LedgerEntry.happened_on)
     last = first_seq - 1
     while last < last_seq:
         rows = session.execute(select(*columns)

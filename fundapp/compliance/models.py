@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -28,10 +29,18 @@ class LedgerEntry(Base):
     """
 
     __tablename__ = "ledger_entries"
+    # The dashboard lists a user's own recent entries (issue 14: no scan of the whole ledger).
+    # An object's page lists its corrections (issue 12): WHERE subject_type, subject_id.
+    __table_args__ = (Index("ix_ledger_entries_actor_seq", "actor", "seq"),
+                      Index("ix_ledger_entries_subject", "subject_type", "subject_id", "seq"))
 
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                      autoincrement=False)
     recorded_at: Mapped[str] = mapped_column(String(32), index=True)
+    # The day the recorded fact happened (issue 12: a signing, a payment, a round...), beside
+    # recorded_at, when it was recorded; None for entries that are not facts on a day. Hashed
+    # only when present, so that entries made before it existed verify as they did.
+    happened_on: Mapped[date | None] = mapped_column(Date, default=None)
     actor: Mapped[str] = mapped_column(String(320))
     action: Mapped[str] = mapped_column(String(80), index=True)
     subject_type: Mapped[str] = mapped_column(String(80))

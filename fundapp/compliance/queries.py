@@ -19,9 +19,10 @@ def verification_report(session: Session, verified_by: str) -> dict[str, Any]:
     result = verify_chain(session)
     first_at, last_at = session.execute(select(func.min(LedgerEntry.recorded_at),
                                                func.max(LedgerEntry.recorded_at))).one()
-    fund = session.scalar(select(Fund.name).order_by(Fund.id).limit(1))
+    fund = session.execute(select(Fund.name, Fund.name_en).order_by(Fund.id).limit(1)).first()
     return {
-        "fund_name": fund or "fundapp",
+        "fund_name": (fund.name if fund else "") or "fundapp",
+        "fund_name_en": fund.name_en if fund else "",
         "ok": result.ok,
         "problem": str(result.problem) if result.problem else "",
         "count": f"{result.count:,}",
@@ -94,3 +95,26 @@ def ledger_filters(args: Mapping[str, str]) -> dict[str, Any]:
         raise ValidationFailed(_l("Some fields are not valid."), details=problems)
     return {"action": texts["action"], "actor": texts["actor"],
             "from_on": dates["from"], "to_on": dates["to"]}
+
+
+def corrections_for(session: Session, subject_type: str, subject_id: Any,
+                    limit: int = 200) -> list[dict[str, Any]]:
+    """The `<thing>.corrected` entries of one object (or of several: a list of ids), newest
+    first (issue 12): who, when in Beijing time, and the payload ({"reason", "before", "after"})."""
+    import json
+
+    from fundapp.ui import beijing_time
+
+    ids = [str(i) for i in subject_id] if isinstance(subject_id, list | tuple) \
+        else [str(subject_id)]
+    if not ids:
+        return []
+    rows = session.execute(
+        select(LedgerEntry.actor, LedgerEntry.recorded_at, LedgerEntry.payload,
+               LedgerEntry.action, LedgerEntry.subject_id)
+        .where(LedgerEntry.subject_type == subject_type, LedgerEntry.subject_id.in_(ids),
+               LedgerEntry.action.like("%.corrected"))
+        .order_by(LedgerEntry.seq.desc()).limit(limit)).all()
+    return [{"actor": row.actor, "action": row.action, "subject_id": row.subject_id,
+             "at": beijing_time(datetime.fromisoformat(row.recorded_at.replace("Z", "+00:00"))),
+             "payload": json.loads(row.payload)} for row in rows]

@@ -27,9 +27,12 @@ Exit status: 0 verified; 1 a check failed; 2 the input is unusable; 3 every chec
 key was not pinned.
 
 An entry's hash is the SHA-256 of its canonical JSON form: the keys action, actor, payload,
-prev_hash, recorded_at, seq, subject_id, subject_type, sorted, no spaces, UTF-8 without escaping
+prev_hash, recorded_at, seq, subject_id, subject_type, and happened_on (the day the recorded fact
+happened, YYYY-MM-DD) only when the entry has one, sorted, no spaces, UTF-8 without escaping
 non-ASCII text, seq as an integer and every other value as a string (payload is the exact JSON
-text that was recorded).
+text that was recorded). Exports of format 2 show happened_on in entries.jsonl when the entry has
+one and as the last column of entries.csv ("" for none); format 1 exports, made before it
+existed, have neither.
 
 This file is shipped twice, byte for byte: fundapp/compliance/verify_export.py (used by
 `fundapp ledger verify-export` and served from the export page) and tools/verify_ledger_export.py
@@ -52,13 +55,15 @@ from json.encoder import encode_basestring as _quote  # json.dumps' quoting, ens
 from pathlib import Path
 from typing import IO, Any
 
-FORMAT = "fundapp-ledger-export/1"
+FORMAT = "fundapp-ledger-export/2"
+FORMAT_V1 = "fundapp-ledger-export/1"  # before happened_on (issue 12): still verified
 GENESIS_HASH = "0" * 64
 EXIT_VERIFIED, EXIT_FAILED, EXIT_UNUSABLE, EXIT_NOT_PINNED = 0, 1, 2, 3
 WHERE_PUBLISHED = ("the fund's export page, GET /api/v1/ledger/public-key, `fundapp ledger "
                    "public-key`, or as the fund gave it to you")
-CSV_COLUMNS = ("seq", "recorded_at", "actor", "action", "subject_type", "subject_id", "payload",
-               "prev_hash", "hash")
+CSV_COLUMNS_V1 = ("seq", "recorded_at", "actor", "action", "subject_type", "subject_id",
+                  "payload", "prev_hash", "hash")
+CSV_COLUMNS = (*CSV_COLUMNS_V1, "happened_on")
 # A cell starting with one of these is prefixed with an apostrophe in CSV and XLSX, so that a
 # spreadsheet never runs it as a formula; a leading apostrophe is itself prefixed, so that taking
 # one apostrophe off always gives the exact value back.
@@ -74,9 +79,11 @@ def unneutralise(cell: str) -> str:
 
 
 def entry_hash(seq: int, recorded_at: str, actor: str, action: str, subject_type: str,
-               subject_id: str, payload: str, prev_hash: str) -> str:
+               subject_id: str, payload: str, prev_hash: str,
+               happened_on: str | None = None) -> str:
     """SHA-256 of the entry's canonical JSON form (see the module docstring)."""
     body = ('{"action":' + _quote(action) + ',"actor":' + _quote(actor)
+            + (',"happened_on":' + _quote(str(happened_on)) if happened_on else "")
             + ',"payload":' + _quote(payload) + ',"prev_hash":' + _quote(prev_hash)
             + ',"recorded_at":' + _quote(recorded_at) + ',"seq":' + str(int(seq))
             + ',"subject_id":' + _quote(subject_id) + ',"subject_type":' + _quote(subject_type)
@@ -248,7 +255,8 @@ def _sha256(fh: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def _csv_rows(bundle: Bundle, report: Report) -> Iterator[list[str] | None]:
+def _csv_rows(bundle: Bundle, report: Report,
+              columns: tuple[str, ...] = CSV_COLUMNS) -> Iterator[list[str] | None]:
     """entries.csv rows after the header, un-neutralised; None once the file is exhausted."""
     try:
         raw = bundle.open("entries.csv")
@@ -261,8 +269,8 @@ def _csv_rows(bundle: Bundle, report: Report) -> Iterator[list[str] | None]:
         reader = csv.reader(text)
         try:
             header = next(reader, None)
-            if header is None or tuple(header) != CSV_COLUMNS:
-                report.csv_problem = f"entries.csv header is {header!r}, expected {CSV_COLUMNS}"
+            if header is None or tuple(header) != columns:
+                report.csv_problem = f"entries.csv header is {header!r}, expected {columns}"
                 report.problems.append(report.csv_problem)
             for row in reader:
                 yield [unneutralise(cell) for cell in row]
@@ -292,7 +300,8 @@ def _check_chain(bundle: Bundle, report: Report) -> None:
         report.chain_problem = "entries.jsonl is missing"
         report.problems.append(report.chain_problem)
         return
-    csv_rows = _csv_rows(bundle, report)
+    columns = CSV_COLUMNS_V1 if m.get("format") == FORMAT_V1 else CSV_COLUMNS
+    csv_rows = _csv_rows(bundle, report, columns)
     expected = first_seq
     in_scope = 0
 
@@ -308,8 +317,11 @@ def _check_chain(bundle: Bundle, report: Report) -> None:
                 if not isinstance(seq, int) or isinstance(seq, bool):
                     raise TypeError("seq is not an integer")
                 redacted = entry.get("redacted") is True
-                fields = ("seq", "prev_hash", "hash") if redacted else CSV_COLUMNS
-                if not all(isinstance(entry[k], str) for k in fields if k != "seq"):
+                fields = ("seq", "prev_hash", "hash") if redacted else columns
+                if not all(isinstance(entry[k], str) for k in fields
+                           if k not in ("seq", "happened_on")):
+                    raise TypeError("a field is not text")
+                if not isinstance(entry.get("happened_on", ""), str):
                     raise TypeError("a field is not text")
             except (ValueError, KeyError, TypeError) as exc:
                 broken(expected, f"line {line_no} of entries.jsonl is not a valid entry ({exc})")
@@ -331,7 +343,7 @@ def _check_chain(bundle: Bundle, report: Report) -> None:
             if not redacted:
                 digest = entry_hash(seq, entry["recorded_at"], entry["actor"], entry["action"],
                                     entry["subject_type"], entry["subject_id"], entry["payload"],
-                                    entry["prev_hash"])
+                                    entry["prev_hash"], entry.get("happened_on") or None)
                 if digest != entry["hash"]:
                     broken(seq, "its content does not match its hash (changed after it was "
                                 "recorded)")
@@ -345,12 +357,12 @@ def _check_chain(bundle: Bundle, report: Report) -> None:
                 in_scope += 1
                 row = next(csv_rows)
                 if not report.csv_problem:
-                    values = [str(entry[k]) for k in CSV_COLUMNS]
+                    values = [str(entry.get(k, "")) for k in columns]
                     if row is None:
                         report.csv_problem = f"entry {seq} is missing from entries.csv"
                         report.bad_entry(seq, report.csv_problem)
                     elif row != values:
-                        diff = [k for k, a, b in zip(CSV_COLUMNS, row, values, strict=False)
+                        diff = [k for k, a, b in zip(columns, row, values, strict=False)
                                 if a != b] or ["the number of cells"]
                         report.csv_problem = (f"entry {seq}: entries.csv differs from "
                                               f"entries.jsonl in {', '.join(diff)}")
@@ -427,7 +439,8 @@ def verify_export(path: str | Path, public_key_pem: bytes | None = None,
         except ValueError as exc:
             report.problems.append(f"manifest.json is not valid JSON ({exc})")
             report.manifest = {}
-        if not isinstance(report.manifest, dict) or report.manifest.get("format") != FORMAT:
+        if not isinstance(report.manifest, dict) or report.manifest.get("format") not in (
+                FORMAT, FORMAT_V1):
             raise UnusableExport(f"manifest.json is not a {FORMAT} manifest")
 
         if public_key_pem is not None:

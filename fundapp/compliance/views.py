@@ -46,6 +46,14 @@ bp.register_blueprint(notifications_bp)
 VERIFIER = Path(__file__).with_name("verify_export.py")
 
 
+@bp.app_context_processor
+def _correction_history():
+    """`correction_history(subject_type, id)` for the History section of object pages (issue 12)."""
+    from fundapp.compliance.corrections import history_rows
+
+    return {"correction_history": history_rows}
+
+
 @bp.get("/ledger")
 def ledger():
     try:

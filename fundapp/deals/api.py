@@ -5,31 +5,40 @@ from __future__ import annotations
 from flask import g, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
+from fundapp.compliance.corrections import correction_schema
 from fundapp.deals import operations as ops
 from fundapp.deals import queries, roadshows
 from fundapp.deals.intake import MAX_SHEET_BYTES, SheetError, import_signup, preview_signup
 from fundapp.deals.models import MEMO_FIELDS, Company, DealStageChange, Roadshow
 from fundapp.deals.schemas import (
+    CompanyCorrectionSchema,
     CompanyCreateSchema,
     CompanyPageSchema,
     CompanyRowSchema,
     CompanySchema,
-    CompanyUpdateSchema,
+    CriteriaSchema,
+    DealCorrectionSchema,
     DealCreateSchema,
     DealMemoSchema,
     DealPageSchema,
     DealRowSchema,
     DealSchema,
+    ExpertReviewCreateSchema,
+    IcDecisionSchema,
     ImportResultSchema,
+    PanelMemberCreateSchema,
     RankingRowSchema,
+    RoadshowCorrectionSchema,
     RoadshowCreateSchema,
     RoadshowPageSchema,
     RoadshowSchema,
     RoadshowScoresSchema,
     ScoreSheetCreateSchema,
+    SlotCreateSchema,
     TransitionCreateSchema,
     TransitionListSchema,
     TransitionSchema,
@@ -37,6 +46,7 @@ from fundapp.deals.schemas import (
 from fundapp.errors import ValidationFailed
 from fundapp.extensions import db
 from fundapp.pagination import paginate
+from fundapp.tasks.api import TaskSchema, accepted
 
 PAGE = [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
         {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1,
@@ -63,9 +73,12 @@ def _page(page, schema) -> dict:
 @api_route(bp, "/v1/roadshows", "GET", summary="Roadshows, latest first",
            response=RoadshowPageSchema, params=PAGE)
 def list_roadshows():
-    page = paginate(db.session, select(Roadshow).order_by(Roadshow.held_on.desc(),
-                                                          Roadshow.id.desc()),
-                    request.args.get("page", 1), request.args.get("per_page", 25))
+    # Criteria, panel and slots in one statement each for the page, not three per roadshow.
+    stmt = (select(Roadshow).order_by(Roadshow.held_on.desc(), Roadshow.id.desc())
+            .options(selectinload(Roadshow.criteria), selectinload(Roadshow.panel),
+                     selectinload(Roadshow.slots)))
+    page = paginate(db.session, stmt, request.args.get("page", 1),
+                    request.args.get("per_page", 25))
     return _page(page, RoadshowSchema())
 
 
@@ -91,6 +104,17 @@ def create_roadshow():
            response=RoadshowSchema)
 def get_roadshow(roadshow_id: int):
     return RoadshowSchema().dump(roadshows.get_roadshow(db.session, roadshow_id))
+
+
+@api_route(bp, "/v1/roadshows/<int:roadshow_id>", "PATCH",
+           summary="Correct a roadshow with a reason: its details, panel names, slot order and "
+                   "(while no score is recorded; else 409) its criteria (roadshow.corrected)",
+           body=RoadshowCorrectionSchema, response=RoadshowSchema)
+def correct_roadshow(roadshow_id: int):
+    roadshows.get_roadshow(db.session, roadshow_id)
+    data = load_json(correction_schema(RoadshowCorrectionSchema))
+    roadshow = roadshows.correct_roadshow(db.session, roadshow_id, actor=g.user.email, **data)
+    return RoadshowSchema().dump(roadshow)
 
 
 def _scores_body(roadshow: Roadshow) -> dict:
@@ -176,12 +200,14 @@ def get_company(company_id: int):
     return CompanySchema().dump(ops.get_company(db.session, company_id))
 
 
-@api_route(bp, "/v1/companies/<int:company_id>", "PATCH", summary="Change a company",
-           body=CompanyUpdateSchema, response=CompanySchema)
+@api_route(bp, "/v1/companies/<int:company_id>", "PATCH",
+           summary="Correct a company (the fields sent) with a reason; the ledger keeps before "
+                   "and after (company.corrected)", body=CompanyCorrectionSchema,
+           response=CompanySchema)
 def update_company(company_id: int):
-    company = ops.get_company(db.session, company_id)
-    data = load_json(CompanyUpdateSchema(partial=True))
-    ops.update_company(db.session, company, actor=g.user.email, **data)
+    ops.get_company(db.session, company_id)
+    data = load_json(correction_schema(CompanyCorrectionSchema))
+    company = ops.correct_company(db.session, company_id, actor=g.user.email, **data)
     return CompanySchema().dump(company)
 
 
@@ -226,6 +252,17 @@ def get_deal(deal_id: int):
     return _deal_body(deal_id)
 
 
+@api_route(bp, "/v1/deals/<int:deal_id>", "PATCH",
+           summary="Correct a deal's application details (the fields sent) with a reason; the "
+                   "stage moves by transitions only (deal.corrected)", body=DealCorrectionSchema,
+           response=DealSchema)
+def correct_deal(deal_id: int):
+    ops.get_deal(db.session, deal_id)
+    data = load_json(correction_schema(DealCorrectionSchema))
+    ops.correct_deal(db.session, deal_id, actor=g.user.email, **data)
+    return _deal_body(deal_id)
+
+
 @api_route(bp, "/v1/deals/<int:deal_id>/memo", "PATCH",
            summary="Write the deal's IC memo fields (those sent); the ledger keeps before and "
                    "after", body=DealMemoSchema, response=DealSchema)
@@ -252,5 +289,84 @@ def create_deal_transition(deal_id: int):
     deal = ops.get_deal(db.session, deal_id)
     data = load_json(TransitionCreateSchema())
     change = ops.advance_deal(db.session, deal, data["to_stage"], actor=g.user.email,
-                              reason=data["reason"], expected_stage=data["expected_stage"])
+                              reason=data["reason"], expected_stage=data["expected_stage"],
+                              on=data["on"])
     return TransitionSchema().dump(change), 201
+
+
+# --------------------------------------------------------------------------- parity with the pages
+# (issue 12: everything the deal and roadshow pages can do, the API can: the same operations)
+
+
+@api_route(bp, "/v1/deals/<int:deal_id>/reviews", "POST",
+           summary="A panel member of the deal's roadshow approves or rejects the deal (the R11 "
+                   "expert-review quorum counts these)",
+           body=ExpertReviewCreateSchema, response=DealSchema, status=201)
+def record_expert_review(deal_id: int):
+    deal = ops.get_deal(db.session, deal_id)
+    ops.record_expert_review(db.session, deal, actor=g.user.email,
+                             **load_json(ExpertReviewCreateSchema()))
+    return _deal_body(deal_id), 201
+
+
+@api_route(bp, "/v1/deals/<int:deal_id>/ic-decision", "POST",
+           summary="Record by hand the reference of the IC resolution of a deal at the IC "
+                   "decision stage (R11); a meeting records its own "
+                   "(POST /api/v1/ic/meetings/{id}/decisions)",
+           body=IcDecisionSchema, response=DealSchema)
+def record_deal_ic_decision(deal_id: int):
+    deal = ops.get_deal(db.session, deal_id)
+    ops.record_ic_decision(db.session, deal, actor=g.user.email, **load_json(IcDecisionSchema()))
+    return _deal_body(deal_id)
+
+
+@api_route(bp, "/v1/roadshows/<int:roadshow_id>/criteria", "PUT",
+           summary="Replace the roadshow's criteria and weights (summing to 100%); a criterion "
+                   "with scores cannot be removed",
+           body=CriteriaSchema, response=RoadshowSchema)
+def set_roadshow_criteria(roadshow_id: int):
+    roadshow = roadshows.get_roadshow(db.session, roadshow_id)
+    roadshows.set_criteria(db.session, roadshow, actor=g.user.email,
+                           **load_json(CriteriaSchema()))
+    return RoadshowSchema().dump(roadshows.get_roadshow(db.session, roadshow_id))
+
+
+@api_route(bp, "/v1/roadshows/<int:roadshow_id>/panel", "POST",
+           summary="Add a judge to the panel after creation: a user of fundapp or an external "
+                   "expert by name",
+           body=PanelMemberCreateSchema, response=RoadshowSchema, status=201)
+def add_roadshow_panel_member(roadshow_id: int):
+    roadshow = roadshows.get_roadshow(db.session, roadshow_id)
+    roadshows.add_panel_member(db.session, roadshow, actor=g.user.email,
+                               **load_json(PanelMemberCreateSchema()))
+    return RoadshowSchema().dump(roadshows.get_roadshow(db.session, roadshow_id)), 201
+
+
+@api_route(bp, "/v1/roadshows/<int:roadshow_id>/slots", "POST",
+           summary="Add a company to the roadshow after creation (by default after the last "
+                   "slot; a company already there keeps its slot)",
+           body=SlotCreateSchema, response=RoadshowSchema, status=201)
+def add_roadshow_slot(roadshow_id: int):
+    roadshow = roadshows.get_roadshow(db.session, roadshow_id)
+    data = load_json(SlotCreateSchema())
+    company = db.session.get(Company, data.pop("company_id"))
+    if company is None:
+        raise ValidationFailed(_l("Some fields are not valid."), details={
+            "company_id": [str(_l("No such company."))]})
+    roadshows.add_slot(db.session, roadshow, company, actor=g.user.email, **data)
+    return RoadshowSchema().dump(roadshows.get_roadshow(db.session, roadshow_id)), 201
+
+
+@api_route(bp, "/v1/deals/export", "POST", status=202, response=TaskSchema, params=DEAL_FILTERS,
+           summary="Queue the deals' XLSX export with the list's filters and sort (query): 202 "
+                   "with the task to poll (GET /api/v1/tasks/{id}); when done, its result links "
+                   "the workbook")
+def queue_deals_export():
+    from flask_babel import get_locale
+
+    from fundapp.deals.tasks import EXPORT_XLSX_TASK
+    from fundapp.tasks.operations import enqueue
+
+    args = {key: value for key, value in request.args.items()}
+    return accepted(enqueue(db.session, EXPORT_XLSX_TASK, {
+        "args": args, "locale": str(get_locale() or "zh")}, requested_by=g.user.email))

@@ -4,10 +4,12 @@ area's check registry; read only."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
+from datetime import timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import BigInteger, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.checks import (
@@ -20,10 +22,11 @@ from fundapp.compliance.checks import (
     register_check,
 )
 from fundapp.deals.models import Company, Deal, DealStage
-from fundapp.deals.operations import notice_end
 from fundapp.deals.policy import PipelinePolicy, pipeline_policy
 from fundapp.fund.models import Fund
-from fundapp.ui import format_money
+from fundapp.reference.calendar import add_working_days
+from fundapp.reference.queries import calendar_overrides
+from fundapp.ui import ReaderName, format_money
 
 
 def _policy(session: Session) -> PipelinePolicy:
@@ -47,17 +50,19 @@ def single_company_exposure(ctx: CheckContext) -> Iterable[CheckItem]:
         return
     pct = _policy(ctx.session).max_single_company_pct
     limit = (committed * pct).quantize(Decimal("0.01"))
+    # One grouped query (issue 14): only the companies at or near the limit come back.
+    total_of = func.sum(Deal.requested_grant_amount)
     per_company: dict[int, Decimal] = {}
     names: dict[int, str] = {}
-    for deal in ctx.session.scalars(select(Deal).where(
-            Deal.stage.not_in(OPEN_DEAL_EXCLUDED)).order_by(Deal.id)):
-        per_company[deal.company_id] = (per_company.get(deal.company_id, Decimal(0))
-                                        + deal.requested_grant_amount)
-        names[deal.company_id] = deal.company.legal_name if deal.company else str(deal.company_id)
-    if not per_company:
-        return
-    for company in ctx.session.scalars(select(Company).where(Company.id.in_(per_company))):
-        names[company.id] = company.legal_name
+    for company_id, name, name_en, total in ctx.session.execute(
+            select(Deal.company_id, Company.legal_name, Company.name_en, total_of)
+            .join(Company, Company.id == Deal.company_id)
+            .where(Deal.stage.not_in(OPEN_DEAL_EXCLUDED))
+            .group_by(Deal.company_id, Company.legal_name, Company.name_en)
+            .having(total_of >= (limit * NEAR_LIMIT).quantize(Decimal("0.01"), ROUND_DOWN))
+            .order_by(Deal.company_id)):
+        per_company[company_id] = total
+        names[company_id] = ReaderName(name, name_en)
     for company_id, total in sorted(per_company.items()):
         if total > limit:
             severity = CRITICAL
@@ -77,20 +82,39 @@ def single_company_exposure(ctx: CheckContext) -> Iterable[CheckItem]:
         yield CheckItem("R10.a", severity, "company", company_id, names[company_id], message)
 
 
+def _deal_label(deal: Any) -> ReaderName:
+    """"Company · project", in the language each text of the message is rendered in."""
+    english = f"{deal.name_en or deal.legal_name or ''} · " \
+        f"{deal.project_name_en or deal.project_name}"
+    return ReaderName(f"{deal.legal_name or ''} · {deal.project_name}", english)
+
+
 @register_check("deals.grant_cap", clause="R2.a", title=_l("Grant caps"),
                 notify=("fund_manager",))
 def grant_caps(ctx: CheckContext) -> Iterable[CheckItem]:
     """R2.a: a deal's requested grant above the absolute cap or the share of its budget."""
 
     policy = _policy(ctx.session)
-    for deal in ctx.session.scalars(select(Deal).where(
-            Deal.stage.not_in(OPEN_DEAL_EXCLUDED)).order_by(Deal.id)):
-        label = f"{deal.company.legal_name if deal.company else ''} · {deal.project_name}"
+    # The database picks the deals that may be over a cap (issue 14: not every deal read into
+    # Python); the exact rule below decides. On the stored fen: requested > budget × n/d - ½ fen
+    # holds for every deal over its (rounded) budget cap.
+    n, d = policy.grant_cap_pct_of_budget.as_integer_ratio()
+    requested_fen = type_coerce(Deal.requested_grant_amount, BigInteger)
+    budget_fen = type_coerce(Deal.approved_budget_amount, BigInteger)
+    for deal in ctx.session.execute(
+            select(Deal.id, Deal.project_name, Deal.project_name_en, Deal.requested_grant_amount,
+                   Deal.approved_budget_amount, Company.legal_name, Company.name_en)
+            .join(Company, Company.id == Deal.company_id)
+            .where(Deal.stage.not_in(OPEN_DEAL_EXCLUDED),
+                   or_(Deal.requested_grant_amount > policy.grant_cap_abs,
+                       requested_fen * (2 * d) > budget_fen * (2 * n) - d))
+            .order_by(Deal.id)):
+        label, project = _deal_label(deal), ReaderName(deal.project_name, deal.project_name_en)
         requested = deal.requested_grant_amount
         if requested > policy.grant_cap_abs:
             yield CheckItem("R2.a", WARNING, "deal", deal.id, label,
                             _l("Deal %(deal)s requests %(requested)s, above the grant cap of "
-                               "%(cap)s.", deal=deal.project_name,
+                               "%(cap)s.", deal=project,
                                requested=format_money(requested),
                                cap=format_money(policy.grant_cap_abs)))
         budget_cap = (deal.approved_budget_amount * policy.grant_cap_pct_of_budget).quantize(
@@ -98,7 +122,7 @@ def grant_caps(ctx: CheckContext) -> Iterable[CheckItem]:
         if requested > budget_cap:
             yield CheckItem("R2.a", WARNING, "deal", deal.id, label,
                             _l("Deal %(deal)s requests %(requested)s, more than %(pct)s%% of "
-                               "its approved budget (%(cap)s).", deal=deal.project_name,
+                               "its approved budget (%(cap)s).", deal=project,
                                requested=format_money(requested),
                                pct=format_money(policy.grant_cap_pct_of_budget * 100, 0),
                                cap=format_money(budget_cap)))
@@ -110,16 +134,30 @@ def public_notices(ctx: CheckContext) -> Iterable[CheckItem]:
     """R11: deals in public notice, due on the day the notice has run its working days."""
 
     policy = _policy(ctx.session)
-    for deal in ctx.session.scalars(select(Deal).where(
-            Deal.stage == DealStage.PUBLIC_NOTICE).order_by(Deal.id)):
-        label = f"{deal.company.legal_name if deal.company else ''} · {deal.project_name}"
+    # One query for the deals in public notice with their companies, one load of the calendar
+    # for all their notices, the end worked out once per start day (issue 14).
+    deals = ctx.session.execute(
+        select(Deal.id, Deal.project_name, Deal.project_name_en, Deal.public_notice_started_on,
+               Company.legal_name, Company.name_en)
+        .outerjoin(Company, Company.id == Deal.company_id)
+        .where(Deal.stage == DealStage.PUBLIC_NOTICE).order_by(Deal.id)).all()
+    starts = [deal.public_notice_started_on for deal in deals
+              if deal.public_notice_started_on is not None]
+    ends_of: dict = {}
+    if starts:
+        horizon = timedelta(days=policy.public_notice_working_days * 3 + 60)
+        overrides = calendar_overrides(ctx.session, min(starts), max(starts) + horizon)
+        ends_of = {start: add_working_days(start, policy.public_notice_working_days, overrides)
+                   for start in set(starts)}
+    for deal in deals:
+        label, project = _deal_label(deal), ReaderName(deal.project_name, deal.project_name_en)
         if deal.public_notice_started_on is None:
             yield CheckItem("R11", WARNING, "deal", deal.id, label,
                             _l("Deal %(deal)s is in public notice but no start date is "
-                               "recorded.", deal=deal.project_name))
+                               "recorded.", deal=project))
             continue
-        ends = notice_end(ctx.session, deal.public_notice_started_on, policy)
+        ends = ends_of[deal.public_notice_started_on]
         yield CheckItem("R11", INFO, "deal", deal.id, label,
                         _l("The public notice of deal %(deal)s runs until %(end)s; the "
-                           "agreement can be signed from then.", deal=deal.project_name,
+                           "agreement can be signed from then.", deal=project,
                            end=ends.isoformat()), due_on=ends)

@@ -98,6 +98,32 @@ DEFAULT_MEMO = ("团队在细分领域有多年积累，项目与园区产业政
                 "A growing market; the main competitors are 2-3 regional firms.")
 FOUNDER_BACKGROUNDS = ("清华大学博士，曾任跨国企业研发总监", "复旦大学硕士，连续创业者",
                        "上海交通大学教授，国家级人才计划入选者", "海外归国博士，曾在医疗器械企业任职十年")
+FOUNDER_BACKGROUNDS_EN = (
+    "PhD, Tsinghua University; formerly R&D director at a multinational",
+    "MSc, Fudan University; serial entrepreneur",
+    "Professor, Shanghai Jiao Tong University; national talent programme awardee",
+    "PhD from abroad; ten years at a medical-device company")
+# Founders' names (surname, given name) in Chinese and in pinyin, for English documents.
+SURNAMES = (("张", "Zhang"), ("刘", "Liu"), ("杨", "Yang"), ("黄", "Huang"), ("周", "Zhou"),
+            ("吴", "Wu"), ("徐", "Xu"), ("孙", "Sun"), ("马", "Ma"), ("胡", "Hu"), ("郭", "Guo"),
+            ("林", "Lin"), ("何", "He"), ("高", "Gao"), ("罗", "Luo"), ("郑", "Zheng"),
+            ("梁", "Liang"))
+GIVEN_NAMES = (("伟", "Wei"), ("静", "Jing"), ("洋", "Yang"), ("婷", "Ting"), ("昊", "Hao"),
+               ("丽", "Li"), ("强", "Qiang"), ("敏", "Min"), ("峰", "Feng"), ("晓东", "Xiaodong"),
+               ("雪梅", "Xuemei"))
+
+
+def founder_name(index: int) -> tuple[str, str]:
+    """A demo founder's name in Chinese and in English (given name first, as English writes)."""
+    surname, surname_en = SURNAMES[index % len(SURNAMES)]
+    given, given_en = GIVEN_NAMES[index % len(GIVEN_NAMES)]
+    return surname + given, f"{given_en} {surname_en}"
+
+
+def short_name(legal_name: str) -> str:
+    """上海神经桥科技有限公司 -> 神经桥: the name a project is called by."""
+    name = legal_name.removeprefix("上海")
+    return name.removesuffix("有限公司").removesuffix("科技")
 
 
 def demo_memo(name: str, name_en: str, sector: str, requested: Decimal,
@@ -146,6 +172,7 @@ def demo_memo(name: str, name_en: str, sector: str, requested: Decimal,
                          f"{'high' if months < 20 else 'medium'} | medium | quarterly cash-flow "
                          "reports",
         "memo_reviewed_by": "风控部 王审核",
+        "memo_reviewed_by_en": "Risk Management: Wang Jian",
     }
 
 
@@ -158,7 +185,13 @@ PLAN = ([DealStage.FORMAL_CHECK] * 3 + [DealStage.ROADSHOW] * 4
 # ... and the upcoming roadshow's sign-up sheet adds 6 more at the formal check: 40 in all.
 
 SIGNUP_HEADER = ["企业名称", "统一社会信用代码", "英文名称", "所属行业", "注册区", "成立日期", "项目名称",
-                 "申请拨款金额（元）", "项目总预算（元）", "联系人", "联系电话", "邮箱", "路演顺序"]
+                 "申请拨款金额（元）", "项目总预算（元）", "联系人", "联系电话", "邮箱", "路演顺序",
+                 "项目英文名称"]
+SIGNUP_PROJECTS_EN = ["Quantum magnetometer engineering prototype", "Home elder-care companion robot",
+                      "Inclusive insurance pricing engine for new residents",
+                      "Upper-limb stroke rehabilitation system",
+                      "Smart trial-participant recruitment platform",
+                      "Immersive cultural-tourism content platform"]
 SIGNUP_ROWS = [
     ["上海量子传感科技有限公司", 201, "QuantumSense", "数字技术", "浦东新区", "2022-06-01",
      "量子磁力计工程样机", "2000000.00", "5000000.00", "林静", "13900000001", "lin@qsense.cn"],
@@ -188,7 +221,9 @@ def signup_sheet_csv() -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(SIGNUP_HEADER)
     for position, row in enumerate(SIGNUP_ROWS, start=1):
-        writer.writerow([row[0], demo_uscc(row[1]), *row[2:], position])
+        writer.writerow([row[0], demo_uscc(row[1]), *row[2:], position,
+                         SIGNUP_PROJECTS_EN[position - 1] if position <= len(SIGNUP_PROJECTS_EN)
+                         else ""])
     return buffer.getvalue().encode("gbk")
 
 
@@ -209,9 +244,13 @@ def load_pipeline_demo(session: Session) -> None:
     manager = users.get("manager@demo.fundapp.cn")
     manager2 = users.get("manager2@demo.fundapp.cn")
     spring = roadshows.create_roadshow(session, actor=ACTOR, name="2025年春季张江科创项目路演",
+                                 name_en="Zhangjiang Sci-Tech Roadshow, Spring 2025",
+                                 venue_en="Zhangjiang Science Hall",
                                  held_on=date(2025, 4, 18), venue="张江科学会堂",
                                  organiser="张江科技投资联盟", format="offline")
     autumn = roadshows.create_roadshow(session, actor=ACTOR, name="2025年秋季投资对接会（线上）",
+                                 name_en="Investment Matchmaking, Autumn 2025 (online)",
+                                 venue_en="Tencent Meeting",
                                  held_on=date(2025, 10, 24), venue="腾讯会议",
                                  organiser="区科委、张江科技投资联盟", format="online",
                                  criteria=[
@@ -226,10 +265,12 @@ def load_pipeline_demo(session: Session) -> None:
     for roadshow in (spring, autumn):
         if manager2 is not None:
             roadshows.add_panel_member(session, roadshow, actor=ACTOR, user_id=manager2.id)
-        roadshows.add_panel_member(session, roadshow, actor=ACTOR, name="周教授 Prof. Zhou",
-                             affiliation="复旦大学脑科学研究院")
-        roadshows.add_panel_member(session, roadshow, actor=ACTOR, name="吴博士 Dr. Wu",
-                             affiliation="上海市生物医药产业促进中心")
+        roadshows.add_panel_member(session, roadshow, actor=ACTOR, name="周建国教授",
+                             name_en="Prof. Zhou Jianguo", affiliation="复旦大学脑科学研究院",
+                             affiliation_en="Institutes of Brain Science, Fudan University")
+        roadshows.add_panel_member(session, roadshow, actor=ACTOR, name="吴芳博士",
+                             name_en="Dr. Wu Fang", affiliation="上海市生物医药产业促进中心",
+                             affiliation_en="Shanghai Biomedical Industry Promotion Centre")
     deals = []
     for index, (name, name_en, sector) in enumerate(COMPANIES):
         company = ops.create_company(session, actor=ACTOR, legal_name=name, name_en=name_en,
@@ -237,8 +278,11 @@ def load_pipeline_demo(session: Session) -> None:
                                      district="浦东新区", legal_form="llc",
                                      registered_capital_amount=Decimal((index % 5 + 1) * 1000000),
                                      founded_on=date(2019 + index % 5, index % 12 + 1, 1),
-                                     founders=[{"name": f"创始人{index + 1}", "title": "CEO",
+                                     founders=[{"name": founder_name(index)[0], "title": "CEO",
+                                                "name_en": founder_name(index)[1],
                                                 "background": FOUNDER_BACKGROUNDS[
+                                                    index % len(FOUNDER_BACKGROUNDS)],
+                                                "background_en": FOUNDER_BACKGROUNDS_EN[
                                                     index % len(FOUNDER_BACKGROUNDS)]}],
                                      contacts=[{"name": f"联系人{index + 1}",
                                                 "phone": f"1380000{index:04d}",
@@ -247,10 +291,11 @@ def load_pipeline_demo(session: Session) -> None:
         roadshows.add_slot(session, roadshow, company, actor=ACTOR)
         requested = Decimal(500000 + (index * 350000) % 4000000)
         deal = ops.create_deal(session, actor=ACTOR, company_id=company.id,
-                               project_name=f"{name_en} 研发项目",
+                               project_name=f"{short_name(name)}研发项目",
+                               project_name_en=f"{name_en} R&D project",
                                requested_grant_amount=requested,
                                approved_budget_amount=requested * Decimal("2.5"),
-                               project_summary="演示项目。Demo project.",
+                               project_summary="演示项目。",
                                milestone_plan="M1 样机；M2 中试；M3 验收",
                                manager_id=(manager if index % 3 else manager2 or manager).id
                                if manager else None,
@@ -273,6 +318,8 @@ def load_pipeline_demo(session: Session) -> None:
     for (deal, roadshow), target in zip(deals, PLAN, strict=True):
         _walk(session, deal, roadshow, target)
     upcoming = roadshows.create_roadshow(session, actor=ACTOR, name="2026年春季张江科创项目路演",
+                                   name_en="Zhangjiang Sci-Tech Roadshow, Spring 2026",
+                                   venue_en="Zhangjiang Science Hall",
                                    held_on=date(2026, 4, 24), venue="张江科学会堂",
                                    organiser="张江科技投资联盟", format="offline")
     import_signup(session, upcoming, "2026春季路演报名表.csv", signup_sheet_csv(), actor=ACTOR)
@@ -297,7 +344,7 @@ def _walk(session: Session, deal, roadshow: Roadshow, target: DealStage) -> None
                                          is_approved=True, comment="同意进入尽调", actor=ACTOR)
         if stage is DealStage.PUBLIC_NOTICE:
             ops.record_ic_decision(session, deal, f"投决〔{day.year}〕{deal.id:03d}号",
-                                   actor="admin@demo.fundapp.cn")
+                                   actor="admin@demo.fundapp.cn", decided_on=day)
         if stage is DealStage.AGREEMENT_SIGNED:
             day += timedelta(days=16)
         ops.advance_deal(session, deal, stage, actor="manager@demo.fundapp.cn",

@@ -62,6 +62,8 @@ COLUMNS = (
     Column("district", _l("District"), ("注册区", "注册地", "district")),
     Column("founded_on", _l("Founded on"), ("成立日期", "founded on", "founded")),
     Column("project_name", _l("Project"), ("项目名称", "project", "project name"), True),
+    Column("project_name_en", _l("Project name in English"),
+           ("项目英文名称", "英文项目名称", "project name in english", "english project name")),
     Column("requested_grant_amount", _l("Requested grant (CNY)"),
            ("申请拨款金额（元）", "申请拨款金额", "申请金额", "requested grant (cny)",
             "requested grant"), True),
@@ -198,6 +200,7 @@ HEADER_INDEX = {_header_key(h): c for c in COLUMNS for h in c.headers}
 # the values the preview formats (amounts) or the import relies on (days, slots).
 _ROW_SCHEMA = SignupRowSchema()
 _SHOWN_AS_WRITTEN = ("legal_name", "uscc", "name_en", "sector", "district", "project_name",
+                     "project_name_en",
                      "contact_name", "contact_phone", "contact_email")
 
 
@@ -372,6 +375,7 @@ def import_signup(session: Session, roadshow: Roadshow, filename: str, content: 
         if row.deal_id is None:
             v = row.values
             deals.append(Deal(company_id=row.company_id, project_name=v["project_name"],
+                              project_name_en=v.get("project_name_en", ""),
                               requested_grant_amount=v["requested_grant_amount"],
                               approved_budget_amount=v["approved_budget_amount"],
                               roadshow_id=roadshow.id, stage=DealStage.FORMAL_CHECK,

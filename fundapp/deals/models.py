@@ -79,6 +79,10 @@ class Founder(Base):
     name: Mapped[str] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(100), default="")
     background: Mapped[str] = mapped_column(Text, default="")
+    # English twins for English documents (issue 15); "" = not translated
+    name_en: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    title_en: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    background_en: Mapped[str] = mapped_column(Text, default="", server_default="")
     company: Mapped[Company] = relationship(back_populates="founders")
 
 
@@ -113,7 +117,8 @@ class DealStage(enum.StrEnum):
 MEMO_TEXTS = ("memo_recommendation", "memo_conditions", "memo_thesis", "memo_technology",
               "memo_market", "memo_use_of_funds", "memo_financials", "memo_dd_findings",
               "memo_risks")
-MEMO_FIELDS = (*MEMO_TEXTS, *(f"{name}_en" for name in MEMO_TEXTS), "memo_reviewed_by")
+MEMO_FIELDS = (*MEMO_TEXTS, *(f"{name}_en" for name in MEMO_TEXTS), "memo_reviewed_by",
+               "memo_reviewed_by_en")
 MEMO_MAX_CHARS = 8000
 
 PIPELINE: tuple[DealStage, ...] = (
@@ -131,6 +136,7 @@ class Deal(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
     project_name: Mapped[str] = mapped_column(String(200))
+    project_name_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
     requested_grant_amount: Mapped[Decimal] = mapped_column(Money())
     approved_budget_amount: Mapped[Decimal] = mapped_column(Money())
     project_summary: Mapped[str] = mapped_column(Text, default="")
@@ -142,6 +148,8 @@ class Deal(TimestampMixin, Base):
     held_from_stage: Mapped[DealStage | None] = mapped_column(enum_column(DealStage))
     stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ic_decision_ref: Mapped[str] = mapped_column(String(100), default="")
+    # The day the committee decided (issue 12): the public notice starts on it or later.
+    ic_decided_on: Mapped[date | None] = mapped_column(Date)
     public_notice_started_on: Mapped[date | None] = mapped_column(Date)
     # The roadshow the company pitched at (R11: the roadshow stage is mandatory).
     roadshow_id: Mapped[int | None] = mapped_column(ForeignKey("roadshows.id"), index=True)
@@ -167,6 +175,7 @@ class Deal(TimestampMixin, Base):
     memo_dd_findings_en: Mapped[str] = mapped_column(Text, default="", server_default="")
     memo_risks_en: Mapped[str] = mapped_column(Text, default="", server_default="")
     memo_reviewed_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    memo_reviewed_by_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     company: Mapped[Company] = relationship(back_populates="deals", lazy="joined")
     stage_changes: Mapped[list[DealStageChange]] = relationship(
@@ -201,8 +210,10 @@ class Roadshow(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
     held_on: Mapped[date] = mapped_column(Date)
     venue: Mapped[str] = mapped_column(String(200), default="")
+    venue_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
     organiser: Mapped[str] = mapped_column(String(200), default="")
     format: Mapped[RoadshowFormat] = mapped_column(enum_column(RoadshowFormat, 10),
                                                    default=RoadshowFormat.OFFLINE)
@@ -259,6 +270,8 @@ class PanelMember(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     name: Mapped[str] = mapped_column(String(200))
     affiliation: Mapped[str] = mapped_column(String(200), default="")
+    name_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    affiliation_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
     roadshow: Mapped[Roadshow] = relationship(back_populates="panel")
 
 

@@ -14,16 +14,17 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import column, func, select, table
 from sqlalchemy.orm import Session
 
 from fundapp.auth.models import Role, User
+from fundapp.compliance.corrections import record_correction, require_reason
 from fundapp.compliance.ledger import record
 from fundapp.dates import not_after_today, shanghai_today
 from fundapp.deals.models import (
@@ -149,7 +150,9 @@ def _company_payload(company: Company) -> dict[str, Any]:
 
 def _founder(person: Mapping[str, str]) -> Founder:
     return Founder(name=person["name"], title=person.get("title", ""),
-                   background=person.get("background", ""))
+                   background=person.get("background", ""), name_en=person.get("name_en", ""),
+                   title_en=person.get("title_en", ""),
+                   background_en=person.get("background_en", ""))
 
 
 def _contact(person: Mapping[str, str]) -> Contact:
@@ -189,6 +192,38 @@ def create_company(session: Session, *, actor: str, legal_name: str, sector: str
 
 def update_company(session: Session, company: Company, *, actor: str, **changes: Any) -> Company:
     """Change a company's details (CompanyUpdateSchema); the ledger keeps before and after."""
+    changed = _apply_company_changes(session, company, changes)
+    if changed:
+        record(session, actor=actor, action="company.updated", subject_type="company",
+               subject_id=company.id, payload=changed)
+    return company
+
+
+def _company_snapshot(company: Company) -> dict[str, Any]:
+    return {**_company_payload(company),
+            "founders": [{"name": f.name, "title": f.title} for f in company.founders],
+            "contacts": [{"name": c.name, "phone": c.phone, "email": c.email}
+                         for c in company.contacts]}
+
+
+def correct_company(session: Session, company_id: int, *, actor: str, reason: str,
+                    **changes: Any) -> Company:
+    """Correct a company's recorded details with a reason (issue 12): `company.corrected`."""
+    company = lock(session, Company, company_id)
+    if company is None:
+        raise NotFound(_l("No such company."))
+    reason = require_reason(reason)
+    before = _company_snapshot(company)
+    _apply_company_changes(session, company, changes)
+    session.flush()
+    record_correction(session, actor=actor, thing="company", subject_type="company",
+                      subject_id=company.id, reason=reason, before=before,
+                      after=_company_snapshot(company))
+    return company
+
+
+def _apply_company_changes(session: Session, company: Company,
+                           changes: Mapping[str, Any]) -> dict[str, Any]:
     clean = {**_company_payload(company), **{k: v for k, v in changes.items()
                                              if k in COMPANY_FIELDS}}
     clean["uscc"] = clean["uscc"] or None
@@ -216,10 +251,7 @@ def update_company(session: Session, company: Company, *, actor: str, **changes:
     if "contacts" in changes:
         company.contacts = [_contact(c) for c in changes["contacts"]]
         changed["contacts"] = [c["name"] for c in changes["contacts"]]
-    if changed:
-        record(session, actor=actor, action="company.updated", subject_type="company",
-               subject_id=company.id, payload=changed)
-    return company
+    return changed
 
 
 def get_company(session: Session, company_id: int) -> Company:
@@ -252,8 +284,12 @@ def create_deal(session: Session, *, actor: str, company_id: int, project_name: 
                 requested_grant_amount: Decimal, approved_budget_amount: Decimal,
                 project_summary: str = "", milestone_plan: str = "",
                 manager_id: int | None = None, roadshow_id: int | None = None,
-                now: datetime | None = None) -> Deal:
-    """Open a company's application (DealCreateSchema); it starts at the formal check (R11)."""
+                now: datetime | None = None, project_name_en: str = "",
+                opened_on: date | None = None) -> Deal:
+    """Open a company's application (DealCreateSchema); it starts at the formal check (R11).
+
+    `opened_on` (issue 12): the day the application came in (default today; never after it);
+    the stage history starts that day and the ledger keeps it beside the time of recording."""
     company = session.get(Company, company_id)
     problems = {"company_id": None if company else str(_l("No such company.")),
                 "manager_id": _manager_problem(session, manager_id),
@@ -261,7 +297,15 @@ def create_deal(session: Session, *, actor: str, company_id: int, project_name: 
     refuse_fields({field: [message] for field, message in problems.items() if message})
     moment = now or datetime.now(UTC)
     _not_in_the_future(moment, "created_at")
+    not_after_today(opened_on, "opened_on")
+    recorded = moment
+    if opened_on is not None:
+        recorded = datetime.now(UTC) if now is None else moment
+        if shanghai_today(moment) != opened_on:
+            moment = min(datetime.combine(opened_on, time(12), SHANGHAI).astimezone(UTC),
+                         datetime.now(UTC))
     deal = Deal(company=company, project_name=project_name,
+                project_name_en=(project_name_en or "").strip(),
                 requested_grant_amount=requested_grant_amount,
                 approved_budget_amount=approved_budget_amount, project_summary=project_summary,
                 milestone_plan=milestone_plan, manager_id=manager_id, roadshow_id=roadshow_id,
@@ -271,12 +315,13 @@ def create_deal(session: Session, *, actor: str, company_id: int, project_name: 
     session.add(DealStageChange(deal_id=deal.id, from_stage=None, to_stage=DealStage.FORMAL_CHECK,
                                 actor=actor, reason="", changed_at=moment))
     record(session, actor=actor, action="deal.created", subject_type="deal", subject_id=deal.id,
-           at=moment, payload={"company_id": company.id, "company": company.legal_name,
-                               "project_name": project_name,
-                               "requested_grant_amount": requested_grant_amount,
-                               "approved_budget_amount": approved_budget_amount,
-                               "manager_id": manager_id, "roadshow_id": roadshow_id,
-                               "stage": DealStage.FORMAL_CHECK})
+           at=recorded, happened_on=shanghai_today(moment) if opened_on else None,
+           payload={"company_id": company.id, "company": company.legal_name,
+                    "project_name": project_name, "project_name_en": deal.project_name_en,
+                    "requested_grant_amount": requested_grant_amount,
+                    "approved_budget_amount": approved_budget_amount,
+                    "manager_id": manager_id, "roadshow_id": roadshow_id,
+                    "stage": DealStage.FORMAL_CHECK})
     return deal
 
 
@@ -290,7 +335,7 @@ def update_deal(session: Session, deal: Deal, *, actor: str, **changes: Any) -> 
     if deal.stage in CLOSED_STAGES:
         raise AppError(_l("A deal that is %(stage)s can no longer be changed.",
                           stage=stage_label(deal.stage)), status=409, code="deal_closed")
-    clean = {k: v for k, v in changes.items() if k in DEAL_FIELDS}
+    clean = {k: v for k, v in changes.items() if k in (*DEAL_FIELDS, "project_name_en")}
     problems = {"manager_id": _manager_problem(session, clean.get("manager_id")),
                 "roadshow_id": _roadshow_problem(session, clean.get("roadshow_id"))}
     refuse_fields({field: [message] for field, message in problems.items() if message})
@@ -303,6 +348,38 @@ def update_deal(session: Session, deal: Deal, *, actor: str, **changes: Any) -> 
     if changed:
         record(session, actor=actor, action="deal.updated", subject_type="deal",
                subject_id=deal.id, payload=changed)
+    return deal
+
+
+def deal_correction_fields() -> tuple[str, ...]:
+    """The deal's fields a correction may change (the stage moves on the board only)."""
+    english = tuple(name for name in ("project_name_en",) if hasattr(Deal, name))
+    return DEAL_FIELDS[:1] + english + DEAL_FIELDS[1:]
+
+
+def correct_deal(session: Session, deal_id: int, *, actor: str, reason: str,
+                 **changes: Any) -> Deal:
+    """Correct a deal's recorded application details with a reason (issue 12): `deal.corrected`.
+
+    The stage is not a correction: it moves on the board, by R11's order and gates.
+    """
+    deal = lock_deal(session, deal_id)
+    reason = require_reason(reason)
+    names = deal_correction_fields()
+    clean = {k: v for k, v in changes.items() if k in names}
+    for key in ("project_name", "project_name_en", "project_summary", "milestone_plan"):
+        if isinstance(clean.get(key), str):
+            clean[key] = clean[key].strip()
+    problems = {"manager_id": _manager_problem(session, clean.get("manager_id"))
+                if clean.get("manager_id") != deal.manager_id else None,
+                "roadshow_id": _roadshow_problem(session, clean.get("roadshow_id"))}
+    refuse_fields({field: [message] for field, message in problems.items() if message})
+    before = {k: getattr(deal, k) for k in clean}
+    for key, value in clean.items():
+        setattr(deal, key, value)
+    record_correction(session, actor=actor, thing="deal", subject_type="deal",
+                      subject_id=deal.id, reason=reason, before=before,
+                      after={k: getattr(deal, k) for k in clean})
     return deal
 
 
@@ -358,24 +435,40 @@ def _not_in_the_future(moment: datetime, field: str) -> None:
     not_after_today(shanghai_today(moment), field)
 
 
+def _refuse_before_stage(deal: Deal, day: date, field: str) -> None:
+    """History is entered in order: a fact about the deal is not dated before the day the deal
+    entered the stage it is at (issue 12)."""
+    entered = shanghai_today(deal.stage_entered_at)
+    if day < entered:
+        raise ValidationFailed(_l("Some fields are not valid."), details={field: [str(_l(
+            "%(day)s is before %(entered)s, the day the deal reached %(stage)s.",
+            day=day.isoformat(), entered=entered.isoformat(), stage=stage_label(deal.stage)))]})
+
+
 def record_ic_decision(session: Session, deal: Deal, ic_decision_ref: str, *,
-                       actor: str) -> None:
+                       actor: str, decided_on: date | None = None) -> None:
     """Record the IC decision (投决会) reference that lets the deal go to public notice (R11).
 
     The investment-committee module records its decisions here; an admin may record the
-    reference of a resolution by hand (IcDecisionSchema: 1 to 100 characters).
+    reference of a resolution by hand (IcDecisionSchema: 1 to 100 characters). `decided_on`:
+    the day the committee decided (default today; issue 12).
     """
     reference = ic_decision_ref
+    not_after_today(decided_on, "decided_on")
     deal = lock_deal(session, deal.id)
     if deal.stage is not DealStage.IC_DECISION:
         raise RuleRefused("R11", _l("An IC decision is recorded while the deal is at the IC "
                                     "decision stage; it is at %(stage)s.",
                                     stage=stage_label(deal.stage)))
+    day = decided_on or shanghai_today()
+    _refuse_before_stage(deal, day, "decided_on")
     before = deal.ic_decision_ref
     deal.ic_decision_ref = reference
+    deal.ic_decided_on = day
     record(session, actor=actor, action="deal.ic_decision_recorded", subject_type="deal",
-           subject_id=deal.id, payload={"ic_decision_ref": reference, "before": before,
-                                        "rule": "R11"})
+           subject_id=deal.id, happened_on=day,
+           payload={"ic_decision_ref": reference, "before": before, "decided_on": day,
+                    "rule": "R11"})
 
 
 @dataclass(frozen=True)
@@ -424,8 +517,12 @@ def refuse_before_roadshow(roadshow: Roadshow, today: date) -> None:
 
 def record_expert_review(session: Session, deal: Deal, *, panel_member_id: int,
                          is_approved: bool, comment: str = "", actor: str,
-                         now: datetime | None = None) -> ExpertReview:
-    """A panel member approves or rejects the deal (the R11 expert-review quorum counts these)."""
+                         now: datetime | None = None,
+                         reviewed_on: date | None = None) -> ExpertReview:
+    """A panel member approves or rejects the deal (the R11 expert-review quorum counts these).
+
+    `reviewed_on`: the day of the review (default today; issue 12), not before the roadshow."""
+    not_after_today(reviewed_on, "reviewed_on")
     deal = lock_deal(session, deal.id)
     if deal.stage not in (DealStage.ROADSHOW, DealStage.EXPERT_REVIEW):
         raise RuleRefused("R11", _l("Expert reviews are recorded at the roadshow and expert "
@@ -435,7 +532,8 @@ def record_expert_review(session: Session, deal: Deal, *, panel_member_id: int,
     if member is None or deal.roadshow_id is None or member.roadshow_id != deal.roadshow_id:
         raise ValidationFailed(_l("Some fields are not valid."), details={"panel_member_id": [
             str(_l("Choose a member of the panel of this deal's roadshow."))]})
-    refuse_before_roadshow(member.roadshow, shanghai_today(now))
+    day = reviewed_on or shanghai_today(now)
+    refuse_before_roadshow(member.roadshow, day)
     if member.id in conflicted_members(session, deal.roadshow_id, deal.company_id):
         raise RuleRefused("R11", _l("%(name)s declared a conflict for this company and is "
                                     "recused from its review.", name=member.name))
@@ -449,9 +547,10 @@ def record_expert_review(session: Session, deal: Deal, *, panel_member_id: int,
     review.recorded_by = actor
     session.flush()
     record(session, actor=actor, action="deal.expert_review_recorded", subject_type="deal",
-           subject_id=deal.id, payload={"panel_member_id": member.id, "panel_member": member.name,
-                                        "is_approved": review.is_approved, "comment": comment,
-                                        "rule": "R11"})
+           subject_id=deal.id, happened_on=day,
+           payload={"panel_member_id": member.id, "panel_member": member.name,
+                    "is_approved": review.is_approved, "comment": comment,
+                    "reviewed_on": day, "rule": "R11"})
     return review
 
 
@@ -480,7 +579,9 @@ def _check_r10a(session: Session, deal: Deal, policy: PipelinePolicy) -> None:
         raise RuleRefused("R10.a", _l(
             "R10.a: the fund is not set up yet, so the single-company limit (a share of its "
             "committed capital) cannot be checked. An administrator sets the fund up: on the "
-            "dashboard after signing in, or with `fundapp fund create`."))
+            "dashboard after signing in, or with `fundapp fund create`."),
+            who=_l("an administrator"), link=("main.dashboard", {}),
+            link_label=_l("Set up the fund"))
     total = session.scalar(select(func.coalesce(func.sum(Deal.requested_grant_amount), 0))
                            .where(Deal.company_id == deal.company_id, Deal.id != deal.id,
                                   Deal.stage.not_in(list(WITHDRAWN_STAGES))))
@@ -515,6 +616,28 @@ def _check_roadshow_held(session: Session, deal: Deal, today: date) -> None:
                           missing="roadshow_held")
 
 
+def _ic_next_step(session: Session, deal: Deal) -> dict[str, Any]:
+    """Who takes the IC decision and where (issue 12, no dead ends): the meeting on whose agenda
+    the deal is, or the IC meetings page to put it on one."""
+    # The agenda is read as a bare table: the pipeline does not import the IC package.
+    items = table("ic_agenda_items", column("meeting_id"), column("deal_id"))
+    meetings = table("ic_meetings", column("id"), column("held_on"))
+    found = session.execute(select(meetings.c.id, meetings.c.held_on)
+                            .join(items, items.c.meeting_id == meetings.c.id)
+                            .where(items.c.deal_id == deal.id)
+                            .order_by(meetings.c.held_on.desc(), meetings.c.id.desc())
+                            .limit(1)).first()
+    who = _l("the investment committee, at an IC meeting")
+    if found is None:
+        return {"who": who, "link": ("ic.meetings", {}),
+                "link_label": _l("Put the deal on an IC meeting's agenda")}
+    held_on = found.held_on if isinstance(found.held_on, date) else \
+        date.fromisoformat(str(found.held_on))
+    return {"who": who, "link": ("ic.meeting", {"meeting_id": found.id}),
+            "link_label": _l("Open the IC meeting of %(day)s", day=held_on.isoformat()),
+            "meeting_id": found.id}
+
+
 def _check_quorum(session: Session, deal: Deal, policy: PipelinePolicy) -> None:
     quorum = expert_quorum(session, deal, policy)
     if quorum.eligible == 0:
@@ -527,7 +650,10 @@ def _check_quorum(session: Session, deal: Deal, policy: PipelinePolicy) -> None:
                                     needed=quorum.needed, eligible=quorum.eligible,
                                     approvals=quorum.approvals),
                           missing="expert_quorum", needed=quorum.needed,
-                          approvals=quorum.approvals)
+                          approvals=quorum.approvals,
+                          who=_l("the expert panel of the deal's roadshow"),
+                          link=("deals.deal", {"deal_id": deal.id}),
+                          link_label=_l("Enter the panel's reviews on the deal page"))
 
 
 def notice_end(session: Session, started_on: date, policy: PipelinePolicy) -> date:
@@ -564,21 +690,34 @@ def next_stage(stage: DealStage) -> DealStage | None:
 
 def advance_deal(session: Session, deal: Deal, to_stage: DealStage | str, *, actor: str,
                  reason: str = "", expected_stage: DealStage | str | None = None,
-                 now: datetime | None = None) -> DealStageChange:
+                 now: datetime | None = None, on: date | None = None) -> DealStageChange:
     """Move a deal to another stage: the one operation that enforces R11, R2.a and R10.a.
 
     `expected_stage`, when given, is where the mover saw the deal (a board that was open a while).
+    `on` (issue 12): the day the move happened, default today: a move to public notice starts
+    the notice that day, a move to "agreement signed" counts the notice's working days up to it,
+    and the rules are those in force that day. Never after today, never before the day the deal
+    reached its current stage (history is entered in order).
     """
     target = DealStage(to_stage)
     moment = now or datetime.now(UTC)
     _not_in_the_future(moment, "changed_at")
+    not_after_today(on, "on")
     deal = lock_deal(session, deal.id)
     if expected_stage is not None and deal.stage != DealStage(expected_stage):
         raise AppError(_l("This deal was moved meanwhile: it is now at %(stage)s.",
                           stage=stage_label(deal.stage)), status=409, code="stage_changed",
                        details={"stage": deal.stage.value})
-    policy = pipeline_policy(session)
-    today = shanghai_today(moment)
+    today = on or shanghai_today(moment)  # the day the move happened
+    happened = moment
+    recorded = moment
+    if on is not None:
+        _refuse_before_stage(deal, on, "on")
+        recorded = datetime.now(UTC)
+        if shanghai_today(moment) != on:
+            happened = datetime.combine(on, time(12), SHANGHAI).astimezone(UTC)
+        happened = max(happened, deal.stage_entered_at)  # in order within one day
+    policy = pipeline_policy(session, today)
     current = deal.stage
     checks: list[str] = []
     if target == current:
@@ -615,8 +754,17 @@ def advance_deal(session: Session, deal: Deal, to_stage: DealStage | str, *, act
         elif target is DealStage.PUBLIC_NOTICE:
             if not deal.ic_decision_ref:
                 raise RuleRefused("R11", _l("R11: a recorded IC decision is needed before the "
-                                            "public notice; none is recorded for this deal."),
-                                  missing="ic_decision_ref")
+                                            "public notice; none is recorded for this deal. "
+                                            "The decision is taken at an IC meeting, which "
+                                            "moves the deal to public notice."),
+                                  missing="ic_decision_ref", **_ic_next_step(session, deal))
+            if on is not None and deal.ic_decided_on is not None and on < deal.ic_decided_on:
+                # issue 12: the notice follows the decision; it does not start before it (without
+                # `on` the move is today's, never before a decision, which is not after today)
+                raise ValidationFailed(_l("Some fields are not valid."), details={"on": [str(_l(
+                    "The public notice cannot start on %(day)s, before the IC decision of "
+                    "%(decided)s.", day=today.isoformat(),
+                    decided=deal.ic_decided_on.isoformat()))]})
             checks.append("R11 IC decision")
         elif target is DealStage.AGREEMENT_SIGNED:
             _check_public_notice(session, deal, today, policy)
@@ -627,12 +775,12 @@ def advance_deal(session: Session, deal: Deal, to_stage: DealStage | str, *, act
         if target is DealStage.PUBLIC_NOTICE:
             deal.public_notice_started_on = today
     change = DealStageChange(deal_id=deal.id, from_stage=current, to_stage=target, actor=actor,
-                             reason=reason, changed_at=moment)
+                             reason=reason, changed_at=happened)
     session.add(change)
     deal.stage = target
-    deal.stage_entered_at = moment
+    deal.stage_entered_at = happened
     record(session, actor=actor, action="deal.stage_changed", subject_type="deal",
-           subject_id=deal.id, at=moment,
+           subject_id=deal.id, at=recorded, happened_on=today,
            payload={"company": deal.company.legal_name, "from": current, "to": target,
                     "reason": reason, "checks": checks, "policy": policy.version,
                     "requested_grant_amount": deal.requested_grant_amount,

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from fundapp.auth.models import Role, User, UserRole
@@ -33,6 +33,13 @@ from fundapp.deals.models import (
 from fundapp.deals.scoring import RankingRow, rank_companies
 from fundapp.deals.sectors import SECTORS
 from fundapp.fields import MAX_ID
+from fundapp.ui import reader_name
+
+
+class ManagerChoice(NamedTuple):
+    id: int
+    name: str
+
 
 BOARD_STAGES = PIPELINE + (DealStage.ON_HOLD,)
 BOARD_CARDS_PER_COLUMN = 25
@@ -91,12 +98,13 @@ def _filtered(stmt: Select, filters: DealFilters) -> Select:
 Manager = aliased(User)
 
 DEAL_COLUMNS = (
-    Deal.id, Deal.project_name, Deal.requested_grant_amount, Deal.approved_budget_amount,
-    Deal.stage, Deal.stage_entered_at, Deal.roadshow_id, Deal.manager_id,
+    Deal.id, Deal.project_name, Deal.project_name_en, Deal.requested_grant_amount,
+    Deal.approved_budget_amount, Deal.stage, Deal.stage_entered_at, Deal.roadshow_id, Deal.manager_id,
     Company.id.label("company_id"), Company.legal_name.label("company_name"),
     Company.uscc, Company.sector,
     func.coalesce(func.nullif(Manager.name, ""), Manager.email).label("manager_name"),
-    Roadshow.name.label("roadshow_name"),
+    Roadshow.name.label("roadshow_name"), Roadshow.name_en.label("roadshow_name_en"),
+    Company.name_en.label("company_name_en"), Manager.name_en.label("manager_name_en"),
 )
 
 
@@ -124,27 +132,31 @@ def deal_list(filters: DealFilters, sort: str) -> Select:
 def board(session: Session, filters: DealFilters,
           per_column: int = BOARD_CARDS_PER_COLUMN) -> dict[str, Any]:
     """Columns of the board: count and sum per stage over every matching deal; the cards of the
-    open deals longest in their stage, and of the latest signed agreements (three queries)."""
+    open deals longest in their stage, and of the latest signed agreements (two queries)."""
     totals_stmt = (select(Deal.stage, func.count(), func.coalesce(
         func.sum(Deal.requested_grant_amount), 0)).select_from(Deal).group_by(Deal.stage))
     if filters.sector or filters.q:
         totals_stmt = totals_stmt.join(Company, Deal.company_id == Company.id)
     totals = {stage: (count, total)
               for stage, count, total in session.execute(_filtered(totals_stmt, filters))}
-    open_stages = [s for s in BOARD_STAGES if s is not DealStage.AGREEMENT_SIGNED]
-    position = func.row_number().over(partition_by=Deal.stage,
-                                      order_by=(Deal.stage_entered_at, Deal.id)).label("position")
-    ranked = deal_rows(filters).add_columns(position).where(
-        Deal.stage.in_(open_stages)).subquery()
+    # The cards, one statement: per column a limited select (the open deals longest in their
+    # stage; the latest signed agreements, newest first), stuck together by UNION ALL, so each
+    # column reads its stage through the stage index instead of ranking every deal (issue 14).
+    branches = []
+    for stage in BOARD_STAGES:
+        if stage is DealStage.AGREEMENT_SIGNED:
+            order = (Deal.stage_entered_at.desc(), Deal.id.desc())
+        else:
+            order = (Deal.stage_entered_at, Deal.id)
+        branch = (deal_rows(filters).where(Deal.stage == stage).order_by(*order)
+                  .limit(per_column).subquery())
+        branches.append(select(branch))
     cards: dict[DealStage, list] = {stage: [] for stage in BOARD_STAGES}
-    rows = session.execute(select(ranked).where(ranked.c.position <= per_column)
-                           .order_by(ranked.c.position)).mappings()
-    for row in rows:
+    for row in session.execute(union_all(*branches)).mappings():
         cards[DealStage(row["stage"])].append(row)
-    # Signed agreements pile up: show the latest, newest first.
-    cards[DealStage.AGREEMENT_SIGNED] = list(session.execute(
-        deal_rows(filters).where(Deal.stage == DealStage.AGREEMENT_SIGNED)
-        .order_by(Deal.stage_entered_at.desc(), Deal.id.desc()).limit(per_column)).mappings())
+    for stage, rows in cards.items():  # a union's rows come in no promised order
+        rows.sort(key=lambda r: (r["stage_entered_at"], r["id"]),
+                  reverse=stage is DealStage.AGREEMENT_SIGNED)
     columns = []
     for stage in BOARD_STAGES:
         count, total = totals.get(stage, (0, Decimal("0.00")))
@@ -158,13 +170,17 @@ def board(session: Session, filters: DealFilters,
 
 def filter_choices(session: Session) -> dict[str, Any]:
     """Roadshows and fund managers for the filter menus (two queries)."""
-    roadshows = session.execute(select(Roadshow.id, Roadshow.name, Roadshow.held_on)
+    roadshows = session.execute(select(Roadshow.id, Roadshow.name, Roadshow.held_on,
+                                       Roadshow.name_en)
                                 .order_by(Roadshow.held_on.desc()).limit(200)).all()
     managers = session.execute(
-        select(User.id, func.coalesce(func.nullif(User.name, ""), User.email).label("name"))
+        select(User.id, func.coalesce(func.nullif(User.name, ""), User.email).label("name"),
+               User.name_en)
         .join(UserRole, UserRole.user_id == User.id)
         .where(UserRole.role == Role.FUND_MANAGER, User.is_active.is_(True))
         .order_by(User.name, User.email)).all()
+    # (id, name) pairs for the menus, each name in the reader's language
+    managers = [ManagerChoice(m.id, reader_name(m.name, m.name_en)) for m in managers]
     return {"roadshows": roadshows, "managers": managers}
 
 
@@ -190,6 +206,7 @@ def time_in_stages(history: list, now: datetime | None = None) -> list[dict[str,
 
 def deal_reviews(session: Session, deal_id: int) -> list:
     return session.execute(select(PanelMember.name, PanelMember.affiliation,
+                                  PanelMember.name_en, PanelMember.affiliation_en,
                                   ExpertReview.is_approved, ExpertReview.comment,
                                   ExpertReview.created_at)
                            .join(PanelMember, ExpertReview.panel_member_id == PanelMember.id)
@@ -228,6 +245,7 @@ def company_scores(session: Session, company_id: int) -> list[dict[str, Any]]:
         row = next((r for r in ranking if r.company_id == company_id), None)
         if row is not None:
             results.append({"roadshow_id": roadshow.id, "roadshow": roadshow.name,
+                            "roadshow_en": roadshow.name_en,
                             "held_on": roadshow.held_on, "row": row,
                             "of": sum(1 for r in ranking if r.rank)})
     return results

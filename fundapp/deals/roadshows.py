@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fundapp.auth.models import User
+from fundapp.compliance.corrections import plain, record_correction, require_reason
 from fundapp.compliance.ledger import record
 from fundapp.dates import shanghai_today
 from fundapp.deals.models import (
@@ -30,17 +31,19 @@ from fundapp.deals.models import (
 )
 from fundapp.deals.operations import lock_roadshow, refuse_before_roadshow, refuse_fields
 from fundapp.deals.scoring import DEFAULT_CRITERIA
-from fundapp.errors import NotFound
+from fundapp.errors import NotFound, RuleRefused
 
 
 def create_roadshow(session: Session, *, actor: str, name: str, held_on: date, venue: str = "",
                     organiser: str = "", format: RoadshowFormat = RoadshowFormat.OFFLINE,
-                    criteria: Sequence[Mapping[str, Any]] | None = None) -> Roadshow:
+                    criteria: Sequence[Mapping[str, Any]] | None = None, name_en: str = "",
+                    venue_en: str = "") -> Roadshow:
     """A roadshow with the default criteria (20% each) unless criteria are given.
 
     `criteria` as RoadshowCreateSchema checked them: codes unique, weights adding up to 100.
     """
-    clean = {"name": name, "held_on": held_on, "venue": venue, "organiser": organiser,
+    clean = {"name": name, "name_en": (name_en or "").strip(), "held_on": held_on,
+             "venue": venue, "venue_en": (venue_en or "").strip(), "organiser": organiser,
              "format": RoadshowFormat(format)}
     checked = [dict(c) for c in criteria] if criteria else [
         {"code": c, "label": label, "weight_pct": w} for c, label, w in DEFAULT_CRITERIA]
@@ -54,7 +57,7 @@ def create_roadshow(session: Session, *, actor: str, name: str, held_on: date, v
     return roadshow
 
 
-ROADSHOW_FIELDS = ("name", "held_on", "venue", "organiser", "format")
+ROADSHOW_FIELDS = ("name", "name_en", "held_on", "venue", "venue_en", "organiser", "format")
 
 
 def update_roadshow(session: Session, roadshow: Roadshow, *, actor: str, **changes: Any) -> None:
@@ -119,7 +122,8 @@ def set_criteria(session: Session, roadshow: Roadshow, criteria: Sequence[Mappin
 
 def add_panel_member(session: Session, roadshow: Roadshow, *, actor: str,
                      user_id: int | None = None, name: str = "",
-                     affiliation: str = "") -> PanelMember:
+                     affiliation: str = "", name_en: str = "",
+                     affiliation_en: str = "") -> PanelMember:
     """A judge: a user of fundapp, or an external expert by name (PanelMemberCreateSchema)."""
     roadshow = lock_roadshow(session, roadshow.id)
     user = None
@@ -131,14 +135,18 @@ def add_panel_member(session: Session, roadshow: Roadshow, *, actor: str,
                                                        PanelMember.user_id == user.id)):
             refuse_fields({"user_id": [str(_l("This user is already on the panel."))]})
         name = name or user.display_name[:200]
+        name_en = name_en or user.name_en[:200]
     member = PanelMember(roadshow_id=roadshow.id, user_id=user.id if user else None, name=name,
-                         affiliation=affiliation)
+                         affiliation=affiliation, name_en=(name_en or "").strip(),
+                         affiliation_en=(affiliation_en or "").strip())
     session.add(member)
     session.flush()
     record(session, actor=actor, action="roadshow.panel_member_added", subject_type="roadshow",
            subject_id=roadshow.id, payload={"panel_member_id": member.id, "name": name,
                                             "user_id": member.user_id,
-                                            "affiliation": affiliation})
+                                            "affiliation": affiliation,
+                                            "name_en": member.name_en,
+                                            "affiliation_en": member.affiliation_en})
     return member
 
 
@@ -244,3 +252,100 @@ def criterion_label(criterion: RoadshowCriterion) -> str:
             criterion.label:
         return str(DEFAULT_CRITERION_LABELS[criterion.code])
     return criterion.label
+
+
+def _roadshow_snapshot(roadshow: Roadshow) -> dict[str, Any]:
+    return {**{k: getattr(roadshow, k) for k in ROADSHOW_FIELDS},
+            "panel": [{"id": m.id, "name": m.name, "affiliation": m.affiliation,
+                       "name_en": m.name_en, "affiliation_en": m.affiliation_en}
+                      for m in roadshow.panel],
+            "slots": [{"company_id": s.company_id, "company": s.company.legal_name,
+                       "position": s.position} for s in roadshow.slots],
+            "criteria": [{"code": c.code, "label": c.label, "weight_pct": c.weight_pct}
+                         for c in roadshow.criteria]}
+
+
+def has_scores(session: Session, roadshow_id: int) -> bool:
+    return session.scalar(select(ScoreSheet.id).where(ScoreSheet.roadshow_id == roadshow_id)
+                          .limit(1)) is not None
+
+
+def correct_roadshow(session: Session, roadshow_id: int, *, actor: str, reason: str,
+                     panel: Sequence[Mapping[str, Any]] | None = None,
+                     slots: Sequence[Mapping[str, Any]] | None = None,
+                     criteria: Sequence[Mapping[str, Any]] | None = None,
+                     **changes: Any) -> Roadshow:
+    """Correct a roadshow with a reason (issue 12): its name, day, place, format, its panel
+    members' names, its slots' order (a company without a score sheet may be taken off), and its
+    criteria while no score is recorded. One `roadshow.corrected` entry."""
+    roadshow = lock_roadshow(session, roadshow_id)
+    reason = require_reason(reason)
+    before = _roadshow_snapshot(roadshow)
+    scored = has_scores(session, roadshow.id)
+    problems: dict[str, list[str]] = {}
+    held_on = changes.get("held_on")
+    if held_on is not None and held_on != roadshow.held_on and held_on > shanghai_today() \
+            and scored:
+        problems["held_on"] = [str(_l("Judges have already scored at this roadshow, so it "
+                                      "was held: its day cannot be after today."))]
+    if criteria is not None and scored and plain(before["criteria"]) != plain(
+            [{"code": c["code"], "label": c["label"], "weight_pct": c["weight_pct"]}
+             for c in criteria]):
+        raise RuleRefused("R11", _l("Scores are recorded at this roadshow: its criteria can no "
+                                    "longer be corrected."), field="criteria")
+    members = {m.id: m for m in roadshow.panel}
+    for index, row in enumerate(panel or ()):
+        member = members.get(row.get("id"))
+        if member is None:
+            problems[f"panel.{index}"] = [str(_l("No such panel member on this roadshow."))]
+        elif not (row.get("name") or "").strip():
+            problems[f"panel.{index}"] = [str(_l("Enter the expert's name."))]
+    current = {s.company_id: s for s in roadshow.slots}
+    if slots is not None:
+        wanted = {row["company_id"] for row in slots}
+        for index, row in enumerate(slots):
+            if row["company_id"] not in current:
+                problems[f"slots.{index}"] = [str(_l("This company has no slot at this "
+                                                     "roadshow."))]
+        positions = [row["position"] for row in slots]
+        if len(set(positions)) != len(positions):
+            problems["slots"] = [str(_l("Each company needs its own slot number."))]
+        for company_id in set(current) - wanted:
+            if session.scalar(select(ScoreSheet.id).where(
+                    ScoreSheet.roadshow_id == roadshow.id,
+                    ScoreSheet.company_id == company_id).limit(1)):
+                problems["slots"] = [str(_l("%(name)s has score sheets and cannot be taken "
+                                            "off the roadshow.",
+                                            name=current[company_id].company.legal_name))]
+    refuse_fields(problems)
+    for key, value in changes.items():
+        if key in ROADSHOW_FIELDS:
+            setattr(roadshow, key, value)
+    for row in panel or ():
+        member = members[row["id"]]
+        member.name = row["name"].strip()
+        member.affiliation = (row.get("affiliation") or "").strip()
+        for key in ("name_en", "affiliation_en"):
+            if key in row:
+                setattr(member, key, (row.get(key) or "").strip())
+    if slots is not None:
+        by_company = {row["company_id"]: row["position"] for row in slots}
+        roadshow.slots = [s for s in roadshow.slots if s.company_id in by_company]
+        for slot in roadshow.slots:
+            slot.position = by_company[slot.company_id]
+    if criteria is not None and not scored:
+        existing = {c.code: c for c in roadshow.criteria}
+        kept = []
+        for position, item in enumerate(criteria):
+            criterion = existing.get(item["code"]) or RoadshowCriterion(code=item["code"])
+            criterion.label = item["label"]
+            criterion.weight_pct = item["weight_pct"]
+            criterion.position = position
+            kept.append(criterion)
+        roadshow.criteria = kept
+    session.flush()
+    session.expire(roadshow, ["slots", "criteria", "panel"])
+    record_correction(session, actor=actor, thing="roadshow", subject_type="roadshow",
+                      subject_id=roadshow.id, reason=reason, before=before,
+                      after=_roadshow_snapshot(roadshow))
+    return roadshow

@@ -19,6 +19,7 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
+    missing,
     post_load,
     validate,
     validates_schema,
@@ -127,6 +128,9 @@ class FounderSchema(Schema):
     name = Text(100, required=True)
     title = Text(100)
     background = Text(20000)
+    name_en = Text(100, metadata={"description": "the name in English documents (issue 15)"})
+    title_en = Text(100)
+    background_en = Text(20000)
 
 
 class ContactSchema(Schema):
@@ -176,7 +180,9 @@ class CompanySchema(Schema):
     website = fields.String()
     description = fields.String()
     former_names = fields.String()
-    founders = fields.Function(lambda c: [{"name": f.name, "title": f.title} for f in c.founders])
+    founders = fields.Function(lambda c: [{"name": f.name, "title": f.title,
+                                           "name_en": f.name_en, "title_en": f.title_en}
+                                          for f in c.founders])
     contacts = fields.Function(lambda c: [{"name": p.name, "phone": p.phone, "email": p.email}
                                           for p in c.contacts])
     created_at = fields.DateTime()
@@ -202,12 +208,17 @@ class CompanyPageSchema(PageSchema):
 class DealCreateSchema(Schema):
     company_id = Id(required=True)
     project_name = Text(200, required=True)
+    project_name_en = Text(200, metadata={"description": "the project's name in English "
+                                                         "documents and pages (issue 15)"})
     requested_grant_amount = Money(positive=True, required=True)
     approved_budget_amount = Money(positive=True, required=True)
     project_summary = Text(20000)
     milestone_plan = Text(20000)
     manager_id = Id(load_default=None, allow_none=True)
     roadshow_id = Id(load_default=None, allow_none=True)
+    opened_on = Day(load_default=None, allow_none=True,
+                    metadata={"description": "day the application came in (default today; "
+                                             "not after today); the stage history starts then"})
 
 
 class DealRowSchema(Schema):
@@ -217,6 +228,7 @@ class DealRowSchema(Schema):
     uscc = fields.String(allow_none=True)
     sector = fields.String()
     project_name = fields.String()
+    project_name_en = fields.String()
     stage = fields.Function(lambda d: str(d["stage"].value if hasattr(d["stage"], "value")
                                           else d["stage"]))
     requested_grant_amount = fields.Decimal(as_string=True)
@@ -243,7 +255,7 @@ MEMO_LINES = {
     "memo_risks": "one risk a line: risk | likelihood | impact | mitigant",
 }
 DealMemoSchema = Schema.from_dict(
-    {name: (Text(200) if name == "memo_reviewed_by" else
+    {name: (Text(200) if name.startswith("memo_reviewed_by") else
             Text(MEMO_MAX_CHARS, metadata={"description": MEMO_LINES.get(
                 name.removesuffix("_en"), "the IC memo's text" + (
                     " in English" if name.endswith("_en") else ""))}))
@@ -261,6 +273,9 @@ class TransitionCreateSchema(Schema):
     reason = Text(5000)
     expected_stage = Choice(DealStage, message=_l("Unknown stage."), load_default=None,
                             allow_none=True)
+    # Issue 12: the day the move happened (default today): a notice's start, a signing's day.
+    on = Day(load_default=None, allow_none=True,
+             metadata={"description": "day the move happened (default today); not after today"})
 
 
 class BackLinkSchema(Schema):
@@ -284,12 +299,16 @@ class TransitionListSchema(Schema):
 class IcDecisionSchema(Schema):
     ic_decision_ref = Text(100, required=True,
                            metadata={"description": "reference of the IC resolution"})
+    decided_on = Day(load_default=None, allow_none=True,
+                     metadata={"description": "day the committee decided (default today)"})
 
 
 class ExpertReviewCreateSchema(Schema):
     panel_member_id = Id(required=True)
     is_approved = fields.Boolean(load_default=False)
     comment = Text(5000)
+    reviewed_on = Day(load_default=None, allow_none=True,
+                      metadata={"description": "day of the review (default today)"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,6 +357,8 @@ class PanelMemberCreateSchema(Schema):
     user_id = Id(load_default=None, allow_none=True)
     name = Text(200)
     affiliation = Text(200)
+    name_en = Text(200, metadata={"description": "the expert's name in English documents"})
+    affiliation_en = Text(200)
 
     @validates_schema
     def _someone(self, data, **kwargs):
@@ -353,8 +374,10 @@ class SlotCreateSchema(Schema):
 
 class RoadshowCreateSchema(Schema):
     name = Text(200, required=True)
+    name_en = Text(200, metadata={"description": "the roadshow's name in English (issue 15)"})
     held_on = Day(required=True)
     venue = Text(200)
+    venue_en = Text(200)
     organiser = Text(200)
     format = Choice(RoadshowFormat, message=_l("Choose online or offline."),
                     load_default=RoadshowFormat.OFFLINE)
@@ -375,8 +398,11 @@ class RoadshowFormSchema(Schema):
     """The new-roadshow page: the roadshow alone (criteria, panel and slots follow on its page)."""
 
     name = Text(200, required=True)
+    # not sent: kept as recorded (a form or correction without the English twin keeps it)
+    name_en = Text(200, load_default=missing)
     held_on = Day(required=True)
     venue = Text(200)
+    venue_en = Text(200, load_default=missing)
     organiser = Text(200)
     format = Choice(RoadshowFormat, message=_l("Choose online or offline."),
                     load_default=RoadshowFormat.OFFLINE)
@@ -385,14 +411,17 @@ class RoadshowFormSchema(Schema):
 class RoadshowSchema(Schema):
     id = fields.Integer()
     name = fields.String()
+    name_en = fields.String()
     held_on = fields.Date()
     venue = fields.String()
+    venue_en = fields.String()
     organiser = fields.String()
     format = fields.Function(lambda r: r.format.value)
     criteria = fields.Function(lambda r: [{"code": c.code, "label": c.label,
                                            "weight_pct": str(c.weight_pct)} for c in r.criteria])
     panel = fields.Function(lambda r: [{"id": m.id, "name": m.name, "user_id": m.user_id,
-                                        "affiliation": m.affiliation} for m in r.panel])
+                                        "affiliation": m.affiliation, "name_en": m.name_en,
+                                        "affiliation_en": m.affiliation_en} for m in r.panel])
     slots = fields.Function(lambda r: [{"position": s.position, "company_id": s.company_id,
                                         "company": s.company.legal_name} for s in r.slots])
 
@@ -487,6 +516,7 @@ class SignupRowSchema(Schema):
     founded_on = SheetDay(load_default=None, allow_none=True, validate=_not_future,
                           error_messages={"invalid": _l("Enter a date as YYYY-MM-DD.")})
     project_name = Text(200, required=True)
+    project_name_en = Text(200)
     requested_grant_amount = Money(positive=True, required=True)
     approved_budget_amount = Money(positive=True, required=True)
     contact_name = Text(100)
@@ -519,3 +549,78 @@ class ImportResultSchema(Schema):
     deals_created = fields.Integer()
     deals_existing = fields.Integer()
     problems = fields.List(fields.Dict())
+
+
+# --------------------------------------------------------------------------------------------
+# Corrections (issue 12): the same fields as when recorded, and a required reason
+
+
+REASON_MAX = 2000
+
+
+def _reason() -> fields.String:
+    return Text(REASON_MAX, required=True, error_messages={
+        "required": _l("Give the reason for this correction.")},
+        metadata={"description": "why the recorded value was wrong (kept in the ledger)"})
+
+
+class CompanyCorrectionSchema(CompanyCreateSchema):
+    """A correction of a company (PATCH: the fields sent are corrected, the others kept)."""
+
+    reason = _reason()
+
+
+class DealCorrectionSchema(Schema):
+    """A correction of a deal's application details; the stage moves on the board."""
+
+    project_name = Text(200, required=True)
+    project_name_en = Text(200, load_default=missing)  # not sent: kept as recorded
+    requested_grant_amount = Money(positive=True, required=True)
+    approved_budget_amount = Money(positive=True, required=True)
+    project_summary = Text(20000)
+    milestone_plan = Text(20000)
+    manager_id = Id(load_default=None, allow_none=True)
+    roadshow_id = Id(load_default=None, allow_none=True)
+    reason = _reason()
+
+    @validates_schema
+    def _grant_within_budget(self, data, **kwargs):
+        grant, budget = data.get("requested_grant_amount"), data.get("approved_budget_amount")
+        if grant is not None and budget is not None and grant > budget:
+            raise ValidationError(str(_l(
+                "The requested grant %(grant)s is larger than the project budget %(budget)s.",
+                grant=format_money(grant), budget=format_money(budget))),
+                "requested_grant_amount")
+
+
+class PanelCorrectionSchema(Schema):
+    id = Id(required=True)
+    name = Text(200, required=True)
+    affiliation = Text(200)
+    name_en = Text(200, load_default=missing)  # not sent: kept as recorded
+    affiliation_en = Text(200, load_default=missing)
+
+
+class SlotCorrectionSchema(Schema):
+    company_id = Id(required=True)
+    position = fields.Integer(required=True, validate=validate.Range(
+        min=1, max=10000, error=_l("A slot number is between 1 and 10000.")))
+
+
+class RoadshowCorrectionSchema(RoadshowFormSchema):
+    """A correction of a roadshow: its details, its panel's names, its slots' order and (while
+    no score is recorded) its criteria. Lists sent replace what is recorded."""
+
+    panel = fields.List(fields.Nested(PanelCorrectionSchema), load_default=None)
+    slots = fields.List(fields.Nested(SlotCorrectionSchema), load_default=None)
+    criteria = fields.List(fields.Nested(CriterionSchema), load_default=None)
+    reason = _reason()
+
+    @post_load
+    def _checked(self, data, **kwargs):
+        if data.get("criteria") is not None:
+            try:
+                data["criteria"] = check_criteria(data["criteria"])
+            except ValidationError as exc:
+                raise ValidationError(exc.messages) from None
+        return data

@@ -47,13 +47,16 @@ from fundapp.deals.models import (
 from fundapp.deals.policy import pipeline_policy
 from fundapp.deals.schemas import (
     BackLinkSchema,
+    CompanyCorrectionSchema,
     CompanyCreateSchema,
     CriteriaSchema,
+    DealCorrectionSchema,
     DealCreateSchema,
     DealMemoSchema,
     ExpertReviewCreateSchema,
     IcDecisionSchema,
     PanelMemberCreateSchema,
+    RoadshowCorrectionSchema,
     RoadshowFormSchema,
     ScoreSheetCreateSchema,
     SlotCreateSchema,
@@ -65,7 +68,7 @@ from fundapp.extensions import db
 from fundapp.inputs import form_rows, load_form
 from fundapp.pagination import paginate
 from fundapp.search import fold
-from fundapp.ui import safe_next
+from fundapp.ui import reader_name, safe_next
 from fundapp.unit_of_work import attempt
 
 bp = Blueprint("deals", __name__)
@@ -102,7 +105,10 @@ COMPANY_FORM_FIELDS = ("legal_name", "name_en", "uscc", "district", "legal_form"
 
 def _people_rows() -> dict[str, list[dict[str, str]]]:
     """The founders and contacts of the company form, posted as rows of repeated inputs."""
-    return {"founders": form_rows(None, name="founder_name", title="founder_title"),
+    return {"founders": form_rows(None, name="founder_name", title="founder_title",
+                                  name_en="founder_name_en", title_en="founder_title_en",
+                                  background="founder_background",
+                                  background_en="founder_background_en"),
             "contacts": form_rows(None, name="contact_name", phone="contact_phone",
                                   email="contact_email")}
 
@@ -119,7 +125,9 @@ def _posted_company_values() -> dict[str, Any]:
 def _company_values(company: Company) -> dict[str, Any]:
     values = {key: getattr(company, key) for key in COMPANY_FORM_FIELDS}
     values = {k: ("" if v is None else str(v)) for k, v in values.items()}
-    values["founders"] = [{"name": f.name, "title": f.title} for f in company.founders]
+    values["founders"] = [{"name": f.name, "title": f.title, "name_en": f.name_en,
+                           "title_en": f.title_en, "background": f.background,
+                           "background_en": f.background_en} for f in company.founders]
     values["contacts"] = [{"name": c.name, "phone": c.phone, "email": c.email}
                           for c in company.contacts]
     return values
@@ -153,7 +161,8 @@ def new_company():
         company, errors = attempt(lambda: ops.create_company(db.session, actor=_actor(),
                                                              **_company_form()))
         if not errors:
-            flash(_("Company %(name)s registered.", name=company.legal_name), "success")
+            flash(_("Company %(name)s registered.",
+                    name=reader_name(company.legal_name, company.name_en)), "success")
             return redirect(url_for("deals.company", company_id=company.id))
         values = _posted_company_values()
     return render_template("deals/company_form.html", values=values, errors=errors,
@@ -162,14 +171,17 @@ def new_company():
 
 @bp.route("/companies/<int:company_id>/edit", methods=["GET", "POST"])
 def edit_company(company_id: int):
+    """Correct a company's details, with a reason (issue 12: `company.corrected`)."""
     company = ops.get_company(db.session, company_id)
     errors: dict[str, list[str]] = {}
     values = _company_values(company)
     if request.method == "POST":
-        _saved, errors = attempt(lambda: ops.update_company(
-            db.session, company, actor=_actor(), **_company_form()))
+        _saved, errors = attempt(lambda: ops.correct_company(
+            db.session, company_id, actor=_actor(),
+            **load_form(CompanyCorrectionSchema(), **_people_rows())))
         if not errors:
-            flash(_("Changes to %(name)s saved.", name=company.legal_name), "success")
+            flash(_("Correction to %(name)s saved.",
+                    name=reader_name(company.legal_name, company.name_en)), "success")
             return redirect(url_for("deals.company", company_id=company.id))
         values = _posted_company_values()
     return render_template("deals/company_form.html", values=values, errors=errors,
@@ -237,8 +249,9 @@ def new_deal():
             flash(_("Deal opened at the formal check."), "success")
             return redirect(url_for("deals.deal", deal_id=deal.id))
         values = request.form
-    companies = db.session.execute(select(Company.id, Company.legal_name)
-                                   .order_by(Company.legal_name).limit(2000)).all()
+    companies = [(c.id, reader_name(c.legal_name, c.name_en)) for c in db.session.execute(
+        select(Company.id, Company.legal_name, Company.name_en)
+        .order_by(Company.legal_name).limit(2000))]
     return render_template("deals/deal_form.html", values=values, errors=errors,
                            companies=companies, choices=queries.filter_choices(db.session)), \
         422 if errors else 200
@@ -257,7 +270,8 @@ def _deal_page(deal: Deal, errors: dict[str, list[str]] | None = None,
     panel = []
     if deal.roadshow_id:
         conflicted = ops.conflicted_members(db.session, deal.roadshow_id, deal.company_id)
-        panel = [{"id": m.id, "name": m.name, "is_conflicted": m.id in conflicted}
+        panel = [{"id": m.id, "name": m.name, "name_en": m.name_en,
+                  "is_conflicted": m.id in conflicted}
                  for m in db.session.scalars(select(PanelMember).where(
                      PanelMember.roadshow_id == deal.roadshow_id).order_by(PanelMember.id))]
     notice_ends = (ops.notice_end(db.session, deal.public_notice_started_on, policy)
@@ -281,6 +295,56 @@ def _deal_page(deal: Deal, errors: dict[str, list[str]] | None = None,
 @bp.get("/deals/<int:deal_id>")
 def deal(deal_id: int):
     return _deal_page(ops.get_deal(db.session, deal_id))
+
+
+def _deal_correction_values(deal: Deal) -> dict[str, str]:
+    values = {name: getattr(deal, name) for name in ops.deal_correction_fields()}
+    return {k: ("" if v is None else str(v)) for k, v in values.items()}
+
+
+def _deal_correction_fields() -> list[dict[str, Any]]:
+    choices = queries.filter_choices(db.session)
+    labels = {"project_name": (_l("Project name"), "text", True),
+              "project_name_en": (_l("Project name (English)"), "text", False),
+              "requested_grant_amount": (_l("Requested grant (CNY)"), "money", True),
+              "approved_budget_amount": (_l("Approved budget (CNY)"), "money", True),
+              "project_summary": (_l("Project summary"), "textarea", False),
+              "milestone_plan": (_l("Milestone plan"), "textarea", False),
+              "manager_id": (_l("Fund manager"), "select", False),
+              "roadshow_id": (_l("Source roadshow"), "select", False)}
+    options = {"manager_id": [(m.id, m.name) for m in choices["managers"]],
+               "roadshow_id": [(r.id, reader_name(r.name, r.name_en))
+                               for r in choices["roadshows"]]}
+    return [{"name": name, "label": labels[name][0], "kind": labels[name][1],
+             "required": labels[name][2], "options": options.get(name, []), "blank": "—"}
+            for name in ops.deal_correction_fields()]
+
+
+@bp.route("/deals/<int:deal_id>/edit", methods=["GET", "POST"])
+def edit_deal(deal_id: int):
+    """Correct a deal's application details, with a reason (issue 12: `deal.corrected`)."""
+    deal = ops.get_deal(db.session, deal_id)
+    errors: dict[str, list[str]] = {}
+    values: Any = _deal_correction_values(deal)
+    if request.method == "POST":
+        def correct():
+            data = load_form(DealCorrectionSchema())
+            if "project_name_en" in ops.deal_correction_fields():
+                data["project_name_en"] = request.form.get("project_name_en", "").strip()[:200]
+            return ops.correct_deal(db.session, deal_id, actor=_actor(), **data)
+
+        _saved, errors = attempt(correct)
+        if not errors:
+            flash(_("Correction saved."), "success")
+            return redirect(url_for("deals.deal", deal_id=deal_id))
+        values = request.form
+    return render_template("corrections/form.html", values=values, errors=errors,
+                           title=_("Correct deal %(name)s",
+                                   name=reader_name(deal.project_name, deal.project_name_en)),
+                           intro=_("The stage is not corrected here: it moves on the board."),
+                           fields=_deal_correction_fields(), row_groups=[],
+                           cancel_url=url_for("deals.deal", deal_id=deal_id)), \
+        422 if errors else 200
 
 
 # The IC memo's fields on the deal's memo page: label and what to write (issue 15).
@@ -408,7 +472,8 @@ def roadshows():
 
     slots = (select(RoadshowSlot.roadshow_id, func.count().label("companies"))
              .group_by(RoadshowSlot.roadshow_id).subquery())
-    stmt = (select(Roadshow.id, Roadshow.name, Roadshow.held_on, Roadshow.venue,
+    stmt = (select(Roadshow.id, Roadshow.name, Roadshow.name_en, Roadshow.venue_en,
+                   Roadshow.held_on, Roadshow.venue,
                    Roadshow.organiser, Roadshow.format,
                    func.coalesce(slots.c.companies, 0).label("companies"))
             .outerjoin(slots, slots.c.roadshow_id == Roadshow.id)
@@ -425,7 +490,8 @@ def new_roadshow():
         roadshow, errors = attempt(lambda: roadshow_ops.create_roadshow(
             db.session, actor=_actor(), **load_form(RoadshowFormSchema())))
         if not errors:
-            flash(_("Roadshow %(name)s created.", name=roadshow.name), "success")
+            flash(_("Roadshow %(name)s created.",
+                    name=reader_name(roadshow.name, roadshow.name_en)), "success")
             return redirect(url_for("deals.roadshow", roadshow_id=roadshow.id))
         values = request.form
     return render_template("deals/roadshow_form.html", values=values, errors=errors,
@@ -438,28 +504,156 @@ def roadshow(roadshow_id: int):
     ranking = queries.roadshow_rankings(db.session, roadshow)
     criteria = [{"id": c.id, "code": c.code, "label": roadshow_ops.criterion_label(c),
                  "raw_label": c.label, "weight_pct": c.weight_pct} for c in roadshow.criteria]
-    panel = [{"id": m.id, "name": m.name, "affiliation": m.affiliation,
-              "is_user": m.user_id is not None} for m in roadshow.panel]
+    panel = [{"id": m.id, "name": m.name, "affiliation": m.affiliation, "name_en": m.name_en,
+              "affiliation_en": m.affiliation_en, "is_user": m.user_id is not None}
+             for m in roadshow.panel]
     slots = [{"position": s.position, "company_id": s.company_id,
-              "company": s.company.legal_name, "sector": s.company.sector}
+              "company": reader_name(s.company.legal_name, s.company.name_en),
+              "sector": s.company.sector}
              for s in roadshow.slots]
+    for row in ranking:  # the company's name in the reader's language
+        row.company_name = next((s["company"] for s in slots
+                                 if s["company_id"] == row.company_id), row.company_name)
     sheets = db.session.execute(select(ScoreSheet.panel_member_id, ScoreSheet.company_id,
                                        ScoreSheet.has_conflict)
                                 .where(ScoreSheet.roadshow_id == roadshow.id)).all()
-    users = db.session.execute(select(User.id, User.name, User.email)
+    users = db.session.execute(select(User.id, User.name, User.email, User.name_en)
                                .where(User.is_active.is_(True)).order_by(User.email)).all()
-    companies = db.session.execute(select(Company.id, Company.legal_name)
-                                   .order_by(Company.legal_name).limit(2000)).all()
+    companies = [{"id": c.id, "legal_name": reader_name(c.legal_name, c.name_en)}
+                 for c in db.session.execute(select(Company.id, Company.legal_name,
+                                                    Company.name_en)
+                                             .order_by(Company.legal_name).limit(2000))]
     best = max((r.mean for r in ranking if r.mean is not None), default=None)
     return render_template(
         "deals/roadshow.html",
         roadshow={"id": roadshow.id, "name": roadshow.name, "held_on": roadshow.held_on,
+                  "name_en": roadshow.name_en, "venue_en": roadshow.venue_en,
                   "venue": roadshow.venue, "organiser": roadshow.organiser,
                   "format": roadshow.format},
         ranking=ranking, best=best, criteria=criteria, panel=panel, slots=slots,
+        ranking_chart=_ranking_chart(ranking),
         sheets={(s.panel_member_id, s.company_id): s.has_conflict for s in sheets},
         users=users, companies=companies, max_upload_mb=MAX_SHEET_BYTES // 1024 // 1024,
         errors=_pop_errors())
+
+
+def _ranking_chart(ranking) -> str:
+    """The roadshow's ranking as bars on the 0-10 score axis (the charts' shared builder)."""
+    from fundapp.charts import hbar_chart_svg
+    from fundapp.deals.scoring import MAX_SCORE
+
+    if not ranking or not ranking[0].count:
+        return ""
+    return hbar_chart_svg([(r.company_name, r.mean, r.is_disputed) for r in ranking],
+                          title=_("Mean weighted score per company"),
+                          x_label=_("Score (0–10 points)"), axis_max=MAX_SCORE,
+                          missing=_("no scores"))
+
+
+def _roadshow_correction_values(roadshow) -> dict[str, Any]:
+    values: dict[str, Any] = {"name": roadshow.name, "held_on": str(roadshow.held_on),
+                              "venue": roadshow.venue, "organiser": roadshow.organiser,
+                              "format": roadshow.format.value}
+    for key in ("name_en", "venue_en"):
+        if hasattr(roadshow, key):
+            values[key] = getattr(roadshow, key) or ""
+    values["panel"] = [{"id": m.id, "name": m.name, "affiliation": m.affiliation,
+                        "name_en": getattr(m, "name_en", ""),
+                        "affiliation_en": getattr(m, "affiliation_en", "")}
+                       for m in roadshow.panel]
+    values["slots"] = [{"company_id": s.company_id,
+                        "company": reader_name(s.company.legal_name, s.company.name_en),
+                        "position": s.position} for s in roadshow.slots]
+    values["criteria"] = [{"code": c.code, "label": c.label, "weight_pct": c.weight_pct}
+                          for c in roadshow.criteria]
+    if roadshow_ops.has_scores(db.session, roadshow.id):  # shown, not edited: reader's words
+        for row, criterion in zip(values["criteria"], roadshow.criteria, strict=True):
+            row["label"] = roadshow_ops.criterion_label(criterion)
+    return values
+
+
+def _posted_roadshow_rows(roadshow, scored: bool) -> dict[str, Any]:
+    names = {s.company_id: reader_name(s.company.legal_name, s.company.name_en)
+             for s in roadshow.slots}
+    english = {"name_en": "panel_name_en", "affiliation_en": "panel_affiliation_en"} \
+        if hasattr(PanelMember, "name_en") else {}
+    panel = form_rows(None, id="panel_id", name="panel_name", affiliation="panel_affiliation",
+                      **english)
+    slots = [row for row in form_rows(None, company_id="slot_company_id",
+                                      position="slot_position") if row["position"]]
+    rows: dict[str, Any] = {"panel": panel, "slots": slots}
+    if not scored and "criterion_label" in request.form:  # else the criteria stay as they are
+        rows["criteria"] = [{k: v for k, v in row.items() if v} for row in form_rows(
+            None, code="criterion_code", label="criterion_label",
+            weight_pct="criterion_weight_pct") if row["label"] or row["weight_pct"]]
+    shown = {**rows, "slots": [{**row, "company": names.get(int(row["company_id"]), "")
+                                if row["company_id"].isdigit() else ""} for row in slots]}
+    return {"load": rows, "shown": shown}
+
+
+@bp.route("/roadshows/<int:roadshow_id>/edit", methods=["GET", "POST"])
+def edit_roadshow(roadshow_id: int):
+    """Correct a roadshow, with a reason (issue 12: `roadshow.corrected`); its criteria only
+    while no score is recorded."""
+    roadshow = roadshow_ops.get_roadshow(db.session, roadshow_id)
+    scored = roadshow_ops.has_scores(db.session, roadshow.id)
+    errors: dict[str, list[str]] = {}
+    values: Any = _roadshow_correction_values(roadshow)
+    if request.method == "POST":
+        rows = _posted_roadshow_rows(roadshow, scored)
+        _saved, errors = attempt(lambda: roadshow_ops.correct_roadshow(
+            db.session, roadshow_id, actor=_actor(),
+            **load_form(RoadshowCorrectionSchema(), **rows["load"])))
+        if not errors:
+            flash(_("Correction saved."), "success")
+            return redirect(url_for("deals.roadshow", roadshow_id=roadshow_id))
+        kept = rows["shown"].get("criteria", values["criteria"])
+        values = {**request.form.to_dict(), **rows["shown"], "criteria": kept}
+    formats = [(f.value, _("Offline") if f.value == "offline" else _("Online"))
+               for f in RoadshowFormat]
+    has_english = hasattr(roadshow, "name_en")
+    fields = [{"name": "name", "label": _("Name"), "kind": "text", "required": True},
+              *([{"name": "name_en", "label": _("Name in English"), "kind": "text"}]
+                if has_english else []),
+              {"name": "held_on", "label": _("Date"), "kind": "date", "required": True},
+              {"name": "venue", "label": _("Venue"), "kind": "text"},
+              *([{"name": "venue_en", "label": _("Venue in English"), "kind": "text"}]
+                if has_english else []),
+              {"name": "organiser", "label": _("Organiser"), "kind": "text"},
+              {"name": "format", "label": _("Format"), "kind": "select", "options": formats}]
+    groups = [
+        {"key": "panel", "label": _("Panel"),
+         "hint": _("Correct a judge's name or affiliation; add judges on the roadshow's page."),
+         "columns": [{"key": "id", "input": "panel_id", "label": "#", "readonly": True},
+                     {"key": "name", "input": "panel_name", "label": _("Name")},
+                     {"key": "affiliation", "input": "panel_affiliation",
+                      "label": _("Affiliation")},
+                     *([{"key": "name_en", "input": "panel_name_en",
+                         "label": _("Name in English")},
+                        {"key": "affiliation_en", "input": "panel_affiliation_en",
+                         "label": _("Affiliation in English")}] if has_english else [])]},
+        {"key": "slots", "label": _("Companies presenting"),
+         "hint": _("Change the slot numbers to reorder; empty a slot number to take a company "
+                   "without score sheets off the roadshow."),
+         "columns": [{"key": "company_id", "input": "slot_company_id", "label": "#",
+                      "readonly": True},
+                     {"key": "company", "label": _("Company"), "readonly": True},
+                     {"key": "position", "input": "slot_position", "label": _("Slot"),
+                      "numeric": True}]},
+        {"key": "criteria", "label": _("Criteria"),
+         "locked": _("Scores are recorded at this roadshow: its criteria can no longer be "
+                     "corrected.") if scored else None,
+         "columns": [{"key": "label", "input": "criterion_label", "label": _("Criterion"),
+                      "carry": ("criterion_code", "code")},  # the code: a hidden input
+                     {"key": "weight_pct", "input": "criterion_weight_pct",
+                      "label": _("Weight in percent"), "numeric": True}]},
+    ]
+    return render_template("corrections/form.html", values=values, errors=errors,
+                           title=_("Correct roadshow %(name)s",
+                                   name=reader_name(roadshow.name, roadshow.name_en)), intro=None,
+                           fields=fields, row_groups=groups,
+                           cancel_url=url_for("deals.roadshow", roadshow_id=roadshow_id)), \
+        422 if errors else 200
 
 
 _ERRORS_KEY = "_roadshow_errors"

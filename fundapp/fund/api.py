@@ -8,11 +8,11 @@ from flask_babel import lazy_gettext as _l
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
-from fundapp.errors import NotFound
+from fundapp.errors import AppError, NotFound
 from fundapp.extensions import db
-from fundapp.fund.operations import update_fund
+from fundapp.fund.operations import create_fund, update_fund
 from fundapp.fund.queries import fund_facts, the_fund
-from fundapp.fund.schemas import FundSchema, FundUpdateSchema
+from fundapp.fund.schemas import FundCreateSchema, FundSchema, FundUpdateSchema
 
 
 def _fund_or_404():
@@ -38,3 +38,15 @@ def update_fund_view():
     data = load_json(FundUpdateSchema(partial=True))
     update_fund(db.session, fund.id, actor=g.user.email, **data)
     return FundSchema().dump(fund_facts(db.session, the_fund(db.session)))
+
+
+@api_route(bp, "/v1/fund", "POST", summary="Set the fund up (admin, once): names, committed "
+           "capital, inception date; the default policy version is in force from then (409 "
+           "when it is set up already)", body=FundCreateSchema, response=FundSchema, status=201,
+           endpoint="create_fund")
+def create_fund_view():
+    data = load_json(FundCreateSchema())  # the body first: a bad field is named even then
+    if the_fund(db.session) is not None:
+        raise AppError(_l("The fund is already set up."), status=409, code="duplicate")
+    create_fund(db.session, actor=g.user.email, **data)
+    return FundSchema().dump(fund_facts(db.session, the_fund(db.session))), 201

@@ -132,7 +132,9 @@ def policy_in_force(session: Session, on: date) -> PolicyVersion:
                                        PolicyVersion.id.desc()).limit(1))
     if version is None:
         raise RuleRefused("policy", _l("No policy version is in force on %(day)s.",
-                                       day=on.isoformat()), field="signed_on")
+                                       day=on.isoformat()), field="signed_on",
+                          who=_l("an administrator"), link=("portfolio.policies", {}),
+                          link_label=_l("Policy versions"))
     return version
 
 

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
+from fundapp.api.routes import PAGE_PARAMS, page_body
 from fundapp.errors import AppError, NotFound, refuse_on_constraint
 from fundapp.extensions import db
 from fundapp.ic import operations as ops
@@ -14,11 +15,15 @@ from fundapp.ic import queries
 from fundapp.ic.quarterly import latest_report
 from fundapp.ic.schemas import (
     AgendaItemSchema,
+    AgendaNotesSchema,
+    AttendanceSchema,
+    ConflictSchema,
     DecisionCreateSchema,
     MeetingCreateSchema,
     MeetingListSchema,
     MeetingSchema,
     MinutesDetailsSchema,
+    MinutesReopenSchema,
     MinutesSchema,
     PackCreateSchema,
     QuarterSchema,
@@ -28,6 +33,7 @@ from fundapp.ic.schemas import (
 )
 from fundapp.ic.tasks import PACK_TASK, QUARTERLY_TASK
 from fundapp.inputs import load
+from fundapp.pagination import paginate
 from fundapp.tasks.api import TaskSchema, accepted
 from fundapp.tasks.operations import enqueue
 
@@ -46,9 +52,11 @@ def pdf_response(pdf: bytes, filename: str) -> Response:
 
 
 @api_route(bp, "/v1/ic/meetings", "GET", summary="IC meetings, latest first",
-           response=MeetingListSchema)
+           response=MeetingListSchema, params=PAGE_PARAMS)
 def list_ic_meetings():
-    return {"items": MeetingSchema().dump(queries.meetings(db.session, g.user), many=True)}
+    page = paginate(db.session, queries.meetings_query(g.user), request.args.get("page", 1),
+                    request.args.get("per_page", 25))
+    return page_body(page, MeetingSchema())
 
 
 @api_route(bp, "/v1/ic/meetings", "POST", summary="Prepare an IC meeting: members, agenda of "
@@ -78,11 +86,11 @@ def list_ic_votes(meeting_id: int):
            summary="Cast (or change) the caller's own vote on a deal of the agenda",
            body=VoteCreateSchema, response=VoteSchema, status=201)
 def cast_ic_vote(meeting_id: int):
+    data = load_json(VoteCreateSchema())  # a bad field is named before who may vote is asked
     meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.VOTE)
-    data = load_json(VoteCreateSchema())
     item = ops.get_item(meeting, data["deal_id"])
     vote = ops.cast_vote(db.session, item, voter=g.user, choice=data["choice"],
-                         conditions=data["conditions"])
+                         conditions=data["conditions"], voted_on=data["voted_on"])
     return VoteSchema().dump(vote), 201
 
 
@@ -91,9 +99,10 @@ def cast_ic_vote(meeting_id: int):
            "moves the deal (R11)", body=DecisionCreateSchema, response=AgendaItemSchema,
            status=201)
 def decide_ic_item(meeting_id: int):
-    meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.CONDUCT)
     data = load_json(DecisionCreateSchema())
-    item = ops.decide(db.session, ops.get_item(meeting, data["deal_id"]), actor=g.user.email)
+    meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.CONDUCT)
+    item = ops.decide(db.session, ops.get_item(meeting, data["deal_id"]), actor=g.user.email,
+                      decided_on=data["decided_on"])
     return AgendaItemSchema().dump(item), 201
 
 
@@ -176,3 +185,52 @@ def generate_quarterly_report_pdf():
     return accepted(enqueue(db.session, QUARTERLY_TASK, {"quarter": quarter,
                                                          "actor": g.user.email},
                             requested_by=g.user.email))
+
+
+# --------------------------------------------------------------------------- parity with the pages
+# (issue 12: everything the meeting page can do, the API can: the same operations and schemas)
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>/attendance", "POST",
+           summary="Record who is present (the members' user ids); from the meeting's day on",
+           body=AttendanceSchema, response=MeetingSchema)
+def record_ic_attendance(meeting_id: int):
+    meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.CONDUCT)
+    data = load_json(AttendanceSchema())
+    ops.record_attendance(db.session, meeting, data["present_ids"], actor=g.user.email)
+    return MeetingSchema().dump(ops.get_meeting(db.session, meeting_id))
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>/deals/<int:deal_id>/notes", "POST",
+           summary="The due-diligence summary and risks the pack shows for one deal (generate "
+                   "a new pack version to include them)",
+           body=AgendaNotesSchema, response=AgendaItemSchema)
+def set_ic_item_notes(meeting_id: int, deal_id: int):
+    meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.PREPARE)
+    item = ops.get_item(meeting, deal_id)
+    ops.set_item_notes(db.session, item, actor=g.user.email, **load_json(AgendaNotesSchema()))
+    return AgendaItemSchema().dump(ops.get_item(ops.get_meeting(db.session, meeting_id),
+                                                deal_id))
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>/deals/<int:deal_id>/conflict", "POST",
+           summary="The caller declares a conflict for a deal and is recused from its vote (R11)",
+           body=ConflictSchema, response=AgendaItemSchema, status=201)
+def declare_ic_conflict(meeting_id: int, deal_id: int):
+    meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.VOTE)
+    item = ops.get_item(meeting, deal_id)
+    ops.declare_conflict(db.session, item, user_id=g.user.id, actor=g.user.email,
+                         **load_json(ConflictSchema()))
+    return AgendaItemSchema().dump(ops.get_item(ops.get_meeting(db.session, meeting_id),
+                                                deal_id)), 201
+
+
+@api_route(bp, "/v1/ic/meetings/<int:meeting_id>/minutes/reopen", "POST",
+           summary="The chair opens a new version of signed minutes for a correction, with the "
+                   "reason; it is signed again (409 while unsigned)",
+           body=MinutesReopenSchema, response=MeetingSchema, status=201)
+def reopen_ic_minutes(meeting_id: int):
+    meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.CHAIR)
+    ops.open_minutes_version(db.session, meeting, user=g.user,
+                             **load_json(MinutesReopenSchema()))
+    return MeetingSchema().dump(ops.get_meeting(db.session, meeting_id)), 201

@@ -34,6 +34,8 @@ def load_ic_demo(session: Session) -> None:
         past_day = (now - timedelta(days=10)).date()
         past_at = datetime.combine(past_day, time(2, 0), tzinfo=UTC)
         past = ops.create_meeting(session, actor=ACTOR, title=f"{past_day.year} 年第 1 次投决会",
+                                  title_en=f"IC meeting no. 1 of {past_day.year}",
+                                  location_en="Zhangjiang Science Hall, 3rd floor",
                                   held_on=past_day, location="张江科学会堂 3 楼",
                                   chair_id=chair.id, member_ids=members,
                                   deal_ids=[d.id for d in deals[:2]])
@@ -73,6 +75,8 @@ def load_ic_demo(session: Session) -> None:
             next_day = (now + timedelta(days=7)).date()
             upcoming = ops.create_meeting(session, actor=ACTOR,
                                           title=f"{next_day.year} 年第 2 次投决会",
+                                          title_en=f"IC meeting no. 2 of {next_day.year}",
+                                          location_en="Zhangjiang Science Hall, 3rd floor",
                                           held_on=next_day, location="张江科学会堂 3 楼",
                                           chair_id=chair.id, member_ids=members,
                                           deal_ids=[d.id for d in deals[2:4]])

@@ -49,8 +49,10 @@ class IcMeeting(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
     held_on: Mapped[date] = mapped_column(Date, index=True)
     location: Mapped[str] = mapped_column(String(200), default="")
+    location_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
     chair_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     # Fractions as text ("2/3"): members present needed, and the share of approving votes among
     # the non-recused members present that must be exceeded.
@@ -63,6 +65,7 @@ class IcMeeting(TimestampMixin, Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     recorder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     recorder_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    recorder_name_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     # Not joined: the meeting's row is locked with SELECT ... FOR UPDATE, which PostgreSQL refuses
     # on the nullable side of an outer join (unit_of_work.lock).
@@ -79,6 +82,11 @@ class IcMeeting(TimestampMixin, Base):
     def recorder_label(self) -> str:
         """The recorder's name as the minutes print it ("" when nobody is named yet)."""
         return self.recorder.display_name if self.recorder else self.recorder_name
+
+    @property
+    def recorder_label_en(self) -> str:
+        """The recorder's English name ("" when none is given: English shows recorder_label)."""
+        return self.recorder.name_en if self.recorder else self.recorder_name_en
     packs: Mapped[list[IcPack]] = relationship(back_populates="meeting",
                                                order_by="IcPack.version")
     minutes: Mapped[list[IcMinutes]] = relationship(back_populates="meeting",

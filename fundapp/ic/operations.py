@@ -17,7 +17,7 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from fractions import Fraction
 from typing import Any
 
@@ -155,12 +155,44 @@ def meeting_for(session: Session, meeting_id: int, user: User, act: Act = Act.RE
     return meeting
 
 
+def _day_of_meeting(meeting: IcMeeting, day: date | None, field: str, moment: datetime
+                    ) -> tuple[date, datetime]:
+    """The day a vote or decision happened (issue 12) and the moment it is stored at.
+
+    `day` given: not after today, not before the meeting's day (a 422 naming `field`); a past
+    day is stored at noon Beijing time of that day. Without it: the day of `moment`."""
+    if day is None:
+        return shanghai_today(moment), moment
+    not_after_today(day, field)
+    if day < meeting.held_on:
+        raise _invalid(field, _l("%(day)s is before %(held)s, the day of the meeting.",
+                                 day=day.isoformat(), held=meeting.held_on.isoformat()))
+    if shanghai_today(moment) != day:
+        moment = min(datetime.combine(day, time(12), SHANGHAI).astimezone(UTC),
+                     datetime.now(UTC))
+    return day, moment
+
+
 def _require_started(meeting: IcMeeting, moment: datetime, message: Any) -> None:
     """Attendance, votes and decisions happen at the meeting: from its day on (Shanghai time;
     the meeting stores its day, not an hour), never before."""
     if shanghai_today(moment) < meeting.held_on:
         raise AppError(message, status=409, code="meeting_not_started",
                        details={"held_on": meeting.held_on.isoformat()})
+
+
+def _waiting(message: Any, code: str, meeting: IcMeeting, *, who: Any = None,
+             link_label: Any = None, **details: Any) -> RuleRefused:
+    """A refusal (409, stable `code`) that waits on another person's step on this meeting: it
+    says who does it and links to the meeting's page (issue 12, no dead ends). By default the
+    step is the pack, prepared by the secretariat."""
+    refusal = RuleRefused(
+        "R11", message, **details,
+        who=who or _l("a fund manager or admin, who prepares the meeting's pack"),
+        link=("ic.meeting", {"meeting_id": meeting.id}),
+        link_label=link_label or _l("The meeting's pack"))
+    refusal.code = code
+    return refusal
 
 
 def get_item(meeting: IcMeeting, deal_id: int) -> IcAgendaItem:
@@ -184,7 +216,8 @@ def _require_open(meeting: IcMeeting) -> None:
 
 def create_meeting(session: Session, *, actor: str, title: str, held_on: date, chair_id: int,
                    member_ids: Iterable[int], deal_ids: Iterable[int], location: str = "",
-                   quorum: str = "2/3", decision_rule: str = "1/2") -> IcMeeting:
+                   quorum: str = "2/3", decision_rule: str = "1/2", title_en: str = "",
+                   location_en: str = "") -> IcMeeting:
     """Prepare a meeting: members, the agenda of deals at "IC decision", and its rules."""
     title = (title or "").strip()
     if not title or len(title) > 200:
@@ -215,6 +248,8 @@ def create_meeting(session: Session, *, actor: str, title: str, held_on: date, c
                               deal_id=deal.id)
         deals.append(deal)
     meeting = IcMeeting(title=title, held_on=held_on, location=(location or "").strip()[:200],
+                        title_en=(title_en or "").strip()[:200],
+                        location_en=(location_en or "").strip()[:200],
                         chair_id=chair_id, quorum=str(quorum).strip(),
                         decision_rule=str(decision_rule).strip(), created_by=actor)
     session.add(meeting)
@@ -229,7 +264,8 @@ def create_meeting(session: Session, *, actor: str, title: str, held_on: date, c
     session.flush()
     record(session, actor=actor, action="ic.meeting_created", subject_type="ic_meeting",
            subject_id=meeting.id,
-           payload={"title": title, "held_on": held_on, "chair_id": chair_id,
+           payload={"title": title, "title_en": meeting.title_en, "held_on": held_on,
+                    "location_en": meeting.location_en, "chair_id": chair_id,
                     "member_ids": member_ids, "deal_ids": deal_ids, "quorum": meeting.quorum,
                     "decision_rule": meeting.decision_rule,
                     "recusals": [{"deal_id": i.deal_id, "user_id": r.user_id,
@@ -362,9 +398,13 @@ def get_pack(meeting: IcMeeting, version: int | None = None) -> IcPack:
 
 
 def cast_vote(session: Session, item: IcAgendaItem, *, voter: User, choice: str,
-              conditions: str = "", now: datetime | None = None) -> IcVote:
+              conditions: str = "", now: datetime | None = None,
+              voted_on: date | None = None) -> IcVote:
     """A member's own vote, on the meeting's latest pack version, which must be final; from the
-    meeting's day on; it can change (the latest counts) until the deal is decided."""
+    meeting's day on; it can change (the latest counts) until the deal is decided.
+
+    `voted_on` (issue 12): the day the vote was cast (default today; not after today, not
+    before the meeting's day); the ledger keeps it beside the time of recording."""
     meeting, item = _lock_item(session, item)
     _require_open(meeting)
     try:
@@ -386,18 +426,19 @@ def cast_vote(session: Session, item: IcAgendaItem, *, voter: User, choice: str,
         raise RuleRefused("R11", _l("You are recused from the vote on this deal."))
     if item.outcome is not Outcome.PENDING:
         raise AppError(_l("This deal is decided already."), status=409, code="decided")
-    moment = _now(now)
-    not_after_today(shanghai_today(moment), "cast_at")
+    recorded = _now(now)
+    not_after_today(shanghai_today(recorded), "cast_at")
+    day, moment = _day_of_meeting(meeting, voted_on, "voted_on", recorded)
     _require_started(meeting, moment, _l(
         "Votes are cast at the meeting, on %(day)s or later; it has not started yet.",
         day=meeting.held_on.isoformat()))
     if not meeting.packs:
-        raise AppError(_l("Votes are cast on a pack: generate the meeting's pack first."),
-                       status=409, code="no_pack")
+        raise _waiting(_l("Votes are cast on a pack: generate the meeting's pack first."),
+                       "no_pack", meeting)
     if not meeting.packs[-1].is_final:
-        raise AppError(_l("Votes are cast on the final pack; version %(v)s is a draft: "
+        raise _waiting(_l("Votes are cast on the final pack; version %(v)s is a draft: "
                           "generate the final pack first.", v=meeting.packs[-1].version),
-                       status=409, code="pack_not_final")
+                       "pack_not_final", meeting)
     version = meeting.packs[-1].version
     vote = next((v for v in item.votes if v.user_id == voter.id), None)
     before = vote.choice.value if vote else None
@@ -410,7 +451,7 @@ def cast_vote(session: Session, item: IcAgendaItem, *, voter: User, choice: str,
     member.is_present = True  # a member who votes is present
     session.flush()
     record(session, actor=voter.email, action="ic.vote_cast", subject_type="ic_meeting",
-           subject_id=meeting.id, at=moment,
+           subject_id=meeting.id, at=recorded, happened_on=day,
            payload={"deal_id": item.deal_id, "user_id": voter.id, "choice": choice_value,
                     "conditions": conditions, "pack_version": version, "before": before})
     return vote
@@ -460,33 +501,54 @@ def decision_reference(item: IcAgendaItem) -> str:
 
 
 def decide(session: Session, item: IcAgendaItem, *, actor: str,
-           now: datetime | None = None) -> IcAgendaItem:
+           now: datetime | None = None, decided_on: date | None = None) -> IcAgendaItem:
     """Apply the decision rule to one deal: record the outcome and its reference on the deal,
     and move the deal (approved: to public notice; rejected: declined). R11.
 
-    Dated now: not after today and not before the meeting's day (Shanghai)."""
+    Dated `decided_on` (issue 12; default the day of now): not after today, not before the
+    meeting's day nor a vote's day (Shanghai). The deal stores that day and its public notice
+    starts on it; the ledger keeps it beside the time of recording."""
     meeting, item = _lock_item(session, item)
     _require_open(meeting)
     if item.outcome is not Outcome.PENDING:
         raise AppError(_l("This deal is decided already."), status=409, code="decided")
-    moment = _now(now)
-    not_after_today(shanghai_today(moment), "decided_at")
+    recorded = _now(now)
+    not_after_today(shanghai_today(recorded), "decided_at")
+    day, moment = _day_of_meeting(meeting, decided_on, "decided_on", recorded)
     _require_started(meeting, moment, _l(
         "The committee decides at its meeting, on %(day)s or later; it has not started yet.",
         day=meeting.held_on.isoformat()))
+    last_vote = max((shanghai_today(v.cast_at) for v in item.votes), default=None)
+    if decided_on is not None and last_vote is not None and day < last_vote:
+        raise _invalid("decided_on", _l("%(day)s is before %(voted)s, the day of the last vote "
+                                        "on this deal.", day=day.isoformat(),
+                                        voted=last_vote.isoformat()))
     result = tally(item)
     if not result.has_quorum:
         raise RuleRefused("R11", _l("No quorum: %(present)s of %(members)s members are present; "
                                     "%(needed)s are needed.", present=result.present,
                                     members=result.members, needed=result.quorum_needed),
-                          missing="quorum", present=result.present, needed=result.quorum_needed)
+                          missing="quorum", present=result.present, needed=result.quorum_needed,
+                          who=_l("the meeting's chair, who records who is present"),
+                          link=("ic.meeting", {"meeting_id": meeting.id}),
+                          link_label=_l("The meeting's attendance"))
     if result.eligible == 0:
         raise RuleRefused("R11", _l("Every member present is recused from this deal."),
-                          missing="eligible_members")
+                          missing="eligible_members",
+                          who=_l("the meeting's chair, who records who is present"),
+                          link=("ic.meeting", {"meeting_id": meeting.id}),
+                          link_label=_l("The meeting's attendance"))
     if result.not_voted:
-        raise AppError(_l("%(n)s members present and not recused have not voted yet.",
-                          n=result.not_voted), status=409, code="votes_missing",
-                       details={"not_voted": result.not_voted})
+        voted = {v.user_id for v in item.votes}
+        waiting = [m.user for m in meeting.members if m.is_present and m.user_id not in voted
+                   and m.user_id not in queries.recused_ids(item)]
+        raise _waiting(
+            _l("%(n)s members present and not recused have not voted yet.",
+               n=result.not_voted), "votes_missing", meeting, not_voted=result.not_voted,
+            not_voted_ids=[u.id for u in waiting],
+            who=_l("the members who have not voted yet (%(names)s), on this meeting's page",
+                   names=", ".join(u.display_name for u in waiting)),
+            link_label=_l("The meeting's votes"))
     deal = item.deal
     reference = decision_reference(item)
     conditions: list[str] = []
@@ -504,12 +566,13 @@ def decide(session: Session, item: IcAgendaItem, *, actor: str,
     session.flush()
     reason = f"IC {meeting.title} ({meeting.held_on.isoformat()}): {item.outcome.value}, " \
              f"{result.approvals}/{result.eligible} approving; {reference}"
-    deal_ops.record_ic_decision(session, deal, reference, actor=actor)
+    deal_ops.record_ic_decision(session, deal, reference, actor=actor, decided_on=day)
     target = DealStage.PUBLIC_NOTICE if result.is_approved else DealStage.DECLINED
     deal_ops.advance_deal(session, deal, target, actor=actor, reason=reason, now=moment,
-                          expected_stage=DealStage.IC_DECISION)
+                          expected_stage=DealStage.IC_DECISION,
+                          on=day if decided_on is not None else None)
     record(session, actor=actor, action="ic.decision_recorded", subject_type="ic_meeting",
-           subject_id=meeting.id, at=moment,
+           subject_id=meeting.id, at=recorded, happened_on=day,
            payload={"deal_id": deal.id, "outcome": item.outcome, "decision_ref": reference,
                     "conditions": item.conditions, "members": result.members,
                     "present": result.present, "eligible": result.eligible,
@@ -545,9 +608,11 @@ def check_signing(meeting: IcMeeting, *, user: User, now: datetime | None = None
     _require_open(meeting)
     pending = [i for i in meeting.items if i.outcome is Outcome.PENDING]
     if pending:
-        raise AppError(_l("Every deal on the agenda needs a decision before the minutes are "
-                          "signed; %(n)s have none.", n=len(pending)), status=409,
-                       code="decisions_missing")
+        raise _waiting(_l("Every deal on the agenda needs a decision before the minutes are "
+                          "signed; %(n)s have none.", n=len(pending)), "decisions_missing",
+                       meeting, who=_l("the chair of this meeting (or a fund manager or admin), "
+                                       "who applies the decision rule to each deal"),
+                       link_label=_l("The meeting's agenda"))
     moment = _now(now).replace(microsecond=0)
     not_after_today(shanghai_today(moment), "signed_at")
     last = max(i.decided_at for i in meeting.items)
@@ -610,7 +675,7 @@ def open_minutes_version(session: Session, meeting: IcMeeting, *, user: User, re
     return minutes
 
 
-MINUTES_FIELDS = ("started_at", "ended_at", "recorder_id", "recorder_name")
+MINUTES_FIELDS = ("started_at", "ended_at", "recorder_id", "recorder_name", "recorder_name_en")
 DISCUSSION_LENGTH = 20000
 
 
@@ -660,6 +725,10 @@ def record_minutes_details(session: Session, meeting: IcMeeting, *, user: User,
         name = " ".join(str(changes.get("recorder_name") or "").split())
         if len(name) > 200:
             raise _invalid("recorder_name", _l("At most %(n)s characters.", n=200))
+        # the English name of a recorder named by text (a user has their own English name)
+        name_en = " ".join(str(changes.get("recorder_name_en") or "").split())
+        if len(name_en) > 200:
+            raise _invalid("recorder_name_en", _l("At most %(n)s characters.", n=200))
         if recorder_id is not None:
             recorder = session.get(User, recorder_id) if 0 < recorder_id <= MAX_ID else None
             if recorder is None or not recorder.is_active or not (
@@ -667,11 +736,18 @@ def record_minutes_details(session: Session, meeting: IcMeeting, *, user: User,
                 raise _invalid("recorder_id", _l("The recorder is a member of this meeting, a "
                                                  "fund manager or an admin."))
             after["recorder_id"], after["recorder_name"] = recorder_id, ""
+            after["recorder_name_en"] = ""
         else:
             after["recorder_id"], after["recorder_name"] = None, name
+            after["recorder_name_en"] = name_en if name else ""
         if (after["recorder_id"], after["recorder_name"]) != (
                 meeting.recorder_id, meeting.recorder_name) and user.id != meeting.chair_id:
             raise _invalid("recorder_id", _l("Only the chair names the recorder."))
+    elif "recorder_name_en" in changes and meeting.recorder_name:
+        name_en = " ".join(str(changes.get("recorder_name_en") or "").split())
+        if len(name_en) > 200:
+            raise _invalid("recorder_name_en", _l("At most %(n)s characters.", n=200))
+        after["recorder_name_en"] = name_en
     discussions: dict[int, str] = {}
     for deal_id, text in (changes.get("discussions") or {}).items():
         item = get_item(meeting, int(deal_id))

@@ -386,9 +386,16 @@ def _compliance(session: Session, now: datetime, names: _Names) -> list[dict[str
     """The compliance checks' open items at the report's moment (fundapp.compliance.checks);
     the English report names companies by their English names."""
     from fundapp.compliance.checks import run_checks
+    from fundapp.deals.models import Deal
 
-    english = sorted(((c["zh"], c["en"]) for c in names.company.values() if c["zh"] != c["en"]),
-                     key=lambda p: -len(p[0]))
+    # companies and deals (the checks name a deal by its project name) in English; the longest
+    # first, so that a name inside another is not replaced first
+    projects = session.execute(select(Deal.project_name, Deal.project_name_en).where(
+        Deal.project_name_en != "")).all()
+    english = sorted({*((c["zh"], c["en"]) for c in names.company.values()
+                        if c["zh"] != c["en"]),
+                      *((zh, en) for zh, en in projects if zh and zh != en)},
+                     key=lambda p: (-len(p[0]), p[0]))
 
     def _job_named(text: dict[str, str]) -> dict[str, str]:
         out = _jobs_named(text)
@@ -408,12 +415,17 @@ def _compliance(session: Session, now: datetime, names: _Names) -> list[dict[str
     return out
 
 
-def _pme(summary: dict[str, Any]) -> dict[str, Any] | None:
+def _pme(session: Session, summary: dict[str, Any]) -> dict[str, Any] | None:
+    from fundapp.portfolio.performance.models import IndexSeries
+
     pme = summary.get("pme")
     if not pme:
         return None
     alpha = pme.get("direct_alpha")
-    return {"index": pme.get("index") or "",
+    index = pme.get("index") or ""
+    index_en = session.scalar(select(IndexSeries.name_en).where(IndexSeries.name == index)) \
+        if index else ""
+    return {"index": pair(index, index_en or index),
             "ks_pme": NONE if pme.get("ks_pme") is None else
             f"{Decimal(pme['ks_pme']).quantize(HUNDREDTH, rounding=ROUND_HALF_UP)}",
             "direct_alpha": NONE if alpha is None else percent(alpha),
@@ -497,7 +509,7 @@ def quarterly_data(session: Session, quarter: str, *, version: int,
         "vintages": [{"vintage": v["vintage"], **_figure_row(v)} for v in summary["by_vintage"]],
         "sectors": [{"sector": sector_pair(v["sector"]), **_figure_row(v)}
                     for v in summary["by_sector"]],
-        "pme": _pme(summary),
+        "pme": _pme(session, summary),
         "policy": _policy(summary),
         "kpis": _kpis(summary),
         "activity": activity,

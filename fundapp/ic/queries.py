@@ -12,13 +12,15 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from fundapp.auth.models import Role, User
+from fundapp.deals.districts import district_en
 from fundapp.deals.models import (
     MEMO_TEXTS,
     PIPELINE,
+    Company,
     Deal,
     DealStage,
     RoadshowCriterion,
@@ -29,9 +31,17 @@ from fundapp.deals.policy import pipeline_policy
 from fundapp.deals.queries import company_scores, deal_reviews
 from fundapp.deals.sectors import SECTORS
 from fundapp.fund.models import Fund
-from fundapp.ic.models import IcAgendaItem, IcMeeting, IcMember, IcPack, RecusalReason
+from fundapp.ic.models import (
+    IcAgendaItem,
+    IcMeeting,
+    IcMember,
+    IcPack,
+    IcRecusal,
+    RecusalReason,
+)
 from fundapp.portfolio.conversion import engine as calc
 from fundapp.portfolio.grants.models import Grant
+from fundapp.search import fold
 
 CENT = Decimal("0.01")
 CRITERIA_ZH = {"technology": "技术", "team": "团队", "market": "市场",
@@ -55,14 +65,27 @@ def money(value: Decimal | None) -> str:
 READERS = (Role.ADMIN, Role.FUND_MANAGER, Role.AUDITOR)
 
 
-def meetings(session: Session, user: User | None = None) -> list[IcMeeting]:
+def meetings_query(user: User | None = None) -> Select:
     """Meetings, latest first; for an IC member who is not also a fund manager, admin or
-    auditor, only the meetings they belong to."""
-    query = select(IcMeeting).order_by(IcMeeting.held_on.desc(), IcMeeting.id.desc())
+    auditor, only the meetings they belong to. What a list shows of each meeting (members,
+    agenda with recusals, packs, minutes, recorder) comes in one statement per relation for
+    the whole page, not one per meeting or agenda item (issue 14)."""
+    query = (select(IcMeeting).order_by(IcMeeting.held_on.desc(), IcMeeting.id.desc())
+             .options(selectinload(IcMeeting.members).joinedload(IcMember.user)
+                      .lazyload(User.role_rows),
+                      selectinload(IcMeeting.items).selectinload(IcAgendaItem.recusals)
+                      .joinedload(IcRecusal.user).lazyload(User.role_rows),
+                      selectinload(IcMeeting.packs), selectinload(IcMeeting.minutes),
+                      joinedload(IcMeeting.recorder).lazyload(User.role_rows)))
     if user is not None and not user.has_role(*READERS):
         query = query.where(IcMeeting.id.in_(select(IcMember.meeting_id)
                                              .where(IcMember.user_id == user.id)))
-    return list(session.scalars(query).unique())
+    return query
+
+
+def meetings(session: Session, user: User | None = None) -> list[IcMeeting]:
+    """Every meeting `user` may see, latest first (see meetings_query)."""
+    return list(session.scalars(meetings_query(user)).unique())
 
 
 def latest_pack(meeting: IcMeeting) -> IcPack | None:
@@ -195,6 +218,7 @@ def _roadshow(session: Session, deal: Deal) -> dict[str, Any] | None:
         criteria.append(entry)
     row = result["row"] if result else None
     return {"name": deal.roadshow.name if deal.roadshow else "",
+            "name_en": deal.roadshow.name_en if deal.roadshow else "",
             "held_on": deal.roadshow.held_on.isoformat() if deal.roadshow else "",
             "rank": row.rank if row and row.rank else None, "of": result["of"] if result else 0,
             "mean": str(row.mean) if row and row.mean is not None else "—",
@@ -547,23 +571,28 @@ def _deal_section(session: Session, item: IcAgendaItem, values: dict[str, Any],
     scenarios = _scenarios(deal, values, on, rounds, holders)
     manager = session.get(User, deal.manager_id) if deal.manager_id else None
     memo = _memo(deal)
-    memo |= {"reviewed_by": deal.memo_reviewed_by or ""}
+    memo |= {"reviewed_by": deal.memo_reviewed_by or "",
+             "reviewed_by_en": deal.memo_reviewed_by_en or ""}
     return {
         "position": item.position, "anchor": f"deal-{item.position}", "deal_id": deal.id,
-        "project_name": deal.project_name,
+        "project_name": deal.project_name, "project_name_en": deal.project_name_en,
         "manager": manager.display_name if manager else "",
+        "manager_en": manager.name_en if manager else "",
         "company": {"legal_name": company.legal_name, "name_en": company.name_en,
                     "uscc": company.uscc or "—", "district": company.district or "—",
+                    "district_en": district_en(company.district),
                     "legal_form": company.legal_form.value,
                     "registered_capital": money(company.registered_capital_amount),
                     "share_count": f"{company.share_count:,}" if company.share_count else "—",
                     "sector_zh": sector[0], "sector_en": sector[1],
                     "founded_on": company.founded_on.isoformat() if company.founded_on else "—",
                     "website": company.website, "description": company.description},
-        "team": [{"name": f.name, "title": f.title, "background": f.background}
-                 for f in company.founders],
+        "team": [{"name": f.name, "title": f.title, "background": f.background,
+                  "name_en": f.name_en, "title_en": f.title_en,
+                  "background_en": f.background_en} for f in company.founders],
         "roadshow": _roadshow(session, deal),
-        "reviews": [{"name": r.name, "affiliation": r.affiliation,
+        "reviews": [{"name": r.name, "affiliation": r.affiliation, "name_en": r.name_en,
+                     "affiliation_en": r.affiliation_en,
                      "approved": bool(r.is_approved), "comment": r.comment}
                     for r in deal_reviews(session, deal.id)],
         "project_summary": deal.project_summary, "milestone_plan": deal.milestone_plan,
@@ -599,7 +628,7 @@ def pack_data(session: Session, meeting: IcMeeting, *, version: int, generated_a
     `progress(done, total)` hears of each deal done (total: the deals and the rendering)."""
     values = _policy_values(session, meeting.held_on)
     fund = session.scalar(select(Fund).order_by(Fund.id).limit(1))
-    members = [{"user_id": m.user_id, "name": m.user.display_name,
+    members = [{"user_id": m.user_id, "name": m.user.display_name, "name_en": m.user.name_en,
                 "is_chair": m.user_id == meeting.chair_id} for m in meeting.members]
     deals = []
     for number, item in enumerate(meeting.items, start=1):
@@ -608,19 +637,22 @@ def pack_data(session: Session, meeting: IcMeeting, *, version: int, generated_a
             progress(number, len(meeting.items) + 1)
     if generated_at.tzinfo is None:
         generated_at = generated_at.replace(tzinfo=UTC)
-    managers = sorted({d["manager"] for d in deals if d["manager"]})
-    reviewers = sorted({d["memo"]["reviewed_by"] for d in deals if d["memo"]["reviewed_by"]})
+    managers = sorted({(d["manager"], d["manager_en"]) for d in deals if d["manager"]})
+    reviewers = sorted({(d["memo"]["reviewed_by"], d["memo"]["reviewed_by_en"]) for d in deals
+                        if d["memo"]["reviewed_by"]})
     return {
-        "meeting": {"id": meeting.id, "title": meeting.title,
-                    "title_en": getattr(meeting, "title_en", "") or "",
+        "meeting": {"id": meeting.id, "title": meeting.title, "title_en": meeting.title_en,
                     "held_on": meeting.held_on.isoformat(), "location": meeting.location,
-                    "chair": meeting.chair.display_name, "quorum": meeting.quorum,
-                    "decision_rule": meeting.decision_rule},
+                    "location_en": meeting.location_en,
+                    "chair": meeting.chair.display_name, "chair_en": meeting.chair.name_en,
+                    "quorum": meeting.quorum, "decision_rule": meeting.decision_rule},
         "fund": {"name": fund.name if fund else "", "name_en": fund.name_en if fund else ""},
         "document_no": f"IC-{meeting.held_on.year}-{meeting.id:02d}-P{version}",
         "version": version, "is_final": is_final,
         "generated_at": generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "prepared_by": managers, "reviewed_by": reviewers,
+        "prepared_by": [zh for zh, _en in managers], "reviewed_by": [zh for zh, _en in reviewers],
+        "prepared_by_en": [en for _zh, en in managers],
+        "reviewed_by_en": [en for _zh, en in reviewers],
         "policy_version": values.get("_version", ""),
         "members": members, "deals": deals,
     }
@@ -634,6 +666,18 @@ def _beijing(moment: datetime | None) -> str:
     from fundapp.dates import SHANGHAI
 
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _conditions_en(item: IcAgendaItem) -> str:
+    """The decision's conditions as English minutes print them: each line is "member: text"
+    (decide() writes the member's name), the member named in English where they have a name."""
+    english = {f"{v.user.display_name}: ": f"{v.user.name_en}: " for v in item.votes
+               if v.user.name_en}
+    lines = []
+    for line in (item.conditions or "").split("\n"):
+        prefix = next((p for p in english if line.startswith(p)), None)
+        lines.append(english[prefix] + line[len(prefix):] if prefix else line)
+    return "\n".join(lines)
 
 
 def minutes_data(meeting: IcMeeting, *, version: int, signed_by: str,
@@ -651,6 +695,9 @@ def minutes_data(meeting: IcMeeting, *, version: int, signed_by: str,
     present = [m for m in meeting.members if m.is_present]
     packs = {p.version: p for p in meeting.packs}
     names = {m.user.email: m.user.display_name for m in meeting.members}
+    # English names by email and by the name printed (signed_by is the signer's display name)
+    names_en = {m.user.email: m.user.name_en for m in meeting.members} | {
+        m.user.display_name: m.user.name_en for m in meeting.members}
     quorum_needed = math.ceil(Fraction(meeting.quorum) * len(meeting.members))
     items = []
     for item in meeting.items:
@@ -661,16 +708,19 @@ def minutes_data(meeting: IcMeeting, *, version: int, signed_by: str,
         items.append({
             "position": item.position, "company": company.legal_name,
             "company_en": company.name_en or company.legal_name,
-            "project_name": deal.project_name, "outcome": item.outcome.value,
+            "project_name": deal.project_name, "project_name_en": deal.project_name_en,
+            "outcome": item.outcome.value,
             "amount": money(deal.requested_grant_amount),
             "decision_ref": item.decision_ref, "conditions": item.conditions,
+            "conditions_en": _conditions_en(item),
             "decided_at": _beijing(item.decided_at),
             "discussion": item.discussion,
             "eligible": len(eligible),
-            "recusals": [{"name": r.user.display_name,
+            "recusals": [{"name": r.user.display_name, "name_en": r.user.name_en,
                           "reason": r.reason.value, "note": r.note}
                          for r in recused.values()],
-            "votes": [{"name": v.user.display_name, "choice": v.choice.value,
+            "votes": [{"name": v.user.display_name, "name_en": v.user.name_en,
+                       "choice": v.choice.value,
                        "conditions": v.conditions, "pack_version": v.pack_version,
                        "sha256": packs[v.pack_version].sha256 if v.pack_version in packs
                        else "",
@@ -687,30 +737,40 @@ def minutes_data(meeting: IcMeeting, *, version: int, signed_by: str,
             "version": minutes.version, "reason": minutes.reason,
             "opened_at": _beijing(minutes.opened_at),
             "opened_by": names.get(minutes.opened_by, minutes.opened_by),
+            "opened_by_en": names_en.get(minutes.opened_by, ""),
             "signed_by": signed_by if signs_now else names.get(minutes.signed_by,
                                                                 minutes.signed_by),
+            "signed_by_en": names_en.get(signed_by if signs_now else minutes.signed_by, ""),
             "signed_at": _beijing(signed_at) if signs_now else _beijing(minutes.signed_at),
             "sha256": minutes.sha256})
     if signed_at and not any(r["version"] == version for r in record):
         record.append({"version": version, "reason": "", "opened_at": _beijing(signed_at),
                        "opened_by": signed_by, "signed_by": signed_by,
+                       "opened_by_en": names_en.get(signed_by, ""),
+                       "signed_by_en": names_en.get(signed_by, ""),
                        "signed_at": _beijing(signed_at), "sha256": ""})
     return {
         "fund": {"name": fund.name if fund else "",
                  "name_en": (fund.name_en or fund.name) if fund else ""},
-        "meeting": {"id": meeting.id, "title": meeting.title,
+        "meeting": {"id": meeting.id, "title": meeting.title, "title_en": meeting.title_en,
                     "held_on": meeting.held_on.isoformat(), "location": meeting.location,
-                    "chair": meeting.chair.display_name, "quorum": meeting.quorum,
-                    "decision_rule": meeting.decision_rule,
+                    "location_en": meeting.location_en,
+                    "chair": meeting.chair.display_name, "chair_en": meeting.chair.name_en,
+                    "quorum": meeting.quorum, "decision_rule": meeting.decision_rule,
                     "started_at": _beijing(meeting.started_at),
                     "ended_at": _beijing(meeting.ended_at),
-                    "recorder": meeting.recorder_label},
+                    "recorder": meeting.recorder_label,
+                    "recorder_en": meeting.recorder_label_en},
         "version": version, "signed_by": signed_by,
+        "signed_by_en": names_en.get(signed_by, ""),
         "signed_at": _beijing(signed_at),
-        "members": [{"name": m.user.display_name, "present": m.is_present,
-                     "is_chair": m.user_id == meeting.chair_id} for m in meeting.members],
+        "members": [{"name": m.user.display_name, "name_en": m.user.name_en,
+                     "present": m.is_present, "is_chair": m.user_id == meeting.chair_id}
+                    for m in meeting.members],
         "attendees": [m.user.display_name for m in present],
         "absentees": [m.user.display_name for m in meeting.members if not m.is_present],
+        "attendees_en": [m.user.name_en for m in present],
+        "absentees_en": [m.user.name_en for m in meeting.members if not m.is_present],
         "present_count": len(present), "member_count": len(meeting.members),
         "quorum_needed": quorum_needed, "has_quorum": len(present) >= quorum_needed,
         "packs": [{"version": p.version, "is_final": p.is_final, "sha256": p.sha256,
@@ -719,3 +779,26 @@ def minutes_data(meeting: IcMeeting, *, version: int, signed_by: str,
         "signing_record": record,
         "recusal_reasons": [r.value for r in RecusalReason],
     }
+
+
+AGENDA_PICKER_LIMIT = 20  # deals the new meeting page's picker lists at once (issue 14: not all)
+
+
+def agenda_candidates(session: Session, query: str = "", *, limit: int | None = None,
+                      ids: list[int] | None = None) -> list[Deal]:
+    """Deals at the IC decision stage matching `query` (the company's names, pinyin or credit
+    code, or the project's name), at most `limit`, with their companies; or those of `ids`."""
+    stmt = (select(Deal).join(Company, Company.id == Deal.company_id)
+            .options(joinedload(Deal.company))
+            .where(Deal.stage == DealStage.IC_DECISION).order_by(Deal.id))
+    if ids is not None:
+        stmt = stmt.where(Deal.id.in_(ids))
+    folded, plain = fold(query)[:100], query.strip().lower()[:100]
+    if folded or plain:
+        def like(text: str) -> str:
+            return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(Company.search_key.like(like(folded or plain), escape="\\"),
+                              func.lower(Deal.project_name).like(like(plain), escape="\\")))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt).unique())

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, missing, pre_load, validate
 
+from fundapp.api.schemas import PageSchema
 from fundapp.dates import SHANGHAI
 from fundapp.fields import Day, Id, Text
 from fundapp.ic.models import VoteChoice
@@ -46,8 +47,10 @@ class BeijingTime(fields.Field):
 
 class MeetingCreateSchema(Schema):
     title = Text(max=TITLE_LENGTH, required=True)
+    title_en = Text(max=TITLE_LENGTH, metadata={"description": "the title in English documents"})
     held_on = Day(required=True)
     location = Text(max=LOCATION_LENGTH)
+    location_en = Text(max=LOCATION_LENGTH)
     chair_id = Id(required=True)
     member_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=50))
     deal_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=100))
@@ -61,6 +64,7 @@ class MeetingCreateSchema(Schema):
 class MemberSchema(Schema):
     user_id = fields.Integer()
     name = fields.String(attribute="user.display_name")
+    name_en = fields.String(attribute="user.name_en")
     is_present = fields.Boolean()
 
 
@@ -114,8 +118,10 @@ class MinutesSchema(Schema):
 class MeetingSchema(Schema):
     id = fields.Integer()
     title = fields.String()
+    title_en = fields.String()
     held_on = fields.Date()
     location = fields.String()
+    location_en = fields.String()
     chair_id = fields.Integer()
     quorum = fields.String()
     decision_rule = fields.String()
@@ -123,13 +129,14 @@ class MeetingSchema(Schema):
     ended_at = BeijingTime()
     recorder_id = fields.Integer(allow_none=True)
     recorder = fields.String(attribute="recorder_label")
+    recorder_en = fields.String(attribute="recorder_label_en")
     members = fields.List(fields.Nested(MemberSchema))
     items = fields.List(fields.Nested(AgendaItemSchema), data_key="agenda")
     packs = fields.List(fields.Nested(PackSchema))
     minutes = fields.List(fields.Nested(MinutesSchema))
 
 
-class MeetingListSchema(Schema):
+class MeetingListSchema(PageSchema):
     items = fields.List(fields.Nested(MeetingSchema))
 
 
@@ -138,6 +145,9 @@ class VoteCreateSchema(Schema):
     choice = fields.String(required=True,
                            validate=validate.OneOf([c.value for c in VoteChoice]))
     conditions = Text(max=CONDITIONS_LENGTH)
+    voted_on = Day(load_default=None, allow_none=True, metadata={
+        "description": "day the vote was cast (default today; not after today, not before the "
+                       "meeting's day)"})
 
 
 class VoteListSchema(Schema):
@@ -146,6 +156,9 @@ class VoteListSchema(Schema):
 
 class DecisionCreateSchema(Schema):
     deal_id = Id(required=True)
+    decided_on = Day(load_default=None, allow_none=True, metadata={
+        "description": "day the committee decided (default today; not after today, not before "
+                       "the meeting's day nor a vote's day); the public notice starts on it"})
 
 
 class PackCreateSchema(Schema):
@@ -183,6 +196,7 @@ class MinutesDetailsSchema(Schema):
     ended_at = BeijingTime(allow_none=True)
     recorder_id = Id(allow_none=True)
     recorder_name = Text(max=TITLE_LENGTH, load_default=missing)
+    recorder_name_en = Text(max=TITLE_LENGTH, load_default=missing)
     discussions = fields.List(fields.Nested(DiscussionSchema), validate=validate.Length(max=100))
 
 

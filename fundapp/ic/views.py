@@ -7,14 +7,23 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from fundapp.dates import SHANGHAI, shanghai_today
-from fundapp.deals.models import Deal, DealStage
+from fundapp.deals.models import Deal
 from fundapp.errors import NotFound
 from fundapp.extensions import db
 from fundapp.ic import operations as ops
@@ -24,6 +33,7 @@ from fundapp.ic.schemas import (
     AgendaNotesSchema,
     AttendanceSchema,
     ConflictSchema,
+    DecisionCreateSchema,
     DiscussionSchema,
     MeetingCreateSchema,
     MinutesDetailsSchema,
@@ -34,8 +44,10 @@ from fundapp.ic.schemas import (
 )
 from fundapp.ic.tasks import PACK_TASK, QUARTERLY_TASK
 from fundapp.inputs import load_form
+from fundapp.pagination import paginate
 from fundapp.tasks.operations import enqueue
 from fundapp.tasks.views import redirect_to
+from fundapp.ui import format_money, reader_name
 from fundapp.unit_of_work import attempt
 
 bp = Blueprint("ic", __name__)
@@ -64,7 +76,8 @@ def _back(meeting_id: int):
 
 @bp.get("/ic/meetings")
 def meetings():
-    return render_template("ic/meetings.html", meetings=queries.meetings(db.session, g.user))
+    page = paginate(db.session, queries.meetings_query(g.user), request.args.get("page", 1))
+    return render_template("ic/meetings.html", meetings=page.items, page=page)
 
 
 @bp.route("/ic/meetings/new", methods=["GET", "POST"])
@@ -78,11 +91,36 @@ def new_meeting():
         if not errors:
             flash(_("Meeting prepared."), "success")
             return _back(meeting.id)
-    candidates = list(db.session.scalars(select(Deal).where(
-        Deal.stage == DealStage.IC_DECISION).order_by(Deal.id)).unique())
+    # A picker that searches (issue 14): never every deal at the IC stage in one list. The
+    # deals found for deal_q, the chosen ones kept above them.
+    deal_query = request.args.get("deal_q", "")[:100]
+    chosen_ids = [int(v) for v in values.getlist("deal_ids") if v.isdigit() and int(v) < 2**31]
+    chosen = queries.agenda_candidates(db.session, ids=chosen_ids) if chosen_ids else []
+    found = queries.agenda_candidates(db.session, deal_query,
+                                      limit=queries.AGENDA_PICKER_LIMIT + 1)
+    more_deals = len(found) > queries.AGENDA_PICKER_LIMIT
+    candidates = chosen + [d for d in found[:queries.AGENDA_PICKER_LIMIT] if d not in chosen]
     return render_template("ic/new_meeting.html", values=values, errors=errors,
-                           candidates=candidates, members=ops.members_of(db.session)
+                           candidates=candidates, members=ops.members_of(db.session),
+                           deal_query=deal_query, more_deals=more_deals
                            ), 422 if errors else 200
+
+
+@bp.get("/ic/meetings/new/deals")
+def agenda_deal_options():
+    """The new meeting page's search-as-you-type picker: deals at the IC decision stage (JSON)."""
+    found = queries.agenda_candidates(db.session, request.args.get("q", "")[:100],
+                                      limit=queries.AGENDA_PICKER_LIMIT + 1)
+    return jsonify({"items": [{"id": d.id, "label": _agenda_label(d)}
+                              for d in found[:queries.AGENDA_PICKER_LIMIT]],
+                    "more": len(found) > queries.AGENDA_PICKER_LIMIT})
+
+
+def _agenda_label(deal: Deal) -> str:
+    """A deal as the agenda picker lists it, as the page's check boxes do."""
+    return (f"{reader_name(deal.company.legal_name, deal.company.name_en)} — "
+            f"{reader_name(deal.project_name, deal.project_name_en)} "
+            f"({format_money(deal.requested_grant_amount)})")
 
 
 @bp.get("/ic/meetings/<int:meeting_id>")
@@ -192,15 +230,18 @@ def vote(meeting_id: int, deal_id: int):
     def cast(_m, item):
         data = load_form(VoteCreateSchema(), deal_id=deal_id)
         return ops.cast_vote(db.session, item, voter=g.user, choice=data["choice"],
-                             conditions=data["conditions"])
+                             conditions=data["conditions"], voted_on=data["voted_on"])
 
     return _act(meeting_id, Act.VOTE, "vote", cast, _("Vote recorded."), deal_id)
 
 
 @bp.post("/ic/meetings/<int:meeting_id>/deals/<int:deal_id>/decide")
 def decide(meeting_id: int, deal_id: int):
-    return _act(meeting_id, Act.CONDUCT, "decide", lambda _m, item: ops.decide(db.session, item,
-                                                                  actor=g.user.email),
+    def apply(_m, item):
+        data = load_form(DecisionCreateSchema(), deal_id=deal_id)
+        return ops.decide(db.session, item, actor=g.user.email, decided_on=data["decided_on"])
+
+    return _act(meeting_id, Act.CONDUCT, "decide", apply,
                 _("Decision recorded and the deal moved."), deal_id)
 
 
@@ -209,10 +250,11 @@ def _signing_sheet(meeting: IcMeeting) -> dict[str, Any]:
     moment = ops.check_signing(meeting, user=g.user)
     rows = [(_("Minutes version"), str(ops.next_minutes_version(meeting))),
             (_("Signed at (Beijing time)"), moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")),
-            (_("Signed by"), g.user.display_name)]
+            (_("Signed by"), reader_name(g.user.display_name, g.user.name_en))]
     packs = [[p.version, _("final") if p.is_final else _("draft"), p.sha256]
              for p in meeting.packs]
-    decisions = [[item.deal.project_name, str(OUTCOMES[item.outcome]), item.conditions or "—"]
+    decisions = [[reader_name(item.deal.project_name, item.deal.project_name_en),
+                  str(OUTCOMES[item.outcome]), item.conditions or "—"]
                  for item in meeting.items]
     return {"title": _("Confirm signing the minutes"),
             "intro": _("Once signed, the minutes and every decision in them are locked; a "

@@ -14,7 +14,7 @@ from fundapp.api.core import api_route
 from fundapp.api.routes import PAGE_PARAMS
 from fundapp.api.schemas import PageSchema
 from fundapp.extensions import db
-from fundapp.notifications.operations import mark_read
+from fundapp.notifications.operations import mark_all_read, mark_read
 from fundapp.notifications.views import listing, visible_note
 from fundapp.pagination import paginate
 
@@ -66,3 +66,13 @@ def read_notification(note_id: int):
     visible_note(note_id)
     note = mark_read(db.session, note_id, g.user)
     return NotificationSchema().dump(_body(note, False))
+
+
+class ReadAllSchema(Schema):
+    marked = fields.Integer(metadata={"description": "how many were unread"})
+
+
+@api_route(bp, "/v1/notifications/read-all", "POST", response=ReadAllSchema,
+           summary="Mark every notification the caller sees read (for the caller only)")
+def read_all_notifications():
+    return {"marked": mark_all_read(db.session, g.user)}

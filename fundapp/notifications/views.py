@@ -7,6 +7,8 @@ factory needs no change for it.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -26,6 +28,7 @@ from fundapp.pagination import paginate
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications",
                template_folder="templates")
+log = logging.getLogger("fundapp.notifications")
 
 SEVERITY_LABELS = {"critical": _l("Critical"), "warning": _l("Warning"),
                    "info": _l("Information")}
@@ -46,6 +49,25 @@ def visible_note(note_id: int) -> Notification:
             Notification.id == note_id, addressed_to(g.user))) is None:
         raise NotFound()
     return note
+
+
+@bp.app_context_processor
+def _notifications_badge():
+    def badge() -> int | None:
+        """The reader's unread notifications for the navigation's badge: one COUNT query, once
+        per request; None when no one is signed in or it cannot be read (an error page must
+        still render)."""
+        if g.get("user") is None:
+            return None
+        if "unread_notifications" not in g:
+            try:
+                g.unread_notifications = unread_count(db.session, g.user)
+            except Exception:  # the badge never breaks the page it sits on
+                log.exception("the notifications could not be counted for the badge")
+                g.unread_notifications = None
+        return g.unread_notifications
+
+    return {"notifications_badge": badge}
 
 
 @bp.get("/")

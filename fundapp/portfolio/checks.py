@@ -53,6 +53,7 @@ from fundapp.portfolio.holdings.models import (
 from fundapp.portfolio.holdings.valuation import is_stale
 from fundapp.portfolio.kpis.models import KpiReport
 from fundapp.portfolio.performance.summary import STALE_MONTHS
+from fundapp.ui import ReaderName
 
 REGISTRATION_WARN_DAYS = 30  # R6.g: warn this many days before the registration deadline
 WINDOW_INFO_DAYS, WINDOW_WARN_DAYS = 90, 30  # R3.b / R8.a
@@ -64,13 +65,18 @@ MANAGERS = ("fund_manager",)
 
 
 def _company(row: Any) -> str:
+    """The company's name, in the language each text of the message is rendered in."""
     company = getattr(row, "company", None)
-    return company.legal_name if company is not None else str(getattr(row, "company_id", ""))
+    return ReaderName(company.legal_name, company.name_en) if company is not None \
+        else str(getattr(row, "company_id", ""))
 
 
 def _grant_label(grant: Grant) -> str:
     label = _company(grant)
-    return f"{label} · {grant.agreement_no}" if grant.agreement_no else label
+    if not grant.agreement_no or not isinstance(label, ReaderName):
+        return f"{label} · {grant.agreement_no}" if grant.agreement_no else label
+    return ReaderName(f"{str.__str__(label)} · {grant.agreement_no}",
+                      f"{label.english} · {grant.agreement_no}" if label.english else "")
 
 
 def _grant_values(grant: Grant) -> dict[str, Any]:
@@ -197,7 +203,7 @@ def registration_deadlines(ctx: CheckContext) -> Iterable[CheckItem]:
     past the deadline a critical breach candidate."""
     conversions = ctx.session.scalars(
         select(Conversion).join(Conversion.grant).options(contains_eager(Conversion.grant))
-        .where(Conversion.registered_on.is_(None),
+        .where(Conversion.registered_on.is_(None), Conversion.reversed_at.is_(None),
                Conversion.registration_due_on <= ctx.today + timedelta(days=REGISTRATION_WARN_DAYS))
         .order_by(Conversion.registration_due_on, Conversion.id)).unique()
     for conversion in conversions:
@@ -282,10 +288,12 @@ def holding_limit(ctx: CheckContext) -> Iterable[CheckItem]:
 def kpi_reports(ctx: CheckContext) -> Iterable[CheckItem]:
     """Quarterly KPI requests past their due date without an answer (fundapp.portfolio.kpis)."""
     rows = ctx.session.execute(
-        select(KpiReport, Company.legal_name).join(Company, Company.id == KpiReport.company_id)
+        select(KpiReport, Company.legal_name, Company.name_en)
+        .join(Company, Company.id == KpiReport.company_id)
         .where(KpiReport.answered_on.is_(None), KpiReport.due_on < ctx.today)
         .order_by(KpiReport.due_on, KpiReport.id))
-    for report, name in rows:
+    for report, legal_name, name_en in rows:
+        name = ReaderName(legal_name, name_en)
         yield CheckItem("KPI", WARNING, "kpi_report", report.id, name,
                         _l("The %(quarter)s KPI report of %(company)s was due on %(due)s and has "
                            "not been answered.", quarter=report.quarter, company=name,
@@ -341,13 +349,14 @@ def instalments_overdue(ctx: CheckContext) -> Iterable[CheckItem]:
     """R9.d (and buy-backs paid in instalments): an instalment of a deferred exit balance still
     unpaid after its due date; the receivable is in NAV at face value meanwhile."""
     rows = ctx.session.execute(
-        select(ExitInstalment, Exit.holding_id, Company.legal_name)
+        select(ExitInstalment, Exit.holding_id, Company.legal_name, Company.name_en)
         .join(Exit, Exit.id == ExitInstalment.exit_id)
         .join(Holding, Holding.id == Exit.holding_id)
         .join(Company, Company.id == Holding.company_id)
         .where(ExitInstalment.paid_on.is_(None), ExitInstalment.due_on < ctx.today)
         .order_by(ExitInstalment.due_on, ExitInstalment.id))
-    for line, holding_id, name in rows:
+    for line, holding_id, legal_name, name_en in rows:
+        name = ReaderName(legal_name, name_en)
         yield CheckItem("R9.d", WARNING, "holding", holding_id, name,
                         _l("Instalment %(n)s of exit %(exit)s (%(company)s), %(amount)s, was due "
                            "on %(due)s and has not been paid.", n=line.number,

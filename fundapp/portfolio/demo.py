@@ -46,14 +46,14 @@ D = Decimal
 
 # (company, project) of the companies the demo creates when the pipeline has none left.
 COMPANIES = [
-    ("曜石量子科技有限公司", "Obsidian Quantum", "量子传感芯片"),
-    ("澜起生物医药有限公司", "Lanqi Biopharma", "ADC 新药临床前研究"),
-    ("星衡机器人有限公司", "Xingheng Robotics", "协作机器人关节模组"),
-    ("微光半导体有限公司", "Glimmer Semiconductor", "硅光调制器"),
-    ("青禾农业科技有限公司", "Qinghe AgriTech", "耐盐碱水稻育种"),
-    ("极昼储能技术有限公司", "Polar Day Energy", "钠离子电池电芯"),
-    ("云杉智算有限公司", "Spruce Compute", "存算一体推理芯片"),
-    ("知遇医疗器械有限公司", "Zhiyu Medical Devices", "手术导航系统"),
+    ("曜石量子科技有限公司", "Obsidian Quantum", "量子传感芯片", "Quantum sensing chip"),
+    ("澜起生物医药有限公司", "Lanqi Biopharma", "ADC 新药临床前研究", "Preclinical ADC drug study"),
+    ("星衡机器人有限公司", "Xingheng Robotics", "协作机器人关节模组", "Cobot joint modules"),
+    ("微光半导体有限公司", "Glimmer Semiconductor", "硅光调制器", "Silicon photonic modulator"),
+    ("青禾农业科技有限公司", "Qinghe AgriTech", "耐盐碱水稻育种", "Salt-tolerant rice breeding"),
+    ("极昼储能技术有限公司", "Polar Day Energy", "钠离子电池电芯", "Sodium-ion battery cells"),
+    ("云杉智算有限公司", "Spruce Compute", "存算一体推理芯片", "Compute-in-memory inference chip"),
+    ("知遇医疗器械有限公司", "Zhiyu Medical Devices", "手术导航系统", "Surgical navigation system"),
 ]
 
 
@@ -63,7 +63,7 @@ def _deals(session: Session, count: int) -> list[Deal]:
         Deal.stage == DealStage.AGREEMENT_SIGNED, ~Deal.id.in_(select(Grant.deal_id)),
         Deal.approved_budget_amount >= D("10000000.00")).order_by(Deal.id)).unique())
     names = {c.legal_name for c in session.scalars(select(Company))}
-    for legal_name, name_en, project in COMPANIES:
+    for legal_name, name_en, project, project_en in COMPANIES:
         if len(free) >= count:
             break
         if legal_name in names:
@@ -71,7 +71,7 @@ def _deals(session: Session, count: int) -> list[Deal]:
         company = Company(legal_name=legal_name, name_en=name_en, normalised_name=legal_name,
                           district="张江", legal_form=LegalForm.LLC,
                           registered_capital_amount=D("10000000.00"))
-        deal = Deal(company=company, project_name=project,
+        deal = Deal(company=company, project_name=project, project_name_en=project_en,
                     requested_grant_amount=D("5000000.00"),
                     approved_budget_amount=D("12000000.00"), stage=DealStage.AGREEMENT_SIGNED,
                     stage_entered_at=datetime.now(UTC), ic_decision_ref="投决〔2025〕演示")
@@ -97,8 +97,7 @@ def _sign(session: Session, deal: Deal, signed_on: date, award: str = "5000000.0
                         agreement_no=f"BT-{signed_on.year}-{deal.id:03d}",
                         exit_filing_no=f"沪国资备〔{signed_on.year}〕{deal.id:03d}号",
                         exit_filed_on=signed_on,
-                        alternative_conditions="年营业收入达到 3,000 万元 / annual revenue "
-                                               "of 30,000,000.00",
+                        alternative_conditions="年营业收入达到 3,000 万元",
                         actor=ACTOR, **extra)
 
 
@@ -107,8 +106,8 @@ def _round(session: Session, grant: Grant, *, closed_on: date, cash: str = "2000
     row = record_round(session, grant.company, {
         "name": name, "kind": "priced_equity", "closed_on": closed_on,
         "definitive_agreement_signed_on": closed_on, "pre_money_valuation_amount":
-        D("100000000.00"), "units_before": D("10000000.00"), "lead": "浦江创投 Pujiang VC",
-        "investors": [{"name": "浦江创投 Pujiang VC", "cash_amount": D(cash),
+        D("100000000.00"), "units_before": D("10000000.00"), "lead": "Pujiang Ventures",
+        "investors": [{"name": "Pujiang Ventures", "cash_amount": D(cash),
                    "is_independent": True}],
         "holders_before": [{"holder": "创始人 Founder A", "units": D("6000000.00")},
                        {"holder": "创始人 Founder B", "units": D("2500000.00")},
@@ -180,7 +179,8 @@ def load_grants_demo(session: Session, today: date | None = None) -> int:
 
 MANAGER = "manager@demo.fundapp.cn"
 MANAGER2 = "manager2@demo.fundapp.cn"
-INDEX_NAME = "沪深300 CSI 300 (demo)"
+INDEX_NAME = "沪深300（演示）"
+INDEX_NAME_EN = "CSI 300 (demo)"
 # Direct investments made before the grant-plus-investment fund converted anything, so the
 # performance pages have years of history: (legal name, English name, sector, investments
 # (date, amount, units), final marks (date, method, value per unit, author, approver)).
@@ -362,8 +362,8 @@ def load_portfolio_demo(session: Session, today: date | None = None) -> dict[str
     made["exits"] += 1
 
     if session.scalar(select(IndexSeries.id).limit(1)) is None:
-        import_index_series(session, name=INDEX_NAME, content=_index_csv(today),
-                            actor="admin@demo.fundapp.cn")
+        import_index_series(session, name=INDEX_NAME, name_en=INDEX_NAME_EN,
+                            content=_index_csv(today), actor="admin@demo.fundapp.cn")
     made["kpi_answers"] = _kpi_answers(session, today)
     session.flush()
     return made

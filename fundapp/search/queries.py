@@ -62,9 +62,10 @@ def search(session: Session, query: str, *, limit: int = 10,
         .where(Company.id.in_(company_ids))
         .order_by(func.length(Company.legal_name), Company.id),
         "deals": select(Deal.id, Deal.project_name, Deal.stage, Company.legal_name,
-                        Company.name_en)
+                        Company.name_en, Deal.project_name_en)
         .join(Company, Company.id == Deal.company_id)
         .where(or_(func.lower(Deal.project_name).like(text_like, escape="\\"),
+                   func.lower(Deal.project_name_en).like(text_like, escape="\\"),
                    Deal.company_id.in_(company_ids)))
         .order_by(Deal.id.desc()),
         "grants": select(Grant.id, Grant.agreement_no, Grant.status, Grant.awarded_amount,

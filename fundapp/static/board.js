@@ -7,9 +7,21 @@
   var csrf = board.getAttribute("data-csrf");
   var dragged = null;
 
-  function showError(card, message) {
+  function showError(card, message, details) {
     var box = card.querySelector(".card-error");
     box.textContent = message;
+    // A refusal that waits on another person's step: who does it, and a link there (issue 12).
+    if (details && details.next_step) {
+      box.appendChild(document.createTextNode(" " + details.next_step));
+      if (details.link) {
+        var link = document.createElement("a");
+        link.href = details.link;
+        link.setAttribute("data-testid", "next-step-link");
+        link.textContent = details.link_label || details.link;
+        box.appendChild(document.createTextNode(" "));
+        box.appendChild(link);
+      }
+    }
     box.hidden = false;
     card.classList.add("refused");
   }
@@ -36,7 +48,7 @@
       card.classList.remove("moving");
       if (!result.ok) {
         var error = result.data && result.data.error;
-        showError(card, error ? error.message : "?");
+        showError(card, error ? error.message : "?", error && error.details);
         return;
       }
       var from = card.getAttribute("data-stage");

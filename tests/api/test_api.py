@@ -280,7 +280,7 @@ def test_admin_creates_a_user_with_a_ledger_entry(client):
                                                         ).order_by(LedgerEntry.seq.desc()))
     assert entry.actor == "admin@example.cn" and entry.subject_id == str(body["id"])
     assert json.loads(entry.payload) == {"email": "new@example.cn", "name": "Xin",
-                                         "roles": ["auditor", "ic_member"]}
+                                         "name_en": "", "roles": ["auditor", "ic_member"]}
     # The new user can sign in with the password given.
     assert client.get("/api/v1/me", headers=bearer(token_for(
         client, "new@example.cn", "a-long-password"))).get_json()["id"] == body["id"]

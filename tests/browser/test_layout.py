@@ -27,7 +27,8 @@ NOT_PAGES = {"compliance.checks_export", "compliance.download_export",
              "compliance.download_public_key", "compliance.download_verifier",
              "deals.export_deals", "ic.minutes_pdf", "ic.pack_pdf", "ic.quarterly_pdf",
              "tasks.download", "portfolio.document", "health.healthz", "auth.login",
-             "deals.signup_preview", "admin.fund_not_set_up"}
+             "deals.signup_preview", "admin.fund_not_set_up", "history_import.template",
+             "help.image", "portfolio.grant_deal_options", "ic.agenda_deal_options"}
 # A handful also checked on a 1920 x 1080 screen.
 WIDE_PAGES = ("main.dashboard", "deals.board", "portfolio.holding", "portfolio.performance",
               "compliance.checks", "portfolio.grant")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -122,7 +123,9 @@ def test_users_without_roles_and_stale_or_missed_jobs(app):
     # The job's latest occurrence, started five hours ago and never finished (whatever the time
     # of day the test runs at, so no "did not run" item hides it).
     [remind] = [j for j in JOBS if j.id == "deadlines.remind"]
-    due = latest_occurrence(remind, now).astimezone(UTC)
+    # The last occurrence however long ago (past the job's 12-hour catch-up window from 20:00
+    # Beijing time on, latest_occurrence would say there is none to catch up).
+    due = latest_occurrence(replace(remind, catch_up=timedelta(days=2)), now).astimezone(UTC)
     db.session.add(JobRun(job_id="deadlines.remind", scheduled_for=due,
                           started_at=now - timedelta(hours=5), outcome="running"))
     db.session.commit()

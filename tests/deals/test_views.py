@@ -361,14 +361,16 @@ def test_company_edit_form_keeps_rules_and_saves(client):
     db.session.commit()
     csrf = token(client, f"/companies/{first.id}/edit")
     response = client.post(f"/companies/{first.id}/edit", headers=EN, data={
-        "csrf_token": csrf, "legal_name": "乙科技（有限公司）", "uscc": uscc(1), "sector": "ai"})
+        "csrf_token": csrf, "legal_name": "乙科技（有限公司）", "uscc": uscc(1), "sector": "ai",
+        "reason": "名称更正"})
     assert response.status_code == 422
     assert "A company with this name already exists: 乙科技有限公司" in \
         response.get_data(as_text=True)
     response = client.post(f"/companies/{first.id}/edit", headers=EN, data={
         "csrf_token": csrf, "legal_name": "甲科技有限公司", "uscc": uscc(1), "sector": "bci",
         "legal_form": "jsc", "registered_capital_amount": "1000000", "share_count": "1000000",
-        "par_value_amount": "1.00", "founded_on": "2020-05-01"})
+        "par_value_amount": "1.00", "founded_on": "2020-05-01",
+        "reason": "营业执照信息更正"})  # a correction needs its reason (issue 12)
     assert response.status_code == 302
     db.session.expire_all()
     company = db.session.get(Company, first.id)
@@ -433,4 +435,4 @@ def test_expert_review_form_records_and_refuses_inline(client):
         "csrf_token": csrf, "panel_member_id": str(member.id), "is_approved": "no",
         "comment": "技术不成熟"}, follow_redirects=True)
     page = response.get_data(as_text=True)
-    assert "Expert review recorded." in page and "<td>Reject</td><td>技术不成熟</td>" in page
+    assert "Expert review recorded." in page and '<td>Reject</td><td><span lang="">技术不成熟</span></td>' in page

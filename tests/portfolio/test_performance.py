@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 import pyxirr
 
+from fundapp.charts import bar_chart_svg, line_chart_svg
 from fundapp.extensions import db
 from fundapp.portfolio.holdings.models import Holding
 from fundapp.portfolio.holdings.valuation import InputProblem, parse_index_csv
 from fundapp.portfolio.kpis.operations import request_quarterly_kpis
 from fundapp.portfolio.performance import returns
-from fundapp.portfolio.performance.charts import bar_chart_svg, line_chart_svg
 from fundapp.portfolio.performance.summary import irr_of
 from tests.conftest import api_token, make_user
 from tests.portfolio.helpers import (

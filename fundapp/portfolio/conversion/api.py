@@ -18,24 +18,29 @@ from fundapp.extensions import db
 from fundapp.inputs import load_form
 from fundapp.portfolio.common import get_company
 from fundapp.portfolio.conversion import operations as ops
+from fundapp.portfolio.conversion import reversals
 from fundapp.portfolio.conversion.queries import cap_table_view
 from fundapp.portfolio.conversion.schemas import (
     CapTableSchema,
     ConversionCreateSchema,
+    ConversionReversalSchema,
     ConversionSchema,
+    DisbursementReversalSchema,
     PreviewRequestSchema,
     PreviewSchema,
+    RegistrationCreateSchema,
     SensitivityQuerySchema,
     SensitivitySchema,
 )
 from fundapp.portfolio.grants.operations import get_grant
+from fundapp.portfolio.grants.schemas import DisbursementSchema
 from fundapp.portfolio.rounds.schemas import RoundFormSchema
 from fundapp.portfolio.web import current_actor
 
 # What a concurrent twin meets when the database refuses its write.
 refuse_on_constraint(AppError(_l("This grant has already been converted."), status=409,
                               code="already_converted", details={"rule": "R4"}),
-                     "uq_conversions_grant_id", "conversions.grant_id")
+                     "uq_conversions_standing_grant_id", "conversions.grant_id")
 refuse_on_constraint(RuleRefused("R3.f", _l("An alternative condition has already been recorded "
                                             "as met.")),
                      "uq_grant_alternative_triggers_grant_id",
@@ -141,6 +146,17 @@ def create_conversion(grant_id: int):
     return ConversionSchema().dump(conversion), 201
 
 
+@api_route(bp, "/v1/grants/<int:grant_id>/registration", "POST",
+           summary="R6.g: the day the company registered the change of its registered capital "
+                   "(late registration is a breach candidate)",
+           body=RegistrationCreateSchema, response=ConversionSchema)
+def record_registration(grant_id: int):
+    data = load_json(RegistrationCreateSchema())
+    grant = get_grant(db.session, grant_id)
+    ops.record_registration(db.session, grant, actor=current_actor(), **data)
+    return ConversionSchema().dump(get_grant(db.session, grant_id).conversion)
+
+
 # --------------------------------------------------------------------------- cap table
 
 
@@ -150,3 +166,31 @@ def create_conversion(grant_id: int):
 def get_cap_table(company_id: int):
     get_company(db.session, company_id)
     return CapTableSchema().dump(cap_table_view(db.session, company_id))
+
+
+# --------------------------------------------------------------------------- reversals (issue 12)
+
+
+@api_route(bp, "/v1/conversions/<int:conversion_id>/reversal", "POST",
+           summary="Reverse a conversion by an IC resolution: the grant, its cancelled tranches "
+                   "and payments at closing are restored, the holding and cap table marked "
+                   "reversed; refused (R12, details.blockers) while anything depends on the "
+                   "holding since. The grant can then convert again",
+           body=ConversionReversalSchema, response=ConversionSchema, idempotent=True)
+def reverse_conversion(conversion_id: int):
+    data = load_json(ConversionReversalSchema())
+    conversion = reversals.reverse_conversion(db.session, conversion_id, actor=current_actor(),
+                                              **data)
+    return ConversionSchema().dump(conversion)
+
+
+@api_route(bp, "/v1/disbursements/<int:disbursement_id>/reversal", "POST",
+           summary="Reverse a payment recorded wrongly (not a refund by the company): it stays, "
+                   "marked reversed, and its tranche is undisbursed again; refused (R12) while "
+                   "a conversion used it",
+           body=DisbursementReversalSchema, response=DisbursementSchema, idempotent=True)
+def reverse_disbursement(disbursement_id: int):
+    data = load_json(DisbursementReversalSchema())
+    payment = reversals.reverse_disbursement(db.session, disbursement_id, actor=current_actor(),
+                                             **data)
+    return DisbursementSchema().dump(payment)

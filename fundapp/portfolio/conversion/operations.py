@@ -117,6 +117,7 @@ def record_alternative_condition_met(session: Session, grant: Grant, *, conditio
     session.add(row)
     session.flush()
     record(session, actor=actor, action="grant.alternative_condition_met", subject_type="grant",
+           happened_on=met_on,
            subject_id=grant.id, payload={
                "clause": "R3.f", "condition": row.condition, "met_on": met_on,
                "reference": row.reference, "appraised_value_amount": appraised_value_amount,
@@ -157,7 +158,9 @@ def _appraisal_preview(session: Session, grant: Grant,
 
 
 def current_cap_table(session: Session, company_id: int) -> CapTable | None:
-    return session.scalar(select(CapTable).where(CapTable.company_id == company_id)
+    # A table written by a conversion later reversed (issue 12) is no longer the current one.
+    return session.scalar(select(CapTable).where(CapTable.company_id == company_id,
+                                                 CapTable.reversed_at.is_(None))
                           .order_by(CapTable.as_of.desc(), CapTable.id.desc()).limit(1))
 
 
@@ -272,7 +275,9 @@ def plan_conversion(session: Session, grant: Grant, *, round_id: int | None = No
                else _l("Without the cap table before the round the fund may become the largest "
                        "holder"))
         raise refuse("R6.e", _l("%(why)s: the conversion needs an IC resolution reference.",
-                                why=why), field="ic_resolution_ref")
+                                why=why), field="ic_resolution_ref",
+                     who=_l("the investment committee, at an IC meeting"),
+                     link=("ic.meetings", {}), link_label=_l("IC meetings"))
     return preview, row
 
 
@@ -344,6 +349,7 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int | None = Non
         grant.closure_note = "R6.d"
     session.flush()
     record(session, actor=actor, action="grant.converted", subject_type="grant",
+           happened_on=converted_on,
            subject_id=grant.id, payload={
                "conversion_id": conversion.id, "round_id": row_id, "basis": result.basis,
                "policy_version": grant.policy_version.version,
@@ -365,6 +371,7 @@ def convert_grant(session: Session, grant_id: int, *, round_id: int | None = Non
                "paid_at_closing_r4a": added_payments})
     if result.remaining_grant_amount > 0:
         record(session, actor=actor, action="grant.remainder_closed", subject_type="grant",
+               happened_on=converted_on,
                subject_id=grant.id, payload={
                    "clause": "R6.d", "treatment": "R8.a", "closed_on": converted_on,
                    "amount": result.remaining_grant_amount, "conversion_id": conversion.id,
@@ -386,6 +393,7 @@ def record_registration(session: Session, grant: Grant, *, registered_on: date,
     conversion.registered_on = registered_on
     late = registered_on > conversion.registration_due_on
     record(session, actor=actor, action="grant.registration_recorded", subject_type="grant",
+           happened_on=registered_on,
            subject_id=grant.id, payload={"clause": "R6.g", "registered_on": registered_on,
                                          "due_on": conversion.registration_due_on,
                                          "breach_candidate": late})

@@ -14,7 +14,9 @@ from fundapp.portfolio.rounds.queries import company_rounds
 
 def cap_table_view(session: Session, company_id: int) -> dict[str, Any]:
     """The current cap table and the history of rounds and conversions, as plain data."""
-    tables = list(session.scalars(select(CapTable).where(CapTable.company_id == company_id)
+    # A table written by a conversion later reversed (issue 12) is no longer current.
+    tables = list(session.scalars(select(CapTable).where(CapTable.company_id == company_id,
+                                                         CapTable.reversed_at.is_(None))
                                   .order_by(CapTable.as_of, CapTable.id)))
     current = tables[-1] if tables else None
     rows = []
@@ -41,7 +43,12 @@ def cap_table_view(session: Session, company_id: int) -> dict[str, Any]:
                         "round_id": conv.round_id, "grant_id": conv.grant_id,
                         "fund_units": str(conv.fund_units),
                         "stake_percent": str(conv.stake_percent),
-                        "converted_amount": str(conv.converted_amount)})
+                        "converted_amount": str(conv.converted_amount),
+                        # issue 12: a reversed conversion stays in the history, struck through
+                        "reversed_on": (conv.reversed_on.isoformat()
+                                        if conv.reversed_on else None),
+                        "reversal_reason": conv.reversal_reason,
+                        "reversal_ic_reference": conv.reversal_ic_reference})
     history.sort(key=lambda h: (h["on"], h["kind"] == "conversion"))
     return {"company_id": company_id, "as_of": current.as_of if current else None,
             "rows": rows, "history": history}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from fundapp.dates import shanghai_today
 from fundapp.fields import Day, Id, Money, Text, Units
 from fundapp.portfolio.fields import JsonText
 from fundapp.portfolio.rounds.schemas import RoundCreateSchema
@@ -121,9 +122,35 @@ class ConversionSchema(Schema):
     registered_on = fields.Date()
     cancelled_tranches = fields.Method("get_cancelled")
     sheet = JsonText(attribute="sheet_json")
+    # issue 12: a reversed conversion stays, with its reversal
+    is_reversed = fields.Boolean()
+    reversed_on = fields.Date(allow_none=True)
+    reversed_by = fields.String()
+    reversal_reason = fields.String()
+    reversal_ic_reference = fields.String()
 
     def get_cancelled(self, conversion):
+        if conversion.reversed_at is not None:
+            return []  # restored by the reversal
         return [t.position for t in conversion.grant.tranches if t.status.value == "cancelled"]
+
+
+class ConversionReversalSchema(Schema):
+    """Reverse a conversion (issue 12): only by an IC resolution, with the reason."""
+
+    ic_reference = Text(100, required=True, metadata={
+        "description": "The IC resolution that decided the reversal"})
+    reason = Text(2000, required=True, metadata={"description": "Why the conversion was wrong"})
+    on = Day(load_default=shanghai_today, metadata={
+        "description": "The day the reversal takes effect (default today in Shanghai)"})
+
+
+class DisbursementReversalSchema(Schema):
+    """Reverse a payment recorded wrongly (issue 12); a refund by the company is a refund."""
+
+    reason = Text(2000, required=True, metadata={"description": "Why the record was wrong"})
+    on = Day(load_default=shanghai_today, metadata={
+        "description": "The day the reversal takes effect (default today in Shanghai)"})
 
 
 class WhatIfSheetSchema(Schema):

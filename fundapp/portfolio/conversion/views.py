@@ -20,6 +20,7 @@ from fundapp.fund.queries import policy_versions
 from fundapp.inputs import load_form
 from fundapp.portfolio.common import field_error, get_company
 from fundapp.portfolio.conversion import engine as calc
+from fundapp.portfolio.conversion import reversals
 from fundapp.portfolio.conversion.operations import (
     WHAT_IF_PARAMETERS,
     Preview,
@@ -35,11 +36,15 @@ from fundapp.portfolio.conversion.operations import (
     what_if_texts,
 )
 from fundapp.portfolio.conversion.queries import cap_table_view
-from fundapp.portfolio.conversion.schemas import ConversionFormSchema
+from fundapp.portfolio.conversion.schemas import (
+    ConversionFormSchema,
+    ConversionReversalSchema,
+    DisbursementReversalSchema,
+)
 from fundapp.portfolio.grants.models import Grant
 from fundapp.portfolio.grants.operations import get_grant
 from fundapp.portfolio.grants.queries import grants_query
-from fundapp.portfolio.grants.views import STATUS_LABELS, grant_page
+from fundapp.portfolio.grants.views import STATUS_LABELS, TRANCHE_LABELS, grant_page
 from fundapp.portfolio.rounds.queries import company_rounds
 from fundapp.portfolio.rounds.schemas import ROWS, RoundFormSchema
 from fundapp.portfolio.rounds.views import KIND_LABELS
@@ -260,3 +265,139 @@ def cap_table(company_id: int):
     return render_template("portfolio/cap_table.html", company=company, view=view,
                            grants=grants_of, status_labels=STATUS_LABELS,
                            kind_labels=KIND_LABELS)
+
+
+# --------------------------------------------------------------------------- reversals (issue 12)
+
+
+REVERSAL_FIELDS = ("ic_reference", "reason", "on")
+
+
+def _typed_reversal() -> list[tuple[str, str]]:
+    return [(name, request.form.get(name, "")) for name in REVERSAL_FIELDS
+            if request.form.get(name, "")]
+
+
+def _conversion_reversal_sheet(conversion, data: dict[str, Any]) -> dict[str, Any]:
+    """The confirmation page of a conversion's reversal: what is restored and what is removed."""
+    plan = reversals.plan_conversion_reversal(db.session, conversion)
+    if plan.blockers:
+        raise RuleRefused(reversals.RULE, _l(
+            "The conversion cannot be reversed: the holding has been used since "
+            "(%(blockers)s). Reverse or correct those first.",
+            blockers="; ".join(plan.blockers)), blockers=plan.blockers)
+    if not data["ic_reference"].strip():
+        raise field_error("ic_reference", _l("A conversion is reversed only by an IC "
+                                             "resolution: give its reference."))
+    grant = plan.grant
+    places = 0 if grant.company.legal_form.value == "jsc" else 2
+    rows = [(_("Converted on"), conversion.converted_on.isoformat()),
+            (_("IC resolution reference"), data["ic_reference"]),
+            (_("Reason"), data["reason"]),
+            (_("Reversal takes effect on"), data["on"].isoformat()),
+            (_("Grant status after"), str(STATUS_LABELS[plan.status_after]))]
+    if plan.reopens_remainder:
+        rows.append((_("Remainder closed as a grant (R6.d)"),
+                     _("reopened: %(amount)s", amount=format_money(
+                         conversion.remaining_grant_amount))))
+    removed = [(_("Fund units removed from the holding"),
+                format_money(conversion.fund_units, places)),
+               (_("Cost removed from the holding"), format_money(conversion.converted_amount)),
+               (_("Cap table written by the conversion"),
+                _("marked reversed; the table before it is current again")
+                if plan.cap_table is not None else "—")]
+    tranches = [[t.position, format_money(t.amount)] for t in grant.tranches
+                if t.position in plan.restored_tranches]
+    payments = [[p.tranche.position, p.paid_on.isoformat(), format_money(p.amount)]
+                for p in plan.closing_payments]
+    return {"title": _("Confirm the reversal of the conversion"),
+            "intro": _("The conversion stays in the history, marked reversed, with the IC "
+                       "resolution and the reason; the grant can then be converted again."),
+            "sections": [
+                {"title": _("Reversal"), "rows": rows},
+                {"title": _("Removed"), "rows": removed},
+                {"title": _("Tranches restored (cancelled by the conversion, R4.b)"),
+                 "table": {"head": [_("Tranche"), _("Amount")], "rows": tranches},
+                 "empty": _("No tranche was cancelled by the conversion.")},
+                {"title": _("Payments at closing reversed (R4.a)"),
+                 "table": {"head": [_("Tranche"), _("Paid on"), _("Amount")],
+                           "rows": payments},
+                 "empty": _("No payment was made at closing.")}],
+            "confirm_label": _("Reverse the conversion"),
+            "action_url": url_for("portfolio.reverse_conversion", conversion_id=conversion.id),
+            "back_url": url_for("portfolio.grant", grant_id=grant.id) + "#reversals",
+            "hidden": _typed_reversal()}
+
+
+@bp.post("/conversions/<int:conversion_id>/reversal")
+def reverse_conversion(conversion_id: int):
+    """Without ``confirmed=1`` the consequences are shown; nothing changes until confirmed."""
+    conversion = reversals.get_conversion(db.session, conversion_id)
+    grant_id = conversion.grant_id
+    if request.form.get("confirmed") != "1":
+        sheet, errors, refusal = attempt_naming_the_clause(
+            lambda: _conversion_reversal_sheet(conversion,
+                                               load_form(ConversionReversalSchema())))
+    else:
+        sheet = None
+        _done, errors, refusal = attempt_naming_the_clause(lambda: reversals.reverse_conversion(
+            db.session, conversion_id, actor=current_actor(),
+            **load_form(ConversionReversalSchema())))
+    if errors:
+        status = refusal.status if refusal is not None and refusal.status in (409, 422) else 422
+        return grant_page(grant_id, errors, "reverse_conversion", status)
+    if sheet is not None:
+        return render_template("confirm.html", **sheet)
+    flash(_("The conversion was reversed; the grant can be converted again."), "success")
+    return redirect(url_for("portfolio.grant", grant_id=grant_id))
+
+
+def _disbursement_reversal_sheet(payment, data: dict[str, Any]) -> dict[str, Any]:
+    plan = reversals.plan_disbursement_reversal(db.session, payment)
+    if plan.blockers:
+        raise RuleRefused(reversals.RULE, _l("The payment cannot be reversed: %(blockers)s.",
+                                             blockers="; ".join(plan.blockers)),
+                          blockers=plan.blockers)
+    grant = plan.grant
+    rows = [(_("Payment"), _("tranche %(n)s, %(amount)s paid on %(day)s",
+                             n=payment.tranche.position, amount=format_money(payment.amount),
+                             day=payment.paid_on.isoformat())),
+            (_("Reason"), data["reason"]),
+            (_("Reversal takes effect on"), data["on"].isoformat()),
+            (_("Disbursed before"), format_money(grant.disbursed_amount)),
+            (_("Disbursed after"), format_money(plan.disbursed_after)),
+            (_("Tranche %(n)s after", n=payment.tranche.position),
+             str(TRANCHE_LABELS[plan.tranche_status_after]))]
+    return {"title": _("Confirm the reversal of the payment"),
+            "intro": _("Use this when the payment was recorded wrongly. Money the company paid "
+                       "back is a refund, not a reversal. The payment stays in the history, "
+                       "marked reversed, with the reason."),
+            "sections": [{"title": _("Reversal"), "rows": rows}],
+            "confirm_label": _("Reverse the payment"),
+            "action_url": url_for("portfolio.reverse_disbursement", disbursement_id=payment.id),
+            "back_url": url_for("portfolio.grant", grant_id=grant.id) + "#reversals",
+            "hidden": _typed_reversal()}
+
+
+@bp.post("/disbursements/<int:disbursement_id>/reversal")
+def reverse_disbursement(disbursement_id: int):
+    """Without ``confirmed=1`` the consequences are shown; nothing changes until confirmed."""
+    payment = reversals.get_disbursement(db.session, disbursement_id)
+    grant_id = payment.grant_id
+    if request.form.get("confirmed") != "1":
+        sheet, errors, refusal = attempt_naming_the_clause(
+            lambda: _disbursement_reversal_sheet(payment,
+                                                 load_form(DisbursementReversalSchema())))
+    else:
+        sheet = None
+        _done, errors, refusal = attempt_naming_the_clause(
+            lambda: reversals.reverse_disbursement(db.session, disbursement_id,
+                                                   actor=current_actor(),
+                                                   **load_form(DisbursementReversalSchema())))
+    if errors:
+        status = refusal.status if refusal is not None and refusal.status in (409, 422) else 422
+        return grant_page(grant_id, errors, "reverse_disbursement", status)
+    if sheet is not None:
+        return render_template("confirm.html", **sheet)
+    flash(_("The payment was reversed."), "success")
+    return redirect(url_for("portfolio.grant", grant_id=grant_id))

@@ -188,6 +188,7 @@ def record_exit(session: Session, holding: Holding, *, kind: ExitKind, transfer_
     session.add(exit_row)
     session.flush()
     record(session, actor=actor, action=f"exit.{kind.value}", subject_type="exit",
+           happened_on=transfer_on,
            subject_id=exit_row.id, payload={"holding_id": holding.id, "transfer_on": transfer_on,
                                             "units": units, "price_amount": price_amount,
                                             "cost_amount": cost, "buyer": buyer,
@@ -305,6 +306,7 @@ def record_instalment_payment(session: Session, exit_row: Exit, number: int, *, 
     if all(day is not None for day in paid):
         exit_row.balance_paid_on = max(day for day in paid if day is not None)
     record(session, actor=actor, action="exit.instalment_paid", subject_type="exit",
+           happened_on=paid_on,
            subject_id=exit_row.id, payload={
                "holding_id": exit_row.holding_id, "number": number, "due_on": line.due_on,
                "paid_on": paid_on, "principal_amount": line.principal_amount,
@@ -372,7 +374,8 @@ def _check_buyback(session: Session, holding: Holding, *, transfer_on: date, uni
     if rate is None:
         raise refuse("R7.b", _l("No 1-year LPR is published on or before %(day)s; an admin "
                                 "must enter it first.", day=transfer_on.isoformat()),
-                     field="transfer_on")
+                     field="transfer_on", who=_l("an administrator"),
+                     link=("reference.lpr", {}), link_label=_l("The LPR table"))
     # Principal pro rata: the converted amount of the units sold (R7.b).
     initial_units = holding.initial_units or conversion.fund_units
     principal = valuation.pro_rata(conversion.converted_amount, units, initial_units)

@@ -10,11 +10,13 @@ from __future__ import annotations
 from flask import request
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields
+from sqlalchemy.orm import selectinload
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
 from fundapp.api.routes import PAGE_PARAMS, page_body
 from fundapp.api.schemas import PageSchema
+from fundapp.compliance.corrections import correction_schema
 from fundapp.errors import AppError, refuse_on_constraint
 from fundapp.extensions import db
 from fundapp.fund.operations import create_policy_version
@@ -23,6 +25,7 @@ from fundapp.pagination import paginate
 from fundapp.portfolio.conversion.operations import record_alternative_condition_met
 from fundapp.portfolio.conversion.schemas import AlternativeConditionCreateSchema
 from fundapp.portfolio.grants import operations as ops
+from fundapp.portfolio.grants.models import Grant, GrantDisbursement, Tranche
 from fundapp.portfolio.grants.queries import grants_query
 from fundapp.portfolio.grants.schemas import (
     AcceptanceCreateSchema,
@@ -30,6 +33,7 @@ from fundapp.portfolio.grants.schemas import (
     DisbursementCreateSchema,
     DisbursementListSchema,
     DisbursementSchema,
+    GrantCorrectionSchema,
     GrantCreateSchema,
     GrantSchema,
     OverrideCreateSchema,
@@ -39,6 +43,7 @@ from fundapp.portfolio.grants.schemas import (
     RefundCreateSchema,
     ReviewCreateSchema,
     ToleranceClosureSchema,
+    TrancheScheduleCorrectionSchema,
 )
 from fundapp.portfolio.web import current_actor
 
@@ -75,8 +80,14 @@ def create_policy():
 @api_route(bp, "/v1/grants", "GET", summary="Grant agreements", response=GrantPageSchema,
            params=PAGE_PARAMS + [{"name": "status", "in": "query", "schema": {"type": "string"}}])
 def list_grants():
-    page = paginate(db.session, grants_query(request.args.get("status", "")),
-                    request.args.get("page", 1), request.args.get("per_page", 25))
+    # Each relation the schema shows in one statement for the whole page, not one per grant.
+    stmt = grants_query(request.args.get("status", "")).options(
+        selectinload(Grant.tranches).selectinload(Tranche.reviews),
+        selectinload(Grant.disbursements).joinedload(GrantDisbursement.tranche),
+        selectinload(Grant.refunds), selectinload(Grant.conversion),
+        selectinload(Grant.alternative_trigger))
+    page = paginate(db.session, stmt, request.args.get("page", 1),
+                    request.args.get("per_page", 25))
     return page_body(page, GrantSchema())
 
 
@@ -148,3 +159,28 @@ for _args, _kwargs in [
      {"endpoint": "record_alternative_condition", "status": 201}),
 ]:
     _grant_action(*_args, **_kwargs)
+
+
+# --------------------------------------------------------------------------- corrections (issue 12)
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>", "PATCH",
+           summary="Correct a grant agreement (the fields sent) with a reason, only before its "
+                   "first disbursement (else 409); the ledger keeps before and after "
+                   "(grant.corrected)", body=GrantCorrectionSchema, response=GrantSchema)
+def correct_grant(grant_id: int):
+    ops.get_grant(db.session, grant_id)
+    data = load_json(correction_schema(GrantCorrectionSchema))
+    grant = ops.correct_grant(db.session, grant_id, actor=current_actor(), **data)
+    return GrantSchema().dump(grant)
+
+
+@api_route(bp, "/v1/grants/<int:grant_id>/tranches", "PATCH",
+           summary="Correct the amounts and conditions of unpaid tranches with a reason; they "
+                   "still sum to the award (R2.b) (tranche_schedule.corrected)",
+           body=TrancheScheduleCorrectionSchema, response=GrantSchema)
+def correct_tranches(grant_id: int):
+    ops.get_grant(db.session, grant_id)
+    data = load_json(TrancheScheduleCorrectionSchema())
+    grant = ops.correct_tranches(db.session, grant_id, actor=current_actor(), **data)
+    return GrantSchema().dump(grant)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import json
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fundapp.db import Base, Money, TimestampMixin, enum_column
+from fundapp.db import Base, Money, TimestampMixin, UTCDateTime, enum_column
 from fundapp.deals.models import Company, Deal
 from fundapp.fund.models import PolicyVersion
 
@@ -100,13 +100,24 @@ class Grant(TimestampMixin, Base):
     tranches: Mapped[list[Tranche]] = relationship(back_populates="grant",
                                                    order_by="Tranche.position",
                                                    cascade="all, delete-orphan")
+    # The standing payments: every total and rule reads these. A reversed payment (issue 12) is
+    # only in ``all_disbursements``, which the history shows.
     disbursements: Mapped[list[GrantDisbursement]] = relationship(
         back_populates="grant", order_by="GrantDisbursement.paid_on, GrantDisbursement.id",
+        primaryjoin="and_(Grant.id == GrantDisbursement.grant_id, "
+                    "GrantDisbursement.reversed_at.is_(None))",
         cascade="all, delete-orphan")
+    all_disbursements: Mapped[list[GrantDisbursement]] = relationship(
+        order_by="GrantDisbursement.paid_on, GrantDisbursement.id", viewonly=True)
     refunds: Mapped[list[GrantRefund]] = relationship(
         back_populates="grant", order_by="GrantRefund.refunded_on, GrantRefund.id",
         cascade="all, delete-orphan")
-    conversion: Mapped[Conversion | None] = relationship(back_populates="grant", uselist=False)
+    # The standing conversion; a reversed one (issue 12) is only in ``conversions``.
+    conversion: Mapped[Conversion | None] = relationship(
+        back_populates="grant", uselist=False,
+        primaryjoin="and_(Grant.id == Conversion.grant_id, Conversion.reversed_at.is_(None))")
+    conversions: Mapped[list[Conversion]] = relationship(
+        order_by="Conversion.id", viewonly=True)
     alternative_trigger: Mapped[AlternativeTrigger | None] = relationship(
         back_populates="grant", uselist=False)
 
@@ -159,8 +170,16 @@ class MilestoneReview(TimestampMixin, Base):
 
 
 class GrantDisbursement(TimestampMixin, Base):
+    """A payment to the company. One recorded wrongly is reversed (issue 12), never edited or
+    deleted: a reversed payment stays visible and counts for nothing."""
+
     __tablename__ = "grant_disbursements"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("(reversed_at IS NULL AND reversed_on IS NULL) OR (reversed_at IS NOT "
+                        "NULL AND reversed_on IS NOT NULL AND reversal_reason <> '')",
+                        name="reversal_complete"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
@@ -168,7 +187,15 @@ class GrantDisbursement(TimestampMixin, Base):
     amount: Mapped[Decimal] = mapped_column(Money())
     paid_on: Mapped[date] = mapped_column(Date)
     recorded_by: Mapped[str] = mapped_column(String(320), default="")
+    reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reversed_on: Mapped[date | None] = mapped_column(Date)
+    reversed_by: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    reversal_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     grant: Mapped[Grant] = relationship(back_populates="disbursements")
+
+    @property
+    def is_reversed(self) -> bool:
+        return self.reversed_at is not None
     tranche: Mapped[Tranche] = relationship(lazy="joined")
 
 

@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from fundapp.compliance.corrections import record_correction, require_reason
 from fundapp.compliance.ledger import record
 from fundapp.dates import not_after_today
 from fundapp.deals.models import Deal, DealStage
@@ -131,7 +132,9 @@ def create_grant(session: Session, *, deal_id: int, awarded_amount: Decimal, sig
         raise field_error("deal_id", _l("No such deal."))
     if deal.stage != DealStage.AGREEMENT_SIGNED:
         raise refuse("R11", _l("A grant agreement needs a deal at \"agreement signed\"."),
-                     field="deal_id", stage=deal.stage.value)
+                     field="deal_id", stage=deal.stage.value,
+                     who=_l("the deal's fund manager, who moves it on the board"),
+                     link=("deals.deal", {"deal_id": deal.id}), link_label=_l("Open the deal"))
     if session.scalar(select(Grant.id).where(Grant.deal_id == deal.id)) is not None:
         raise AppError(_l("This deal already has a grant agreement."), status=409,
                        code="duplicate", details={"deal_id": [str(deal.id)]})
@@ -189,6 +192,7 @@ def create_grant(session: Session, *, deal_id: int, awarded_amount: Decimal, sig
     session.add(grant)
     session.flush()
     record(session, actor=actor, action="grant.signed", subject_type="grant", subject_id=grant.id,
+           happened_on=signed_on,
            payload={"deal_id": deal.id, "company_id": deal.company_id,
                     "awarded_amount": awarded_amount, "approved_budget_amount": budget,
                     "signed_on": signed_on, "holder_entity": holder_entity,
@@ -219,7 +223,8 @@ def _check_single_company_limit(session: Session, fund: Fund | None, company_id:
         raise refuse("R10.a", _l("All grants to this company would be %(total)s, above the "
                                  "single-company limit of %(limit)s; an IC resolution is needed.",
                                  total=money_text(total), limit=money_text(limit)),
-                     field="r10_ic_ref")
+                     field="r10_ic_ref", who=_l("the investment committee, at an IC meeting"),
+                     link=("ic.meetings", {}), link_label=_l("IC meetings"))
 
 
 def require_open(grant: Grant, rule: str = "R2.b") -> None:
@@ -253,6 +258,7 @@ def record_milestone_review(session: Session, grant: Grant, *, tranche: int, is_
     session.add(review)
     session.flush()
     record(session, actor=actor, action="grant.milestone_reviewed", subject_type="grant",
+           happened_on=reviewed_on,
            subject_id=grant.id, payload={"tranche": row.position, "is_passed": is_passed,
                                          "reviewer": reviewer, "reviewed_on": reviewed_on,
                                          "evidence": evidence, "clause": "R2.b"})
@@ -275,7 +281,10 @@ def disburse(session: Session, grant: Grant, *, tranche: int, paid_on: date,
         latest = row.reviews[-1] if row.reviews else None
         if latest is None or not latest.is_passed:
             raise refuse("R2.b", _l("Tranche %(n)s needs a passed milestone review first.",
-                                    n=row.position), field="tranche")
+                                    n=row.position), field="tranche",
+                         who=_l("a fund manager, who records the milestone review"),
+                         link=("portfolio.grant", {"grant_id": grant.id}),
+                         link_label=_l("The grant's milestone reviews"))
         if paid_on < latest.reviewed_on:
             raise field_error("paid_on", _l("The payment cannot precede the passed review."))
     paid_on_tranche = sum((d.amount for d in grant.disbursements if d.tranche_id == row.id), ZERO)
@@ -300,6 +309,7 @@ def disburse(session: Session, grant: Grant, *, tranche: int, paid_on: date,
         row.status = TrancheStatus.RELEASED
     session.flush()
     record(session, actor=actor, action="grant.tranche_released", subject_type="grant",
+           happened_on=paid_on,
            subject_id=grant.id, payload={"tranche": row.position, "amount": amount,
                                          "paid_on": paid_on, "clause": "R2.b",
                                          "disbursed_total": grant.disbursed_amount})
@@ -331,6 +341,7 @@ def record_refund(session: Session, grant: Grant, *, amount: Decimal, refunded_o
     grant.refunded_amount = Grant.refunded_amount + amount
     session.flush()
     record(session, actor=actor, action="grant.refund_recorded", subject_type="grant",
+           happened_on=refunded_on,
            subject_id=grant.id, payload={"amount": amount, "refunded_on": refunded_on,
                                          "reason": reason, "clause": "R4.a"})
     return refund
@@ -350,6 +361,7 @@ def accept_rd(session: Session, grant: Grant, *, accepted_on: date, reference: s
     grant.rd_acceptance_ref = reference
     grant.status = GrantStatus.RD_ACCEPTED
     record(session, actor=actor, action="grant.rd_accepted", subject_type="grant",
+           happened_on=accepted_on,
            subject_id=grant.id, payload={"accepted_on": accepted_on, "reference": reference,
                                          "due_on": grant.rd_due_on, "clause": "R2.c",
                                          "late": accepted_on > grant.rd_due_on})
@@ -379,7 +391,8 @@ def declare_breach(session: Session, grant: Grant, *, breach_on: date, reason: s
     if rate is None:
         raise refuse("R8.c", _l("No 1-year LPR is published on or before %(day)s; an admin "
                                 "must enter it first.", day=repaid_on.isoformat()),
-                     field="repaid_on")
+                     field="repaid_on", who=_l("an administrator"),
+                     link=("reference.lpr", {}), link_label=_l("The LPR table"))
     values = grant_policy_values(grant)
     try:
         penalty = calc.penalty_interest([(d.paid_on, d.amount) for d in grant.disbursements],
@@ -394,6 +407,7 @@ def declare_breach(session: Session, grant: Grant, *, breach_on: date, reason: s
     grant.recovery_principal_amount = penalty.principal_amount
     grant.recovery_interest_amount = penalty.interest_amount
     record(session, actor=actor, action="grant.breach_declared", subject_type="grant",
+           happened_on=breach_on,
            subject_id=grant.id, payload={"clause": "R8.c", "breach_on": breach_on,
                                          "reason": reason, "suspended_tranches": suspended,
                                          "penalty": penalty.to_dict()})
@@ -416,6 +430,7 @@ def close_with_tolerance(session: Session, grant: Grant, *, closed_on: date,
     grant.closure_ref = ic_resolution_ref.strip()
     grant.closure_note = note
     record(session, actor=actor, action="grant.closed_with_tolerance", subject_type="grant",
+           happened_on=closed_on,
            subject_id=grant.id, payload={"clause": "R8.b", "closed_on": closed_on,
                                          "ic_resolution_ref": grant.closure_ref, "note": note,
                                          "cancelled_tranches": cancelled,
@@ -446,6 +461,7 @@ def close_expired_grants(session: Session, today: date, *, actor: str = "schedul
         assert grant is not None
         cancelled = cancel_pending(grant, TrancheStatus.CANCELLED)
         record(session, actor=actor, action="grant.closed_as_grant", subject_type="grant",
+               happened_on=closed_on,
                subject_id=grant_id, payload={"clause": "R8.a", "closed_on": closed_on,
                                              "window_end_on": grant.window_end_on,
                                              "grace_end_on": grant.grace_end_on,
@@ -454,3 +470,153 @@ def close_expired_grants(session: Session, today: date, *, actor: str = "schedul
                                              "cancelled_tranches": cancelled})
         closed.append(grant_id)
     return closed
+
+
+# --------------------------------------------------------------------------- corrections
+
+GRANT_CORRECTION_FIELDS = ("agreement_no", "awarded_amount", "approved_budget_amount",
+                           "signed_on", "holder_entity", "exit_filing_no", "exit_filed_on",
+                           "alternative_conditions")
+
+
+def _grant_snapshot(grant: Grant) -> dict[str, Any]:
+    return {**{name: getattr(grant, name) for name in GRANT_CORRECTION_FIELDS},
+            "tranches": [{"position": t.position, "amount": t.amount, "milestone": t.milestone}
+                         for t in sorted(grant.tranches, key=lambda t: t.position)]}
+
+
+def has_disbursement(grant: Grant) -> bool:
+    """A payment stands on the grant (a reversed one, issue 12, no longer counts)."""
+    return grant.disbursed_amount != ZERO or bool(grant.disbursements)
+
+
+def _rescaled(amounts: Sequence[Decimal], old: Decimal, new: Decimal) -> list[Decimal]:
+    """The schedule's shares kept for a corrected award: each rounded down to the fen, the last
+    tranche takes the rest (as R2.b's default split does)."""
+    scaled = [(a * new / old).quantize(FEN, rounding=ROUND_DOWN) for a in amounts[:-1]]
+    return [*scaled, new - sum(scaled, ZERO)]
+
+
+def correct_grant(session: Session, grant_id: int, *, actor: str, reason: str,
+                  tranches: Sequence[Mapping[str, Any]] | None = None,
+                  **changes: Any) -> Grant:
+    """Correct a grant agreement as signed (issue 12): award, budget, dates and terms, only
+    before its first disbursement; after it, a payment is corrected by a refund or a reversal.
+
+    A corrected award keeps the tranche schedule's shares unless `tranches` (amount, milestone
+    by position) gives the new schedule; the tranches always sum to the award (R2.b). One
+    `grant.corrected` entry with the reason, before and after.
+    """
+    grant = lock_grant(session, grant_id)
+    reason = require_reason(reason)
+    require_open(grant, "R12")
+    if has_disbursement(grant):
+        raise refuse("R12", _l("The grant has a disbursement: correct it by a refund or "
+                               "reversal."), field="awarded_amount")
+    clean = {k: v for k, v in changes.items() if k in GRANT_CORRECTION_FIELDS}
+    for key in ("agreement_no", "holder_entity", "exit_filing_no", "alternative_conditions"):
+        if isinstance(clean.get(key), str):
+            clean[key] = clean[key].strip()
+    if "holder_entity" in clean and not clean["holder_entity"]:
+        raise field_error("holder_entity", _l("Missing data for required field."))
+    not_after_today(clean.get("signed_on"), "signed_on")
+    not_after_today(clean.get("exit_filed_on"), "exit_filed_on")
+    before = _grant_snapshot(grant)
+    values = grant_policy_values(grant)
+    award = clean.get("awarded_amount", grant.awarded_amount)
+    budget = clean.get("approved_budget_amount", grant.approved_budget_amount)
+    if award <= 0:
+        raise field_error("awarded_amount", _l("Must be more than 0."))
+    cap_abs = Decimal(values["grant_cap_abs"])
+    cap_pct = Decimal(values["grant_cap_pct_of_budget"])
+    if award > cap_abs:
+        raise refuse("R2.a", _l("The award %(award)s exceeds the cap of %(cap)s.",
+                                award=money_text(award), cap=money_text(cap_abs)),
+                     field="awarded_amount")
+    if award > budget * cap_pct:
+        raise refuse("R2.a", _l("The award %(award)s exceeds %(pct)s%% of the approved budget "
+                                "%(budget)s.", award=money_text(award), pct=pct_text(cap_pct),
+                                budget=money_text(budget)), field="awarded_amount")
+    fund = session.get(Fund, grant.fund_id) if grant.fund_id else None
+    if award > grant.awarded_amount and fund is not None:
+        others = sum(session.scalars(select(Grant.awarded_amount).where(
+            Grant.company_id == grant.company_id, Grant.id != grant.id)).all(), ZERO)
+        limit = fund.committed_amount * Decimal(values["max_single_company_pct"])
+        if others + award > limit:
+            raise refuse("R10.a", _l("All grants to this company would be %(total)s, above the "
+                                     "single-company limit of %(limit)s; an IC resolution is "
+                                     "needed.", total=money_text(others + award),
+                                     limit=money_text(limit)), field="awarded_amount")
+    rows = sorted(grant.tranches, key=lambda t: t.position)
+    current = {t.position: (t.amount, t.milestone) for t in rows}
+    if tranches is not None and any(
+            current.get(int(t["position"])) != (Decimal(t["amount"]),
+                                                str(t.get("milestone") or "").strip())
+            for t in tranches):
+        _apply_tranche_rows(grant, rows, tranches, award)
+    elif award != grant.awarded_amount:
+        for row, amount in zip(rows, _rescaled([t.amount for t in rows], grant.awarded_amount,
+                                               award), strict=True):
+            row.amount = amount
+    for key, value in clean.items():
+        setattr(grant, key, value)
+    if "signed_on" in clean:
+        _refresh_dates(grant)
+    session.flush()
+    record_correction(session, actor=actor, thing="grant", subject_type="grant",
+                      subject_id=grant.id, reason=reason, before=before,
+                      after=_grant_snapshot(grant))
+    return grant
+
+
+def _apply_tranche_rows(grant: Grant, rows: Sequence[Tranche], wanted: Sequence[Mapping[str, Any]],
+                        award: Decimal) -> None:
+    """Amounts and conditions of pending, unpaid tranches by position; the schedule still sums
+    to the award (R2.b). A tranche paid (in part), released, cancelled or suspended is fixed."""
+    by_position = {t.position: t for t in rows}
+    paid = {d.tranche_id for d in grant.disbursements}
+    problems: dict[str, list[str]] = {}
+    for index, item in enumerate(wanted):
+        row = by_position.get(int(item["position"]))
+        if row is None:
+            problems[f"tranches.{index}"] = [str(_l("No tranche %(n)s on this agreement.",
+                                                    n=item["position"]))]
+            continue
+        amount = Decimal(item["amount"])
+        milestone = str(item.get("milestone", row.milestone) or "").strip()
+        if (amount, milestone) == (row.amount, row.milestone):
+            continue
+        if row.status != TrancheStatus.PENDING or row.id in paid:
+            problems[f"tranches.{index}"] = [str(_l(
+                "Tranche %(n)s is %(status)s or paid and cannot be corrected.", n=row.position,
+                status=row.status.value))]
+            continue
+        if amount <= 0:
+            problems[f"tranches.{index}"] = [str(_l("Every tranche must be more than 0."))]
+            continue
+        row.amount, row.milestone = amount, milestone
+    if problems:
+        raise ValidationFailed(_l("Some fields are not valid."), details=problems)
+    total = sum((t.amount for t in rows), ZERO)
+    if total != award:
+        raise field_error("tranches", _l(
+            "The tranches sum to %(total)s but the award is %(award)s (R2.b).",
+            total=money_text(total), award=money_text(award)))
+
+
+def correct_tranches(session: Session, grant_id: int, *, actor: str, reason: str,
+                     tranches: Sequence[Mapping[str, Any]]) -> Grant:
+    """Correct the tranche schedule (issue 12): amounts and conditions of tranches not yet paid,
+    the sum still equal to the award (R2.b). The entry is `tranche_schedule.corrected` on the
+    grant, with the reason and the schedule before and after."""
+    grant = lock_grant(session, grant_id)
+    reason = require_reason(reason)
+    require_open(grant)
+    before = _grant_snapshot(grant)["tranches"]
+    _apply_tranche_rows(grant, sorted(grant.tranches, key=lambda t: t.position), tranches,
+                        grant.awarded_amount)
+    session.flush()
+    record_correction(session, actor=actor, thing="tranche_schedule", subject_type="grant",
+                      subject_id=grant.id, reason=reason, before={"tranches": before},
+                      after={"tranches": _grant_snapshot(grant)["tranches"]})
+    return grant

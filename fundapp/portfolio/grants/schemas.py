@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import (
     Schema,
     ValidationError,
@@ -161,6 +162,10 @@ class DisbursementSchema(Schema):
     amount = Money()
     paid_on = fields.Date()
     recorded_by = fields.String()
+    # issue 12: a payment recorded wrongly is reversed, never edited
+    is_reversed = fields.Boolean()
+    reversed_on = fields.Date(allow_none=True)
+    reversal_reason = fields.String()
 
 
 class RefundSchema(Schema):
@@ -267,3 +272,44 @@ class OverrideFormSchema(OverrideCreateSchema):
 
 class DisbursementListSchema(Schema):
     items = fields.List(fields.Nested(lambda: DisbursementSchema()))
+
+
+# --------------------------------------------------------------------------- corrections (issue 12)
+
+
+def _reason() -> fields.String:
+    return Text(2000, required=True, error_messages={
+        "required": _l("Give the reason for this correction.")},
+        metadata={"description": "why the recorded value was wrong (kept in the ledger)"})
+
+
+class TrancheCorrectionSchema(Schema):
+    position = fields.Integer(required=True, validate=validate.Range(min=1, max=20))
+    amount = Money(required=True, positive=True)
+    milestone = Text(2000)
+
+
+class GrantCorrectionSchema(Schema):
+    """A grant agreement corrected before its first disbursement (PATCH: the fields sent)."""
+
+    agreement_no = Text(60)
+    awarded_amount = Money(required=True, positive=True)
+    approved_budget_amount = Money(required=True, positive=True)
+    signed_on = Day(required=True)
+    holder_entity = Text(200, required=True)
+    exit_filing_no = Text(100)
+    exit_filed_on = Day(load_default=None, allow_none=True)
+    alternative_conditions = Text(4000)
+    tranches = fields.List(fields.Nested(TrancheCorrectionSchema), load_default=None,
+                           validate=validate.Length(min=1, max=20), metadata={
+                               "description": "the new schedule by position (default: the "
+                                              "schedule's shares of the corrected award)"})
+    reason = _reason()
+
+
+class TrancheScheduleCorrectionSchema(Schema):
+    """The tranches not yet paid, corrected by position; the sum stays the award (R2.b)."""
+
+    tranches = fields.List(fields.Nested(TrancheCorrectionSchema), required=True,
+                           validate=validate.Length(min=1, max=20))
+    reason = _reason()

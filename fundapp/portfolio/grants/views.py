@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from fundapp.deals.models import Deal
 from fundapp.extensions import db
 from fundapp.fund.models import PolicyVersion
 from fundapp.fund.operations import create_policy_version
@@ -44,7 +45,11 @@ from fundapp.portfolio.grants.operations import (
     record_milestone_review,
     record_refund,
 )
-from fundapp.portfolio.grants.queries import deals_ready_for_agreement, grants_query
+from fundapp.portfolio.grants.queries import (
+    PICKER_LIMIT,
+    deals_ready_for_agreement,
+    grants_query,
+)
 from fundapp.portfolio.grants.schemas import (
     TRANCHE_ROWS,
     AcceptanceCreateSchema,
@@ -61,6 +66,7 @@ from fundapp.portfolio.grants.schemas import (
 from fundapp.portfolio.rounds.operations import live_checks
 from fundapp.portfolio.rounds.queries import company_rounds
 from fundapp.portfolio.web import attempt_naming_the_clause, bp, current_actor
+from fundapp.ui import format_money, reader_name
 
 STATUS_LABELS = {
     GrantStatus.DISBURSING: _l("Disbursing"),
@@ -89,9 +95,40 @@ def grants():
                            status_labels=STATUS_LABELS)
 
 
+def _deal_option(deal) -> dict:
+    """A deal as the picker lists it: plain values."""
+    company = reader_name(deal.company.legal_name, deal.company.name_en)
+    project = reader_name(deal.project_name, deal.project_name_en)
+    return {"id": deal.id, "label": f"{company} · {project} "
+                                    f"({_('budget')} {format_money(deal.approved_budget_amount)})"}
+
+
+def _deal_options(query: str, chosen: str = "") -> tuple[list[dict], bool]:
+    """The deals the picker offers for `query` (at most PICKER_LIMIT, and whether more match),
+    with the chosen one kept among them."""
+    deals = deals_ready_for_agreement(db.session, query, limit=PICKER_LIMIT + 1)
+    more = len(deals) > PICKER_LIMIT
+    options = [_deal_option(d) for d in deals[:PICKER_LIMIT]]
+    if chosen.isdigit() and all(str(o["id"]) != chosen for o in options):
+        kept = db.session.get(Deal, int(chosen)) if int(chosen) < 2**31 else None
+        if kept is not None:
+            options.insert(0, _deal_option(kept))
+    return options, more
+
+
+@bp.get("/grants/new/deals")
+def grant_deal_options():
+    """The new grant page's search-as-you-type picker: deals ready for an agreement (JSON)."""
+    options, more = _deal_options(request.args.get("q", "")[:100])
+    return jsonify({"items": options, "more": more})
+
+
 @bp.route("/grants/new", methods=["GET", "POST"])
 def new_grant():
-    deals = deals_ready_for_agreement(db.session)
+    # A picker that searches (issue 14): never every deal in one drop-down.
+    deal_query = request.args.get("deal_q", "")[:100]
+    chosen = (request.form if request.method == "POST" else request.args).get("deal_id", "")
+    deals, more_deals = _deal_options(deal_query, chosen)
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         grant, errors, _refusal = attempt_naming_the_clause(lambda: create_grant(
@@ -101,8 +138,9 @@ def new_grant():
             return redirect(url_for("portfolio.grant", grant_id=grant.id))
     # On a refusal the template shows the posted values next to the messages.
     defaults = {"deal_id": request.args.get("deal_id", ""), "signed_on": date.today().isoformat()}
-    return render_template("portfolio/new_grant.html", deals=deals, defaults=defaults,
-                           errors=errors, tranche_rows=TRANCHE_ROWS), 422 if errors else 200
+    return render_template("portfolio/new_grant.html", deals=deals, more_deals=more_deals,
+                           deal_query=deal_query, defaults=defaults, errors=errors,
+                           tranche_rows=TRANCHE_ROWS), 422 if errors else 200
 
 
 def grant_page(grant_id: int, errors: dict[str, list[str]] | None = None, action: str = "",
@@ -191,3 +229,111 @@ def new_policy():
                 **{f"value_{k}": as_text(v) for k, v in values.items()}}
     return render_template("portfolio/new_policy.html", defaults=defaults, errors=errors,
                            parameters=PARAMETERS), 422 if errors else 200
+
+
+# --------------------------------------------------------------------------- corrections (issue 12)
+
+
+def _tranche_group(grant, editable_only: bool) -> dict:
+    return {"key": "tranches", "label": _("Tranches"),
+            "hint": _("Amounts and conditions of tranches not yet paid; the tranches must sum "
+                      "to the award (R2.b)."),
+            "columns": [{"key": "position", "input": "tranche_position", "label": "#",
+                         "readonly": True},
+                        {"key": "status", "label": _("Status"), "readonly": True},
+                        {"key": "amount", "input": "tranche_amount", "label": _("Amount (CNY)"),
+                         "numeric": True},
+                        {"key": "milestone", "input": "tranche_milestone",
+                         "label": _("Condition (milestone)")}]}
+
+
+def _tranche_values(grant) -> list[dict]:
+    return [{"position": t.position, "status": str(TRANCHE_LABELS.get(t.status, t.status)),
+             "amount": str(t.amount), "milestone": t.milestone} for t in grant.tranches]
+
+
+def _posted_tranches(grant) -> tuple[list[dict], list[dict]]:
+    """The tranche rows as posted: for the schema, and to show again after a refusal."""
+    from fundapp.inputs import form_rows
+
+    status = {t.position: str(TRANCHE_LABELS.get(t.status, t.status)) for t in grant.tranches}
+    rows = form_rows(None, position="tranche_position", amount="tranche_amount",
+                     milestone="tranche_milestone")
+    shown = [{**row, "status": status.get(int(row["position"]), "")
+              if row["position"].isdigit() else ""} for row in rows]
+    return [{k: v for k, v in row.items() if v or k == "milestone"} for row in rows], shown
+
+
+GRANT_FIELDS = [
+    ("agreement_no", _l("Agreement number"), "text", False),
+    ("awarded_amount", _l("Award (CNY)"), "money", True),
+    ("approved_budget_amount", _l("Approved budget (CNY)"), "money", True),
+    ("signed_on", _l("Signed on"), "date", True),
+    ("holder_entity", _l("Holding entity"), "text", True),
+    ("exit_filing_no", _l("Exit filing number (R7.d)"), "text", False),
+    ("exit_filed_on", _l("Exit filed on (R7.d)"), "date", False),
+    ("alternative_conditions", _l("Alternative conditions (R3.f)"), "textarea", False),
+]
+
+
+@bp.route("/grants/<int:grant_id>/edit", methods=["GET", "POST"])
+def edit_grant(grant_id: int):
+    """Correct a grant agreement before its first disbursement, with a reason (issue 12)."""
+    from fundapp.portfolio.grants.operations import correct_grant, has_disbursement
+    from fundapp.portfolio.grants.schemas import GrantCorrectionSchema
+
+    grant = get_grant(db.session, grant_id)
+    errors: dict[str, list[str]] = {}
+    values: dict = {name: "" if getattr(grant, name) is None else str(getattr(grant, name))
+                    for name, *_rest in GRANT_FIELDS}
+    values["tranches"] = _tranche_values(grant)
+    if request.method == "POST":
+        rows, shown = _posted_tranches(grant)
+        # No tranche rows posted: the schedule keeps its shares of a corrected award.
+        extra = {"tranches": rows} if rows else {}
+        _saved, errors, refusal = attempt_naming_the_clause(lambda: correct_grant(
+            db.session, grant_id, actor=current_actor(),
+            **load_form(GrantCorrectionSchema(), **extra)))
+        if not errors:
+            flash(_("Correction saved."), "success")
+            return redirect(url_for("portfolio.grant", grant_id=grant_id))
+        values = {**request.form.to_dict(), "tranches": shown}
+    elif has_disbursement(grant):
+        errors = {"_form": [_("The grant has a disbursement: correct it by a refund or "
+                              "reversal.")]}
+    fields = [{"name": name, "label": label, "kind": kind, "required": required}
+              for name, label, kind, required in GRANT_FIELDS]
+    return render_template("corrections/form.html", values=values, errors=errors,
+                           title=_("Correct grant agreement %(no)s",
+                                   no=grant.agreement_no or grant.id),
+                           intro=_("Only before the first disbursement; a corrected award keeps "
+                                   "the tranches' shares unless you change them."),
+                           fields=fields, row_groups=[_tranche_group(grant, False)],
+                           cancel_url=url_for("portfolio.grant", grant_id=grant_id)), \
+        (refusal.status if refusal else 422) if errors and request.method == "POST" else 200
+
+
+@bp.route("/grants/<int:grant_id>/tranches/edit", methods=["GET", "POST"])
+def edit_tranches(grant_id: int):
+    """Correct the tranche schedule's unpaid tranches, with a reason (issue 12)."""
+    from fundapp.portfolio.grants.operations import correct_tranches
+    from fundapp.portfolio.grants.schemas import TrancheScheduleCorrectionSchema
+
+    grant = get_grant(db.session, grant_id)
+    errors: dict[str, list[str]] = {}
+    values: dict = {"tranches": _tranche_values(grant)}
+    if request.method == "POST":
+        rows, shown = _posted_tranches(grant)
+        _saved, errors, refusal = attempt_naming_the_clause(lambda: correct_tranches(
+            db.session, grant_id, actor=current_actor(),
+            **load_form(TrancheScheduleCorrectionSchema(), tranches=rows)))
+        if not errors:
+            flash(_("Correction saved."), "success")
+            return redirect(url_for("portfolio.grant", grant_id=grant_id))
+        values = {**request.form.to_dict(), "tranches": shown}
+    return render_template("corrections/form.html", values=values, errors=errors,
+                           title=_("Correct the tranche schedule"),
+                           intro=_("Award: %(award)s CNY.", award=format_money(grant.awarded_amount)),
+                           fields=[], row_groups=[_tranche_group(grant, True)],
+                           cancel_url=url_for("portfolio.grant", grant_id=grant_id)), \
+        422 if errors else 200

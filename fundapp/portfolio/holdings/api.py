@@ -7,32 +7,55 @@ retried POST with the same Idempotency-Key answers the first record instead of m
 
 from __future__ import annotations
 
+from flask import request
 from sqlalchemy import select
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
+from fundapp.api.routes import PAGE_PARAMS
+from fundapp.deals.models import Company
 from fundapp.extensions import db
+from fundapp.pagination import PER_PAGE, Page, paginate
 from fundapp.portfolio.fields import ItemsSchema, to_json
 from fundapp.portfolio.holdings import operations as ops
-from fundapp.portfolio.holdings.models import CashFlow, FlowKind, MarkMethod, ValuationMark
+from fundapp.portfolio.holdings.models import (
+    CashFlow,
+    FlowKind,
+    Holding,
+    HoldingStatus,
+    MarkMethod,
+    ValuationMark,
+)
 from fundapp.portfolio.holdings.schemas import (
     AppraisalCreateSchema,
     AppraisalSchema,
     CashFlowCreateSchema,
     CashFlowSchema,
+    MarkCorrectionSchema,
     MarkCreateSchema,
     MarkSchema,
 )
-from fundapp.portfolio.performance.summary import performance_summary
+from fundapp.portfolio.performance.summary import cash_flow_page, holding_rows
 from fundapp.portfolio.web import AS_OF_PARAM, as_of_arg, current_actor, date_arg
 
 
-@api_route(bp, "/v1/holdings", "GET", summary="Schedule of investments as of a date",
-           response=ItemsSchema, params=[AS_OF_PARAM])
+def _page_meta(page: Page) -> dict:
+    return {"page": page.number, "per_page": page.per_page, "total": page.total,
+            "pages": page.pages}
+
+
+@api_route(bp, "/v1/holdings", "GET", summary="Schedule of investments as of a date, a page "
+           "at a time (by company)", response=ItemsSchema, params=[AS_OF_PARAM, *PAGE_PARAMS])
 def list_holdings():
     as_of = as_of_arg()
-    summary = performance_summary(db.session, as_of, detail=False)
-    return {"as_of": as_of.isoformat(), "items": to_json(summary["holdings"])}
+    # The page's holdings are chosen by SQL and only their rows are computed (issue 14).
+    stmt = (select(Holding.id).join(Company, Company.id == Holding.company_id)
+            .where(Holding.acquired_on <= as_of, Holding.status != HoldingStatus.REVERSED)
+            .order_by(Company.legal_name, Holding.id))
+    page = paginate(db.session, stmt, request.args.get("page", 1),
+                    request.args.get("per_page", PER_PAGE))
+    return {"as_of": as_of.isoformat(),
+            "items": to_json(holding_rows(db.session, as_of, page.items)), **_page_meta(page)}
 
 
 @api_route(bp, "/v1/holdings/<int:holding_id>/marks", "GET", summary="A holding's marks",
@@ -73,13 +96,17 @@ def create_appraisal(holding_id: int):
     return AppraisalSchema().dump(row), 201
 
 
-@api_route(bp, "/v1/cash-flows", "GET", summary="Typed cash flows in a period",
+@api_route(bp, "/v1/cash-flows", "GET", summary="Typed cash flows in a period, a page at a time",
            response=ItemsSchema,
-           params=[AS_OF_PARAM, {"name": "start", "in": "query", "schema": {"type": "string"}}])
+           params=[AS_OF_PARAM, {"name": "start", "in": "query", "schema": {"type": "string"}},
+                   *PAGE_PARAMS])
 def list_cash_flows():
     as_of = as_of_arg()
-    summary = performance_summary(db.session, as_of, period_start=date_arg("start"))
-    return {"as_of": as_of.isoformat(), "items": to_json(summary["cash_flows"])}
+    # The flows as the performance figures count them (a converted grant's payments split),
+    # without computing the figures; only the page's rows are built (issue 14).
+    page = cash_flow_page(db.session, as_of, date_arg("start"), request.args.get("page", 1),
+                          request.args.get("per_page", PER_PAGE))
+    return {"as_of": as_of.isoformat(), "items": to_json(page.items), **_page_meta(page)}
 
 
 @api_route(bp, "/v1/cash-flows", "POST",
@@ -90,3 +117,17 @@ def create_cash_flow():
     flow = ops.record_cash_flow(db.session, actor=current_actor(),
                                 **{**data, "kind": FlowKind(data["kind"])})
     return CashFlowSchema().dump(db.session.get(CashFlow, flow.id)), 201
+
+
+@api_route(bp, "/v1/marks/<int:mark_id>", "PATCH",
+           summary="Correct a draft mark with a reason (the whole mark as it should have been "
+                   "drafted); a final mark is refused with 409 (mark.corrected)",
+           body=MarkCorrectionSchema, response=MarkSchema)
+def correct_mark(mark_id: int):
+    ops.get_mark(db.session, mark_id)
+    data = load_json(MarkCorrectionSchema())
+    mark = ops.correct_mark(db.session, mark_id, measured_on=data["measured_on"],
+                            method=data["method"], value_per_unit=data["value_per_unit"],
+                            inputs=data["inputs"], note=data["note"], actor=current_actor(),
+                            reason=data["reason"])
+    return MarkSchema().dump(mark)

@@ -14,7 +14,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fundapp.db import Base, Money, ScaledDecimal, TimestampMixin, enum_column
@@ -30,6 +40,7 @@ class HoldingStatus(enum.StrEnum):
     ACTIVE = "active"
     EXITED = "exited"              # every unit sold
     WRITTEN_OFF = "written_off"    # liquidated
+    REVERSED = "reversed"          # its conversion was reversed (issue 12): it never existed
 
 
 class Holding(TimestampMixin, Base):
@@ -39,12 +50,16 @@ class Holding(TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint("units >= 0", name="units_not_negative"),
         CheckConstraint("cost_amount >= 0", name="cost_not_negative"),
+        # One standing holding per grant; a reversed one (issue 12) stays beside the new one.
+        Index("uq_holdings_standing_grant_id", "grant_id", unique=True,
+              sqlite_where=text("status <> 'reversed'"),
+              postgresql_where=text("status <> 'reversed'")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
     # Both None for a direct investment (issue 5).
-    grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id"), unique=True)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id"), index=True)
     conversion_id: Mapped[int | None] = mapped_column(ForeignKey("conversions.id"), unique=True)
     holder_entity: Mapped[str] = mapped_column(String(200))
     # Units and cost basis held now; as of a past date they are these minus the changes of the

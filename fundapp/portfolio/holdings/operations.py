@@ -86,6 +86,7 @@ def add_cash_flow(session: Session, *, kind: FlowKind, on: date, amount: Decimal
     session.add(flow)
     session.flush()
     record(session, actor=actor, action=f"cash_flow.{kind.value}", subject_type="cash_flow",
+           happened_on=on,
            subject_id=flow.id, payload={"kind": kind.value, "on": on, "amount": amount,
                                         "holding_id": flow.holding_id, "grant_id": grant_id,
                                         "company_id": flow.company_id,
@@ -200,6 +201,27 @@ def record_mark(session: Session, holding: Holding, *, measured_on: date, method
     inputs are stored with every figure of the computation (decimals as strings); a value per
     unit given with it must be that computed value."""
     holding = lock_holding(session, holding.id)
+    value_per_unit, inputs = _checked_mark(holding, measured_on=measured_on, method=method,
+                                           value_per_unit=value_per_unit, inputs=inputs)
+    mark = ValuationMark(holding_id=holding.id, measured_on=measured_on, method=method,
+                         inputs_json=json.dumps(dict(inputs or {}), ensure_ascii=False,
+                                                default=str, sort_keys=True),
+                         value_per_unit=value_per_unit, status=MarkStatus.DRAFT, note=note,
+                         author=actor)
+    session.add(mark)
+    session.flush()
+    record(session, actor=actor, action="mark.drafted", subject_type="valuation_mark",
+           happened_on=measured_on,
+           subject_id=mark.id, payload={"holding_id": holding.id, "measured_on": measured_on,
+                                        "method": method.value, "inputs": mark.inputs,
+                                        "value_per_unit": value_per_unit, "note": note})
+    return mark
+
+
+def _checked_mark(holding: Holding, *, measured_on: date, method: MarkMethod,
+                  value_per_unit: Decimal | None, inputs: Mapping[str, Any] | None
+                  ) -> tuple[Decimal, Mapping[str, Any] | None]:
+    """A mark's day, value per unit and inputs checked (a DCF's value computed from them)."""
     if measured_on < holding.acquired_on:
         raise field_error("measured_on", _l(
             "The holding did not exist before %(day)s.", day=holding.acquired_on.isoformat()))
@@ -218,18 +240,7 @@ def record_mark(session: Session, holding: Holding, *, measured_on: date, method
         raise field_error("value_per_unit", _l("Must not be negative."))
     if method == MarkMethod.WRITE_OFF and value_per_unit != 0:
         raise field_error("value_per_unit", _l("A write-off values the units at 0."))
-    mark = ValuationMark(holding_id=holding.id, measured_on=measured_on, method=method,
-                         inputs_json=json.dumps(dict(inputs or {}), ensure_ascii=False,
-                                                default=str, sort_keys=True),
-                         value_per_unit=value_per_unit, status=MarkStatus.DRAFT, note=note,
-                         author=actor)
-    session.add(mark)
-    session.flush()
-    record(session, actor=actor, action="mark.drafted", subject_type="valuation_mark",
-           subject_id=mark.id, payload={"holding_id": holding.id, "measured_on": measured_on,
-                                        "method": method.value, "inputs": mark.inputs,
-                                        "value_per_unit": value_per_unit, "note": note})
-    return mark
+    return value_per_unit, inputs
 
 
 def get_mark(session: Session, mark_id: int) -> ValuationMark:
@@ -246,7 +257,9 @@ def finalise_mark(session: Session, mark: ValuationMark, *, actor: str) -> Valua
         raise AppError(_l("This mark is already final."), status=409, code="already_final")
     if mark.author == actor:
         raise refuse("four_eyes", _l("A mark is finalised by someone other than its author."),
-                     field="approver")
+                     field="approver", who=_l("a second fund manager, not the mark's author"),
+                     link=("portfolio.holding", {"holding_id": mark.holding_id}),
+                     link_label=_l("The mark to finalise, on the holding's page"))
     mark.status = MarkStatus.FINAL
     mark.approver = actor
     mark.finalised_on = local_today()
@@ -279,6 +292,7 @@ def record_appraisal(session: Session, holding: Holding, *, base_on: date, units
     session.add(row)
     session.flush()
     record(session, actor=actor, action="appraisal.filed", subject_type="appraisal",
+           happened_on=base_on,
            subject_id=row.id, payload={"holding_id": holding.id, "base_on": base_on,
                                        "units": units, "value_amount": value_amount,
                                        "filing_no": row.filing_no, "filed_on": filed_on,
@@ -290,3 +304,37 @@ def latest_appraisal(session: Session, holding: Holding, on: date) -> Appraisal 
     return session.scalar(select(Appraisal).where(Appraisal.holding_id == holding.id,
                                                   Appraisal.filed_on <= on)
                           .order_by(Appraisal.filed_on.desc(), Appraisal.id.desc()).limit(1))
+
+
+def _mark_snapshot(mark: ValuationMark) -> dict[str, Any]:
+    return {"measured_on": mark.measured_on, "method": mark.method,
+            "value_per_unit": mark.value_per_unit, "inputs": mark.inputs, "note": mark.note}
+
+
+def correct_mark(session: Session, mark_id: int, *, measured_on: date, method: MarkMethod | str,
+                 value_per_unit: Decimal | None = None, inputs: Mapping[str, Any] | None = None,
+                 note: str = "", actor: str, reason: str) -> ValuationMark:
+    """Correct a draft valuation mark with a reason (issue 12: `mark.corrected`); a final mark
+    is never changed: a new mark supersedes it."""
+    from fundapp.compliance.corrections import record_correction, require_reason
+
+    mark = get_mark(session, mark_id)
+    holding = lock_holding(session, mark.holding_id)  # expires what was read: read afresh
+    reason = require_reason(reason)
+    if mark.status == MarkStatus.FINAL:
+        raise AppError(_l("A final mark is not corrected: record a new mark."), status=409,
+                       code="mark_final")
+    method = MarkMethod(method)
+    value_per_unit, inputs = _checked_mark(holding, measured_on=measured_on, method=method,
+                                           value_per_unit=value_per_unit, inputs=inputs)
+    before = _mark_snapshot(mark)
+    mark.measured_on, mark.method, mark.value_per_unit = measured_on, method, value_per_unit
+    mark.inputs_json = json.dumps(dict(inputs or {}), ensure_ascii=False, default=str,
+                                  sort_keys=True)
+    mark.note = (note or "").strip()
+    session.flush()
+    session.refresh(mark)  # the value as stored (6 places), as `before` was read
+    record_correction(session, actor=actor, thing="mark", subject_type="valuation_mark",
+                      subject_id=mark.id, reason=reason, before=before,
+                      after=_mark_snapshot(mark), holding_id=holding.id)
+    return mark

@@ -286,3 +286,24 @@ class CashFlowSchema(Schema):
     units_delta = fields.Decimal(as_string=True)
     reference = fields.String()
 
+
+
+# ---- corrections (issue 12)
+
+
+def _reason() -> fields.String:
+    return Text(max=2000, required=True, error_messages={
+        "required": _l("Give the reason for this correction.")},
+        metadata={"description": "why the recorded value was wrong (kept in the ledger)"})
+
+
+class MarkCorrectionSchema(MarkCreateSchema):
+    """A draft mark corrected: the whole mark as it should have been drafted, and the reason."""
+
+    reason = _reason()
+
+
+class MarkCorrectionFormSchema(MarkFormSchema):
+    """The draft mark's correction page: the mark form's fields and the reason."""
+
+    reason = _reason()

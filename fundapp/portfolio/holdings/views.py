@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from fundapp.extensions import db
 from fundapp.inputs import load_form
 from fundapp.portfolio.common import pct_text
-from fundapp.portfolio.conversion.models import CapTable
+from fundapp.portfolio.conversion.models import CapTable, Conversion
 from fundapp.portfolio.exits.models import Exit, ExitKind
 from fundapp.portfolio.exits.operations import (
     get_exit,
@@ -51,7 +51,7 @@ from fundapp.portfolio.holdings.schemas import (
     MarkFinaliseFormSchema,
     MarkFormSchema,
 )
-from fundapp.portfolio.performance.summary import performance_summary, shanghai_today
+from fundapp.portfolio.performance.summary import holding_rows, shanghai_today
 from fundapp.portfolio.web import attempt_naming_the_clause, bp, current_actor
 from fundapp.ui import format_money
 
@@ -78,6 +78,7 @@ HOLDING_STATUSES = {
     HoldingStatus.ACTIVE: _l("Active"),
     HoldingStatus.EXITED: _l("Exited"),
     HoldingStatus.WRITTEN_OFF: _l("Written off"),
+    HoldingStatus.REVERSED: _l("Reversed"),
 }
 MARK_STATUSES = {MarkStatus.DRAFT: _l("Draft"), MarkStatus.FINAL: _l("Final")}
 FLOW_KINDS = {
@@ -119,7 +120,8 @@ def dcf_shown(mark: ValuationMark) -> dict[str, Any] | None:
 
 def _units_outstanding(holding: Holding) -> Decimal | None:
     """The company's units in its latest cap table: the DCF form's starting value."""
-    table = db.session.scalar(select(CapTable).where(CapTable.company_id == holding.company_id)
+    table = db.session.scalar(select(CapTable).where(CapTable.company_id == holding.company_id,
+                                                     CapTable.reversed_at.is_(None))
                               .order_by(CapTable.as_of.desc(), CapTable.id.desc()).limit(1))
     if table is None or not table.rows:
         return None
@@ -130,8 +132,8 @@ def _holding_page(holding_id: int, errors: dict[str, list[str]] | None = None,
                   form: Any = None, action: str = "", status: int = 200):
     holding = get_holding(db.session, holding_id)
     as_of = shanghai_today()
-    summary = performance_summary(db.session, as_of, detail=False)
-    row = next((h for h in summary["holdings"] if h["holding_id"] == holding.id), None)
+    # This holding's row only, from its own flows and marks (not the whole fund: issue 14).
+    row = next(iter(holding_rows(db.session, as_of, [holding.id])), None)
     marks = db.session.scalars(select(ValuationMark).where(ValuationMark.holding_id == holding.id)
                                .order_by(ValuationMark.measured_on.desc(),
                                          ValuationMark.id.desc())).all()
@@ -151,7 +153,11 @@ def _holding_page(holding_id: int, errors: dict[str, list[str]] | None = None,
                            flow_kinds=FLOW_KINDS, errors=errors or {}, form=form or {},
                            action=action, as_of=as_of,
                            dcf={m.id: dcf_shown(m) for m in marks},
-                           units_outstanding=_units_outstanding(holding)), status
+                           units_outstanding=_units_outstanding(holding),
+                           # issue 12: the conversion this holding came from, if reversed
+                           reversal=(db.session.get(Conversion, holding.conversion_id)
+                                     if holding.status == HoldingStatus.REVERSED
+                                     and holding.conversion_id else None)), status
 
 
 @bp.get("/portfolio/holdings/<int:holding_id>")
@@ -285,3 +291,77 @@ def holding_action(holding_id: int, action: str):
         return redirect(url_for("portfolio.holding", holding_id=holding_id))
     # What was typed goes back into the form, next to its messages.
     return _holding_page(holding_id, errors, request.form, action, 422)
+
+
+# ---- corrections (issue 12)
+
+
+def _mark_values(mark: ValuationMark) -> dict[str, str]:
+    values = {"measured_on": str(mark.measured_on), "method": mark.method.value,
+              "value_per_unit": "" if mark.method == MarkMethod.DCF else str(mark.value_per_unit),
+              "note": mark.note}
+    if mark.method == MarkMethod.DCF:
+        given = mark.inputs
+        try:
+            values["discount_rate_pct"] = pct_text(Decimal(given["discount_rate"]))
+        except (KeyError, TypeError, InvalidOperation):
+            values["discount_rate_pct"] = ""
+        values["cash_flows"] = "\n".join(str(v) for v in given.get("cash_flows", []))
+        for key in ("terminal_value", "net_debt", "units_outstanding"):
+            values[key] = "" if given.get(key) is None else str(given[key])
+    return values
+
+
+@bp.route("/portfolio/marks/<int:mark_id>/edit", methods=["GET", "POST"])
+def edit_mark(mark_id: int):
+    """Correct a draft valuation mark with a reason (issue 12); a final mark is not corrected."""
+    from flask_babel import gettext as _
+
+    from fundapp.portfolio.holdings import operations as ops
+    from fundapp.portfolio.holdings.schemas import MarkCorrectionFormSchema
+
+    mark = ops.get_mark(db.session, mark_id)
+    holding_id = mark.holding_id
+    errors: dict[str, list[str]] = {}
+    values: Any = _mark_values(mark)
+    if request.method == "POST":
+        def correct():
+            data = load_form(MarkCorrectionFormSchema())
+            return ops.correct_mark(db.session, mark_id, measured_on=data["measured_on"],
+                                    method=data["method"],
+                                    value_per_unit=data["value_per_unit"],
+                                    inputs=data["inputs"], note=data["note"],
+                                    actor=current_actor(), reason=data["reason"])
+
+        _saved, errors, refusal = attempt_naming_the_clause(correct)
+        if not errors:
+            flash(_("Correction saved."), "success")
+            return redirect(url_for("portfolio.holding", holding_id=holding_id))
+        values = request.form
+    elif mark.status == MarkStatus.FINAL:
+        errors = {"_form": [_("A final mark is not corrected: record a new mark.")]}
+    fields = [{"name": "measured_on", "label": _("Measurement date"), "kind": "date",
+               "required": True},
+              {"name": "method", "label": _("Method"), "kind": "select",
+               "options": [(k.value, label) for k, label in MARK_METHODS.items()]},
+              {"name": "value_per_unit", "label": _("Value per unit"), "kind": "money",
+               "hint": _("Leave blank for a discounted cash flow: it is computed.")},
+              {"name": "discount_rate_pct", "label": _("Discount rate"),
+               "kind": "money", "hint": _("Per cent per year, e.g. 10.")},
+              {"name": "cash_flows", "label": _("Forecast cash flows to equity, one amount per "
+                                                "line (year 1, year 2, …)"),
+               "kind": "textarea"},
+              {"name": "terminal_value", "label": _("Terminal value at the last year"),
+               "kind": "money"},
+              {"name": "net_debt", "label": _("Net debt (negative for net cash)"),
+               "kind": "money"},
+              {"name": "units_outstanding", "label": _("Company units outstanding"),
+               "kind": "money"},
+              {"name": "note", "label": _("Note"), "kind": "textarea"}]
+    return render_template("corrections/form.html", values=values, errors=errors,
+                           title=_("Correct draft valuation mark"),
+                           intro=_("Only a draft mark is corrected; a final mark stays as it "
+                                   "was approved."),
+                           fields=fields, row_groups=[],
+                           cancel_url=url_for("portfolio.holding", holding_id=holding_id)), \
+        (refusal.status if refusal else 422) if errors and request.method == "POST" else 200

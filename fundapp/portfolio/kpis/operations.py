@@ -23,6 +23,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import record
+from fundapp.dates import not_after_today
 from fundapp.deals.models import Company
 from fundapp.errors import NotFound, ValidationFailed
 from fundapp.inputs import load
@@ -31,6 +32,7 @@ from fundapp.portfolio.holdings.models import Holding, HoldingStatus
 from fundapp.portfolio.kpis.models import KpiReport
 from fundapp.portfolio.kpis.schemas import KpiValuesSchema
 from fundapp.textfiles import NotText, decode_csv
+from fundapp.ui import ReaderName
 
 TARGET_VALUE_ADDED_PER_EMPLOYEE = Decimal("750000.00")  # CNY per person per year, 2026 target
 TARGET_YEAR = 2026
@@ -74,7 +76,8 @@ def request_quarterly_kpis(session: Session, quarter_label: str, start: date, en
     existing = set(session.scalars(select(KpiReport.company_id)
                                    .where(KpiReport.quarter == quarter_label)))
     made = []
-    names = dict(session.execute(select(Company.id, Company.legal_name)).all())
+    names = {company_id: ReaderName(legal_name, name_en) for company_id, legal_name, name_en
+             in session.execute(select(Company.id, Company.legal_name, Company.name_en))}
     for company_id in portfolio_company_ids(session, start, end):
         if company_id in existing:
             continue
@@ -143,6 +146,7 @@ def record_kpi_answer(session: Session, report: KpiReport, values: Mapping[str, 
     `values`: the five figures as KpiValuesSchema loads them (the API, the page and the CSV
     import load them through it)."""
     clean = {name: values[name] for name in FIELDS}
+    not_after_today(answered_on, "answered_on")
     if answered_on < report.period_start_on:
         raise ValidationFailed(_l("Some fields are not valid."), details={"answered_on": [str(
             _l("The answer cannot precede the quarter it reports."))]})
@@ -153,6 +157,7 @@ def record_kpi_answer(session: Session, report: KpiReport, values: Mapping[str, 
     report.entered_by = actor
     report.source = source
     record(session, actor=actor, action="kpi.answered", subject_type="kpi_report",
+           happened_on=answered_on,
            subject_id=report.id, payload={"company_id": report.company_id,
                                           "quarter": report.quarter, "answered_on": answered_on,
                                           "source": source, "values": clean,

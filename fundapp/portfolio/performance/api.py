@@ -58,11 +58,14 @@ def list_index_series():
                    "text/csv body",
            response=IndexSeriesSchema, status=201,
            params=[{"name": "name", "in": "query", "required": True,
+                    "schema": {"type": "string", "maxLength": 100}},
+                   {"name": "name_en", "in": "query", "required": False,
                     "schema": {"type": "string", "maxLength": 100}}])
 def upload_index_series():
     # The name comes as a query argument or, with a multipart upload, as a form field.
-    name = load_form(IndexSeriesUploadSchema(), request.values)["name"]
+    names = load_form(IndexSeriesUploadSchema(), request.values)
     upload = request.files.get("file")
     content = upload.read() if upload else request.get_data()
-    series = import_index_series(db.session, name=name, content=content, actor=current_actor())
+    series = import_index_series(db.session, name=names["name"], name_en=names["name_en"],
+                                 content=content, actor=current_actor())
     return IndexSeriesSchema().dump(series), 201

@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, String, case, func, select, type_coerce
+from sqlalchemy import BigInteger, String, and_, case, func, or_, select, type_coerce, union
 from sqlalchemy.orm import Session
 
 from fundapp.db import ScaledDecimal
@@ -37,6 +37,7 @@ from fundapp.portfolio.holdings.models import (
     FlowKind,
     Holding,
     HoldingOrigin,
+    HoldingStatus,
     MarkStatus,
     ValuationMark,
 )
@@ -171,13 +172,27 @@ def _by_position(pos: np.ndarray, day: np.ndarray, *values: np.ndarray) -> tuple
     return (pos[order], day[order], *(v[order] for v in values), order)
 
 
-def load_book(session: Session, as_of: date, *, with_kinds: bool = True) -> Book:
+def load_book(session: Session, as_of: date, *, with_kinds: bool = True,
+              holding_ids: Collection[int] | None = None) -> Book:
     """Every grant, holding, flow and final mark on or before `as_of`, read once each.
 
-    `with_kinds` False leaves out the kind of each flow (only the list of flows shows it)."""
+    `with_kinds` False leaves out the kind of each flow (only the list of flows shows it).
+    `holding_ids` reads only those holdings, with their grants, flows and marks: a page of
+    holdings is computed from its own rows, not from the whole fund (issue 14). The fund's
+    position then holds only what those read, so its figures are not the fund's."""
     to_day = _Days()
+    only = sorted(set(holding_ids)) if holding_ids is not None else None
+    # Only the companies something of the fund is in (not every company of the pipeline).
+    held = (select(Holding.company_id).where(Holding.id.in_(only)) if only is not None
+            else select(Holding.company_id))
+    grants_of = (select(Holding.grant_id).where(Holding.id.in_(only),
+                                                 Holding.grant_id.is_not(None))
+                 if only is not None else None)
+    named = (select(Grant.company_id).where(Grant.id.in_(grants_of)) if grants_of is not None
+             else select(Grant.company_id))
     companies = {row.id: row for row in session.execute(
-        select(Company.id, Company.legal_name, Company.name_en, Company.sector))}
+        select(Company.id, Company.legal_name, Company.name_en, Company.sector)
+        .where(Company.id.in_(union(held, named))))}
     policy_json = dict(session.execute(select(PolicyVersion.id, PolicyVersion.values_json)).all())
     positions: list[Position] = []
     grant_index: dict[int, int] = {}
@@ -191,7 +206,9 @@ def load_book(session: Session, as_of: date, *, with_kinds: bool = True) -> Book
     for g in session.execute(select(
             Grant.id, Grant.company_id, Grant.signed_on, Grant.status, Grant.closed_on,
             Grant.breach_on, Grant.policy_version_id, Grant.policy_override_json)
-            .where(Grant.signed_on <= as_of).order_by(Grant.id)):
+            .where(Grant.signed_on <= as_of,
+                   *((Grant.id.in_(grants_of),) if grants_of is not None else ()))
+            .order_by(Grant.id)):
         name, sector = company_of(g.company_id)
         closed = g.closed_on if g.status in (GrantStatus.CLOSED, GrantStatus.CLOSED_TOLERANCE) \
             else (g.breach_on if g.status == GrantStatus.IN_BREACH else None)
@@ -212,7 +229,10 @@ def load_book(session: Session, as_of: date, *, with_kinds: bool = True) -> Book
             cost, origin in session.execute(select(
                 h.id, h.company_id, h.grant_id, _raw(h.acquired_on), _raw(h.status),
                 _raw(h.initial_units), _raw(h.initial_cost_amount), _raw(h.units),
-                _raw(h.cost_amount), _raw(h.origin)).where(h.acquired_on <= as_of)
+                _raw(h.cost_amount), _raw(h.origin)).where(
+                    h.acquired_on <= as_of,
+                    h.status != HoldingStatus.REVERSED,  # issue 12: never existed
+                    *((h.id.in_(only),) if only is not None else ()))
                 .order_by(h.id)):
         if grant_id is not None and grant_id in grant_index:
             index = grant_index[grant_id]
@@ -249,7 +269,7 @@ def load_book(session: Session, as_of: date, *, with_kinds: bool = True) -> Book
     cv = Conversion.__table__.c
     converted = {grant_id: (to_day(on), fen) for grant_id, on, fen in session.execute(
         select(cv.grant_id, cv.converted_on, _raw(cv.converted_amount))
-        .where(cv.converted_on <= as_of))
+        .where(cv.converted_on <= as_of, cv.reversed_at.is_(None)))
         if grant_id in grant_index and positions[grant_index[grant_id]].converted}
     held_back: dict[int, list[tuple[int, int, str]]] = {grant_id: [] for grant_id in converted}
     for table, on_column, kind in ((GrantDisbursement.__table__, "paid_on",
@@ -257,8 +277,12 @@ def load_book(session: Session, as_of: date, *, with_kinds: bool = True) -> Book
                                    (GrantRefund.__table__, "refunded_on", FlowKind.REFUND.value)):
         on = table.c[on_column]
         sign = -1 if kind in _OUTFLOWS else 1
+        standing = (table.c.reversed_at.is_(None) if "reversed_at" in table.c
+                    else on.is_not(None))  # a reversed payment (issue 12) is no flow
         for grant_id, day, fen in session.execute(select(
-                table.c.grant_id, _raw(on), _raw(table.c.amount)).where(on <= as_of)
+                table.c.grant_id, _raw(on), _raw(table.c.amount)).where(
+                    on <= as_of, standing,
+                    *((table.c.grant_id.in_(list(grant_index)),) if only is not None else ()))
                 .order_by(table.c.id)):
             index = grant_index.get(grant_id)
             if index is None:
@@ -312,6 +336,9 @@ def load_book(session: Session, as_of: date, *, with_kinds: bool = True) -> Book
     latest = session.scalar(select(func.max(cf.on)))
     if latest is not None and latest > as_of:
         statement = statement.where(cf.on <= as_of)
+    if only is not None:
+        statement = statement.where(or_(cf.holding_id.in_(only), and_(
+            cf.holding_id.is_(None), cf.grant_id.in_(list(grant_index)))))
     rows = session.execute(statement).all()
     count = len(rows)
     stored = [np.zeros(0, dtype=np.int64)] * 5
@@ -352,7 +379,8 @@ def load_book(session: Session, as_of: date, *, with_kinds: bool = True) -> Book
     m_value: list[int] = []
     for holding_id, day, value in session.execute(
             select(vm.holding_id, _raw(vm.measured_on), _raw(vm.value_per_unit))
-            .where(vm.status == MarkStatus.FINAL.value, vm.measured_on <= as_of)
+            .where(vm.status == MarkStatus.FINAL.value, vm.measured_on <= as_of,
+                   *((vm.holding_id.in_(only),) if only is not None else ()))
             .order_by(vm.measured_on, vm.id)):
         index = holding_index.get(holding_id)
         if index is not None:

@@ -18,6 +18,8 @@ class IndexSeries(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # the index's name in English documents (issue 15); "" = the name above
+    name_en: Mapped[str] = mapped_column(String(100), default="", server_default="")
     uploaded_by: Mapped[str] = mapped_column(String(320), default="")
     levels: Mapped[list[IndexLevel]] = relationship(
         back_populates="series", order_by="IndexLevel.on", cascade="all, delete-orphan")

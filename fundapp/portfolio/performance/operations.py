@@ -15,7 +15,8 @@ from fundapp.portfolio.holdings import valuation
 from fundapp.portfolio.performance.models import IndexLevel, IndexSeries
 
 
-def import_index_series(session: Session, *, name: str, content: bytes, actor: str) -> IndexSeries:
+def import_index_series(session: Session, *, name: str, content: bytes, actor: str,
+                        name_en: str | None = None) -> IndexSeries:
     """Upload (or replace) an index series from CSV; gaps and non-positive levels are refused."""
     if not name.strip():
         raise field_error("name", _l("Name the index."))
@@ -33,9 +34,12 @@ def import_index_series(session: Session, *, name: str, content: bytes, actor: s
         session.flush()
     series.levels.extend(IndexLevel(on=on, level=level) for on, level in points)
     series.uploaded_by = actor
+    if name_en is not None:  # not given: a replaced series keeps its English name
+        series.name_en = " ".join(name_en.split())[:100]
     session.flush()
     record(session, actor=actor, action="index_series.imported", subject_type="index_series",
-           subject_id=series.id, payload={"name": series.name, "levels": len(points),
+           subject_id=series.id, payload={"name": series.name, "name_en": series.name_en,
+                                          "levels": len(points),
                                           "first_on": points[0][0], "last_on": points[-1][0],
                                           "sha256": hashlib.sha256(content).hexdigest()})
     return series

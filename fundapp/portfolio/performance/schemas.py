@@ -33,6 +33,7 @@ class PerformanceSchema(Schema):
 class IndexSeriesSchema(Schema):
     id = fields.Integer()
     name = fields.String()
+    name_en = fields.String()
     levels = fields.Function(lambda s: len(s.levels))
     first_on = fields.Function(lambda s: s.levels[0].on.isoformat() if s.levels else None)
     last_on = fields.Function(lambda s: s.levels[-1].on.isoformat() if s.levels else None)
@@ -42,3 +43,4 @@ class IndexSeriesUploadSchema(Schema):
     """The name of an uploaded index series (the CSV itself is the file or the body)."""
 
     name = Text(max=100, required=True)  # index_series.name String(100)
+    name_en = Text(max=100, load_default=None)  # not sent: a replaced series keeps its own

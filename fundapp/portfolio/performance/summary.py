@@ -43,6 +43,7 @@ from fundapp.dates import shanghai_today
 from fundapp.deals.models import Company
 from fundapp.errors import ValidationFailed
 from fundapp.fund.models import Fund
+from fundapp.pagination import PER_PAGE, Page, _positive
 from fundapp.portfolio.conversion.models import Conversion
 from fundapp.portfolio.exits.models import Exit
 from fundapp.portfolio.grants.models import Grant
@@ -88,7 +89,7 @@ def conventions(as_of: date) -> str:
     return str(_l(
         "XIRR, actual/365 fixed, cash flows netted per day, NAV as of %(day)s; periods under "
         "one year not annualised (the period return (1 + XIRR)^(days/365) - 1; "
-        "irr_annualised gives the XIRR); NAV = units × latest final mark on or before the "
+        "the annualised figure is the XIRR); NAV = units × latest final mark on or before the "
         "date, else cost; open unconverted grants at the policy's carrying value; multiples on "
         "gross flows; deferred exit balances (R9.d) are receivables in NAV at face value until "
         "paid, then distributions on the day paid; a converted holding's cost is its converted "
@@ -99,8 +100,9 @@ def conventions(as_of: date) -> str:
         "and an explicit reinvestment assumption): outflows discounted to the first flow at "
         "the finance rate (the 1-year LPR in force on the as-of date), inflows and NAV "
         "compounded to the as-of date at the reinvestment rate (policy "
-        "mirr_reinvestment_rate, else the LPR), actual/365; periodic IRR: numpy_financial.irr "
-        "on the all-in net cash flow per calendar quarter, NAV in the last quarter",
+        "MIRR reinvestment rate, else the LPR), actual/365; periodic IRR: the IRR of equal "
+        "periods (numpy-financial) on the all-in net cash flow per calendar quarter, NAV in the "
+        "last quarter",
         day=as_of.isoformat()))
 
 
@@ -364,6 +366,38 @@ def _summary(session: Session, as_of: date, period_start: date | None,
     by_sector = [{"sector": sector, **_figures(*sector_figures[i])}
                  for i, sector in enumerate(sectors)]
 
+    holdings = _holding_rows(book, as_of, holding_order, holding_figures)
+
+    summary: dict[str, Any] = {
+        "as_of": as_of,
+        "period_start": period_start,
+        "conventions": conventions(as_of),
+        "fund": fund_block,
+        "views": views,
+        "mirr_rates": rates,
+        "periodic_irr": periodic_figures(book, as_of, navs),
+        "by_vintage": by_vintage,
+        "by_sector": by_sector,
+        "holdings": holdings,
+        "cash_flows": _cash_flows(book, period_start) if detail else [],
+        "valuation_changes": _valuation_changes(session, as_of, period_start),
+        "dcf_marks": _dcf_marks(session, as_of),
+        "conversions": _conversions(session, as_of, period_start),
+        "exits": _exits(session, as_of, period_start),
+        "policy_figures": policy_figures(session, as_of),
+        "kpis": _kpis(session, as_of),
+        "stale_marks": [h["company"] for h in holdings if h["is_mark_stale"]],
+        "pme": _pme(session, book, navs, as_of, index_series),
+        "series": _series(book, as_of, by_vintage),
+    }
+    return summary
+
+
+def _holding_rows(book: Book, as_of: date, holding_order: list[int],
+                  holding_figures: list) -> list[dict[str, Any]]:
+    """The schedule of investments: one row per holding, in `holding_order`."""
+    positions = book.positions
+    day = as_of.toordinal()
     units_now = running_totals(book.change_pos, book.change_units)
     cost_now = running_totals(book.change_pos, book.change_cost)
     q_pos = np.asarray(holding_order, dtype=np.int64)
@@ -400,29 +434,66 @@ def _summary(session: Session, as_of: date, period_start: date | None,
             "receivable_due_on": min((d for d in owed if d is not None), default=None),
             "moic": _ratio(moic), "status": "exited" if held <= 0 else "active", **figures})
 
-    summary: dict[str, Any] = {
-        "as_of": as_of,
-        "period_start": period_start,
-        "conventions": conventions(as_of),
-        "fund": fund_block,
-        "views": views,
-        "mirr_rates": rates,
-        "periodic_irr": periodic_figures(book, as_of, navs),
-        "by_vintage": by_vintage,
-        "by_sector": by_sector,
-        "holdings": holdings,
-        "cash_flows": _cash_flows(book, period_start) if detail else [],
-        "valuation_changes": _valuation_changes(session, as_of, period_start),
-        "dcf_marks": _dcf_marks(session, as_of),
-        "conversions": _conversions(session, as_of, period_start),
-        "exits": _exits(session, as_of, period_start),
-        "policy_figures": policy_figures(session, as_of),
-        "kpis": _kpis(session, as_of),
-        "stale_marks": [h["company"] for h in holdings if h["is_mark_stale"]],
-        "pme": _pme(session, book, navs, as_of, index_series),
-        "series": _series(book, as_of, by_vintage),
-    }
-    return summary
+    return holdings
+
+
+def holding_rows(session: Session, as_of: date, holding_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The schedule's rows of these holdings only, each as performance_summary shows it, from
+    their own grants, flows and marks (a page of holdings, one holding's page: issue 14)."""
+    with collector_paused():
+        book = load_book(session, as_of, with_kinds=False, holding_ids=holding_ids)
+    positions = book.positions
+    navs = navs_on(book, [as_of.toordinal()])[:, 0]
+    order = {holding_id: n for n, holding_id in enumerate(holding_ids)}
+    holding_order = sorted((i for i, p in enumerate(positions) if p.holding_id is not None),
+                           key=lambda i: order.get(positions[i].holding_id, len(order)))
+    per_holding = np.full(len(positions), -1, dtype=np.int64)
+    per_holding[holding_order] = np.arange(len(holding_order))
+    rates = mirr_rates(session, as_of)
+    finance, reinvest = rates["finance_rate"], rates["reinvestment_rate"]
+    (figures,) = _group_figures(book, [(per_holding, len(holding_order))], navs,
+                                as_of.toordinal(),
+                                (finance, reinvest) if finance is not None else None)
+    return _holding_rows(book, as_of, holding_order, figures)
+
+
+def cash_flow_list(session: Session, as_of: date,
+                   period_start: date | None = None) -> list[dict[str, Any]]:
+    """Every flow the figures count, in the period, as performance_summary lists them."""
+    as_of = check_as_of(as_of)
+    if period_start is not None and period_start > as_of:
+        raise ValidationFailed(_l("Some fields are not valid."), details={"period_start": [str(
+            _l("The period cannot start after the as-of date."))]})
+    with collector_paused():
+        return _cash_flows(load_book(session, as_of, with_kinds=True), period_start)
+
+
+def cash_flow_page(session: Session, as_of: date, period_start: date | None,
+                   page: Any = 1, per_page: Any = PER_PAGE) -> Page:
+    """One page of cash_flow_list (the same rows in the same order, page numbers as page_of
+    takes them): the flows are ordered as arrays and only the page's rows are built (issue 14)."""
+    as_of = check_as_of(as_of)
+    if period_start is not None and period_start > as_of:
+        raise ValidationFailed(_l("Some fields are not valid."), details={"period_start": [str(
+            _l("The period cannot start after the as-of date."))]})
+    with collector_paused():
+        book = load_book(session, as_of, with_kinds=True)
+    start = period_start.toordinal() if period_start else 0
+    chosen = np.nonzero(book.flow_day >= start)[0]
+    size = _positive(per_page, PER_PAGE, 200)
+    total = len(chosen)
+    number = min(_positive(page, 1, 10**9), max(1, -(-total // size)))
+    if not total:
+        return Page([], number, size, 0)
+    names = np.array([p.company for p in book.positions], dtype=str)[book.flow_pos[chosen]]
+    kinds = np.array(book.flow_kind, dtype=str)[book.flow_order[chosen]]
+    # lexsort is stable, like the list's sort: equal keys keep the book's order
+    ordered = chosen[np.lexsort((kinds, names, book.flow_day[chosen]))]
+    rows = ordered[(number - 1) * size:number * size].tolist()
+    return Page([{"on": date.fromordinal(int(book.flow_day[i])),
+                  "kind": book.flow_kind[int(book.flow_order[i])],
+                  "company": book.positions[int(book.flow_pos[i])].company,
+                  "amount": from_fen(book.flow_fen[i])} for i in rows], number, size, total)
 
 
 def mirr_rates(session: Session, as_of: date) -> dict[str, Any]:
@@ -585,7 +656,8 @@ def _conversions(session: Session, as_of: date, start: date | None) -> list[dict
     stmt = (select(Conversion, Grant.signed_on, Company.legal_name, Company.name_en)
             .join(Grant, Grant.id == Conversion.grant_id)
             .join(Company, Company.id == Grant.company_id)
-            .where(Conversion.converted_on <= as_of).order_by(Conversion.converted_on))
+            .where(Conversion.converted_on <= as_of, Conversion.reversed_at.is_(None))
+            .order_by(Conversion.converted_on))
     if start is not None:
         stmt = stmt.where(Conversion.converted_on >= start)
     return [{"company": reader_name(legal_name, name_en), "grant_id": c.grant_id, "signed_on": signed_on,
@@ -616,7 +688,7 @@ def policy_figures(session: Session, as_of: date) -> dict[str, Any]:
         select(Conversion.grant_id, Conversion.round_id, Conversion.converted_on,
                Conversion.converted_amount, Grant.signed_on)
         .join(Grant, Grant.id == Conversion.grant_id)
-        .where(Conversion.converted_on <= as_of)).all()
+        .where(Conversion.converted_on <= as_of, Conversion.reversed_at.is_(None))).all()
     converted_amount = sum((c.converted_amount for c in conversions), ZERO)
     # A conversion priced by a filed appraisal (R3.f) has no round and mobilised no private money.
     round_ids = {c.round_id for c in conversions if c.round_id is not None}

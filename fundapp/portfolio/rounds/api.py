@@ -18,6 +18,7 @@ from fundapp.portfolio.rounds import operations as ops
 from fundapp.portfolio.rounds.queries import company_rounds
 from fundapp.portfolio.rounds.schemas import (
     DocumentSchema,
+    RoundCorrectionSchema,
     RoundCreateSchema,
     RoundListSchema,
     RoundSchema,
@@ -61,3 +62,18 @@ def upload_round_document(company_id: int, round_id: int):
     doc = ops.attach_evidence(db.session, row, filename=upload.filename or "",
                               content=upload.read(), actor=current_actor())
     return DocumentSchema().dump(doc), 201
+
+
+@api_route(bp, "/v1/companies/<int:company_id>/rounds/<int:round_id>", "PATCH",
+           summary="Correct a financing round and its investors (the fields sent; investors "
+                   "sent replace them) with a reason, only while no conversion uses the round "
+                   "(else 409); its R3 checks are made again (round.corrected)",
+           body=RoundCorrectionSchema, response=RoundSchema)
+def correct_round(company_id: int, round_id: int):
+    from fundapp.compliance.corrections import correction_schema
+
+    data = load_json(correction_schema(RoundCorrectionSchema))  # the body first, as elsewhere
+    ops.get_round(db.session, round_id, company_id)
+    reason = data.pop("reason")
+    row = ops.correct_round(db.session, round_id, data, actor=current_actor(), reason=reason)
+    return RoundSchema().dump(row)

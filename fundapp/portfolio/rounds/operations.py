@@ -150,6 +150,7 @@ def record_round(session: Session, company: Company, data: Mapping[str, Any], *,
                        "failed": [c.message_en for c in result.failed_clauses]})
     session.flush()
     record(session, actor=actor, action="round.recorded", subject_type="financing_round",
+           happened_on=row.closed_on,
            subject_id=row.id, payload={"company_id": company.id, "input": round_input(row),
                                        "holders_before": holders, "checks": checks})
     return row
@@ -244,3 +245,94 @@ def attach_evidence(session: Session, row: FinancingRound, *, filename: str, con
                                        "content_type": kind, "size_bytes": len(content),
                                        "sha256": digest})
     return doc
+
+
+# --------------------------------------------------------------------------- corrections
+
+ROUND_FIELDS = ("name", "kind", "closed_on", "definitive_agreement_signed_on",
+                "pre_money_valuation_amount", "units_before")
+
+
+def _round_snapshot(row: FinancingRound) -> dict[str, Any]:
+    return {**{name: getattr(row, name) for name in ROUND_FIELDS},
+            "investors": [{"name": i.name, "cash_amount": i.cash_amount,
+                           "is_independent": i.is_independent, "is_lead": i.is_lead}
+                          for i in sorted(row.investors, key=lambda i: i.position)]}
+
+
+def round_used_by_conversion(session: Session, round_id: int) -> bool:
+    """A standing conversion was priced by the round (a reversed one, issue 12, no longer is)."""
+    from fundapp.portfolio.conversion.models import Conversion
+
+    stmt = select(Conversion.id).where(Conversion.round_id == round_id)
+    if hasattr(Conversion, "reversed_at"):
+        stmt = stmt.where(Conversion.reversed_at.is_(None))
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def correct_round(session: Session, round_id: int, data: Mapping[str, Any], *, actor: str,
+                  reason: str) -> FinancingRound:
+    """Correct a round as reported and its investors (issue 12), only while no conversion uses
+    it: its R3 checks are made again. One `round.corrected` entry with reason, before, after."""
+    from fundapp.compliance.corrections import record_correction, require_reason
+    from fundapp.unit_of_work import lock
+
+    row = lock(session, FinancingRound, round_id) if 0 < round_id <= MAX_ID else None
+    if row is None:
+        raise NotFound(_l("No such financing round."))
+    reason = require_reason(reason)
+    if round_used_by_conversion(session, row.id):
+        raise refuse("R12", _l("A conversion is priced by this round: reverse the conversion "
+                               "before correcting the round."), round_id=row.id)
+    before = _round_snapshot(row)
+    current = {**round_input(row), "name": row.name}
+    wanted = {**current, **{k: v for k, v in data.items()
+                            if k in (*ROUND_FIELDS, "investors", "lead")}}
+    if "investors" in data and "lead" not in data:
+        names = [i["name"] for i in wanted["investors"]]
+        wanted["lead"] = current["lead"] if current["lead"] in names else None
+    not_after_today(wanted["closed_on"], "closed_on")
+    not_after_today(wanted.get("definitive_agreement_signed_on"), "definitive_agreement_signed_on")
+    company = row.company
+    check_round_input(company, wanted)
+    spec = pure_round(company, wanted)
+    row.name = (wanted.get("name") or "").strip()
+    row.kind = RoundKind(wanted["kind"])
+    row.closed_on = wanted["closed_on"]
+    row.definitive_agreement_signed_on = wanted.get("definitive_agreement_signed_on")
+    row.pre_money_valuation_amount = wanted["pre_money_valuation_amount"]
+    row.units_before = wanted["units_before"]
+    row.par_value_amount = spec.par_value
+    lead = wanted.get("lead")
+    if "investors" in data:
+        row.investors = []
+        session.flush()  # the old rows go before the new ones take their positions
+        row.investors = [RoundInvestor(position=n, name=i["name"], cash_amount=i["cash_amount"],
+                                       is_independent=i["is_independent"],
+                                       is_lead=i["name"] == lead)
+                         for n, i in enumerate(wanted["investors"], start=1)]
+    else:
+        for investor in row.investors:
+            investor.is_lead = investor.name == lead
+    session.flush()
+    # The R3 checks stored with the round follow the corrected figures.
+    for check in session.scalars(select(RoundCheck).where(RoundCheck.round_id == row.id)).all():
+        session.delete(check)
+    session.flush()
+    checks = []
+    grants = session.scalars(select(Grant).where(Grant.company_id == company.id,
+                                                 Grant.status.in_(OPEN_STATUSES))
+                             .order_by(Grant.id)).all()
+    for grant in grants:
+        result = qualifying_check(grant, spec)
+        session.add(RoundCheck(round_id=row.id, grant_id=grant.id,
+                               is_qualifying=result.qualifies,
+                               clauses_json=json.dumps(result.to_dict()["clauses"],
+                                                       ensure_ascii=False)))
+        checks.append({"grant_id": grant.id, "qualifies": result.qualifies})
+    session.flush()
+    session.expire(row, ["investors", "checks"])
+    record_correction(session, actor=actor, thing="round", subject_type="financing_round",
+                      subject_id=row.id, reason=reason, before=before,
+                      after=_round_snapshot(row), checks=checks)
+    return row

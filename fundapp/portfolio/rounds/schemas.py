@@ -128,3 +128,52 @@ class RoundSchema(Schema):
     documents = fields.List(fields.Nested(DocumentSchema))
     checks = fields.List(fields.Nested(RoundCheckSchema))
     recorded_by = fields.String()
+
+
+# --------------------------------------------------------------------------- corrections (issue 12)
+
+CORRECTION_ROWS = 20  # investor rows on the round's correction page
+
+
+class RoundCorrectionSchema(Schema):
+    """A round as reported, corrected while no conversion uses it (PATCH: the fields sent;
+    investors sent replace the investors)."""
+
+    name = Text(200)
+    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in RoundKind]))
+    closed_on = Day(required=True)
+    definitive_agreement_signed_on = Day(load_default=None, allow_none=True)
+    pre_money_valuation_amount = Money(required=True, positive=True)
+    units_before = Units(required=True)
+    investors = fields.List(fields.Nested(InvestorInSchema), required=True,
+                            validate=validate.Length(min=1, max=50))
+    lead = Text(200, load_default=None, allow_none=True)
+    reason = Text(2000, required=True, error_messages={
+        "required": _l("Give the reason for this correction.")})
+
+
+class RoundCorrectionFormSchema(RoundCorrectionSchema, Schema.from_dict({
+        **{f"investor_{n}_{column}": fields.String(load_only=True)
+           for n in range(1, CORRECTION_ROWS + 1) for column in ("name", "cash")},
+        **{f"investor_{n}_independent": fields.Boolean(load_only=True)
+           for n in range(1, CORRECTION_ROWS + 1)}})):
+    """The correction page: numbered investor rows as on the round form."""
+
+    @pre_load
+    def _rows(self, data, **kwargs):
+        data = dict(data)
+        lead_row = data.pop("lead", None)
+        investors = []
+        for n in range(1, CORRECTION_ROWS + 1):
+            name = data.pop(f"investor_{n}_name", "")
+            cash = data.pop(f"investor_{n}_cash", None)
+            independent = data.pop(f"investor_{n}_independent", False)
+            if name:
+                row = {"name": name, "is_independent": independent}
+                if cash is not None:
+                    row["cash_amount"] = cash
+                investors.append(row)
+                if lead_row == str(n):
+                    data["lead"] = name
+        data["investors"] = investors
+        return data

@@ -26,6 +26,7 @@ from fundapp.portfolio.rounds.operations import (
 )
 from fundapp.portfolio.rounds.schemas import ROWS, RoundFormSchema
 from fundapp.portfolio.web import attempt_naming_the_clause, bp, current_actor
+from fundapp.ui import reader_name
 
 KIND_LABELS = {
     RoundKind.PRICED_EQUITY: _l("Priced cash equity round"),
@@ -87,3 +88,52 @@ def document(document_id: int):
         abort(404)
     return send_file(BytesIO(content), mimetype=doc.content_type, download_name=doc.filename,
                      as_attachment=True)
+
+
+# --------------------------------------------------------------------------- corrections (issue 12)
+
+
+def _round_form_values(row: FinancingRound) -> dict[str, str]:
+    values = {"name": row.name, "kind": row.kind.value, "closed_on": str(row.closed_on),
+              "definitive_agreement_signed_on": str(row.definitive_agreement_signed_on or ""),
+              "pre_money_valuation_amount": str(row.pre_money_valuation_amount),
+              "units_before": str(row.units_before)}
+    for n, investor in enumerate(sorted(row.investors, key=lambda i: i.position), start=1):
+        values[f"investor_{n}_name"] = investor.name
+        values[f"investor_{n}_cash"] = str(investor.cash_amount)
+        if investor.is_independent:
+            values[f"investor_{n}_independent"] = "yes"
+        if investor.is_lead:
+            values["lead"] = str(n)
+    return values
+
+
+@bp.route("/rounds/<int:round_id>/edit", methods=["GET", "POST"])
+def edit_round(round_id: int):
+    """Correct a round and its investors while no conversion uses it, with a reason (issue 12)."""
+    from fundapp.portfolio.rounds.operations import correct_round, round_used_by_conversion
+    from fundapp.portfolio.rounds.schemas import CORRECTION_ROWS, RoundCorrectionFormSchema
+
+    row = get_round(db.session, round_id)
+    errors: dict[str, list[str]] = {}
+    values: dict = _round_form_values(row)
+    if request.method == "POST":
+        def correct():
+            data = load_form(RoundCorrectionFormSchema())
+            reason = data.pop("reason")
+            return correct_round(db.session, round_id, data, actor=current_actor(),
+                                 reason=reason)
+
+        _saved, errors, refusal = attempt_naming_the_clause(correct)
+        if not errors:
+            flash(_("Correction saved."), "success")
+            return redirect(url_for("portfolio.round_page", round_id=round_id))
+        values = request.form.to_dict()
+    elif round_used_by_conversion(db.session, row.id):
+        errors = {"_form": [_("A conversion is priced by this round: reverse the conversion "
+                              "before correcting the round.")]}
+    return render_template("portfolio/edit_round.html", values=values, errors=errors,
+                           round_id=round_id,
+                           company_name=reader_name(row.company.legal_name, row.company.name_en),
+                           rows=CORRECTION_ROWS, kind_labels=KIND_LABELS), \
+        (refusal.status if refusal else 422) if errors and request.method == "POST" else 200
