@@ -68,51 +68,55 @@ def _resolve(page, base: str, path: str) -> str:
     return href or prefix
 
 
-def take(base: str, out_dir: Path, password: str, shots: Iterable[Shot] = SHOTS) -> list[Path]:
-    """Photograph every shot in both languages on the app at `base`; the files written."""
-    from playwright.sync_api import sync_playwright
+def take(base: str, out_dir: Path, password: str, shots: Iterable[Shot] = SHOTS,
+         browser=None) -> list[Path]:
+    """Photograph every shot in both languages on the app at `base`; the files written.
+    `browser` is a Playwright browser to use (the tests'); without one, Chromium is launched."""
+    if browser is None:
+        from playwright.sync_api import sync_playwright
 
+        with sync_playwright() as playwright:
+            own = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])
+            try:
+                return take(base, out_dir, password, shots, browser=own)
+            finally:
+                own.close()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu"])
-        try:
-            for shot in shots:
-                for language in ("zh", "en"):
-                    context = browser.new_context(
-                        locale="zh-CN" if language == "zh" else "en-US", viewport=VIEWPORT)
-                    try:
-                        page = context.new_page()
-                        page.goto(f"{base}/login")
-                        page.fill("input[name=email]", shot.email)
-                        page.fill("input[name=password]", password)
-                        with page.expect_navigation():
-                            page.press("input[name=password]", "Enter")
-                        # the reader's language, whatever their profile says
-                        page.goto(f"{base}/")
-                        switch = page.get_by_test_id("switch-language")
-                        if page.locator("html").get_attribute("lang") != (
-                                "zh-CN" if language == "zh" else "en"):
-                            with page.expect_navigation():
-                                switch.click()
-                        page.goto(base + _resolve(page, base, shot.path))
-                        target = page.locator(shot.focus).first
-                        png = (page.screenshot(full_page=False) if shot.focus == "main"
-                               else target.screenshot())
-                        data = _compress(png)
-                        if len(data) > MAX_BYTES:  # too much at once: its top part only
-                            box = target.bounding_box() or {"x": 0, "y": 0, "width": 1280}
-                            data = _compress(page.screenshot(full_page=True, clip={
-                                "x": box["x"], "y": box["y"], "width": box["width"],
-                                "height": 520}))
-                        path = out_dir / f"{shot.name}.{language}.png"
-                        path.write_bytes(data)
-                        written.append(path)
-                    finally:
-                        context.close()
-        finally:
-            browser.close()
+    for shot in shots:
+        for language in ("zh", "en"):
+            context = browser.new_context(
+                locale="zh-CN" if language == "zh" else "en-US", viewport=VIEWPORT)
+            try:
+                page = context.new_page()
+                page.goto(f"{base}/login")
+                page.fill("input[name=email]", shot.email)
+                page.fill("input[name=password]", password)
+                with page.expect_navigation():
+                    page.press("input[name=password]", "Enter")
+                # the reader's language, whatever their profile says
+                page.goto(f"{base}/")
+                switch = page.get_by_test_id("switch-language")
+                if page.locator("html").get_attribute("lang") != (
+                        "zh-CN" if language == "zh" else "en"):
+                    with page.expect_navigation():
+                        switch.click()
+                page.goto(base + _resolve(page, base, shot.path))
+                target = page.locator(shot.focus).first
+                png = (page.screenshot(full_page=False) if shot.focus == "main"
+                       else target.screenshot())
+                data = _compress(png)
+                if len(data) > MAX_BYTES:  # too much at once: its top part only
+                    box = target.bounding_box() or {"x": 0, "y": 0, "width": 1280}
+                    data = _compress(page.screenshot(full_page=True, clip={
+                        "x": box["x"], "y": box["y"], "width": box["width"],
+                        "height": 520}))
+                path = out_dir / f"{shot.name}.{language}.png"
+                path.write_bytes(data)
+                written.append(path)
+            finally:
+                context.close()
     return written
 
 

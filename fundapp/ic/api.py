@@ -86,8 +86,8 @@ def list_ic_votes(meeting_id: int):
            summary="Cast (or change) the caller's own vote on a deal of the agenda",
            body=VoteCreateSchema, response=VoteSchema, status=201)
 def cast_ic_vote(meeting_id: int):
-    data = load_json(VoteCreateSchema())  # a bad field is named before who may vote is asked
     meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.VOTE)
+    data = load_json(VoteCreateSchema())
     item = ops.get_item(meeting, data["deal_id"])
     vote = ops.cast_vote(db.session, item, voter=g.user, choice=data["choice"],
                          conditions=data["conditions"], voted_on=data["voted_on"])
@@ -99,8 +99,8 @@ def cast_ic_vote(meeting_id: int):
            "moves the deal (R11)", body=DecisionCreateSchema, response=AgendaItemSchema,
            status=201)
 def decide_ic_item(meeting_id: int):
-    data = load_json(DecisionCreateSchema())
     meeting = ops.meeting_for(db.session, meeting_id, g.user, Act.CONDUCT)
+    data = load_json(DecisionCreateSchema())
     item = ops.decide(db.session, ops.get_item(meeting, data["deal_id"]), actor=g.user.email,
                       decided_on=data["decided_on"])
     return AgendaItemSchema().dump(item), 201

@@ -206,6 +206,11 @@ def test_days_outside_1900_to_2200_are_a_422_naming_the_field(caller, day):
     client, headers = caller
     checked = 0
     for operation in body_operations():
+        if operation.rule.endswith(("/votes", "/decisions")) and "/ic/meetings/" in operation.rule:
+            # Who may vote or decide at a meeting is asked before the body is read (a member
+            # of no meeting gets a 403, tests/test_access.py); the fields themselves are the
+            # same Day field, and tests/test_effective_dates.py refuses bad vote/decision days.
+            continue
         for key, _field in load_fields(operation, Day):
             response = client.open(url_of(operation), method=operation.method, headers=headers,
                                    json={key: day})

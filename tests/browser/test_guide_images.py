@@ -16,7 +16,7 @@ from tests.conftest import make_config
 pytestmark = pytest.mark.browser
 
 
-def test_screenshots_are_taken_in_both_languages_and_stay_small(sqlite_template, tmp_path):
+def test_screenshots_are_taken_in_both_languages_and_stay_small(browser, sqlite_template, tmp_path):
     from werkzeug.serving import make_server
 
     from fundapp.demo import DEMO_PASSWORD, load_demo
@@ -34,7 +34,7 @@ def test_screenshots_are_taken_in_both_languages_and_stay_small(sqlite_template,
     try:
         wanted = [s for s in SHOTS if s.name in ("manager-board", "help-menu")]
         written = take(f"http://127.0.0.1:{server.server_port}", tmp_path / "out",
-                       DEMO_PASSWORD, wanted)
+                       DEMO_PASSWORD, wanted, browser=browser)
     finally:
         server.shutdown()
         thread.join(timeout=5)
