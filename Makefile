@@ -17,6 +17,9 @@ run: setup sysdeps translations
 	else $(BIN)/fundapp demo load --if-empty; fi
 	HOST=$(HOST) PORT=$(PORT) scripts/run.sh
 
+# Tests run in parallel, one process per core (pytest-xdist): each test has its own database.
+PYTEST_ARGS ?= -n auto
+
 test: setup sysdeps sysdeps-test translations
 	$(BIN)/ruff check fundapp reports tests bench migrations/env.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -40,13 +40,26 @@ def _positive(value: Any, default: int, ceiling: int) -> int:
 
 
 def paginate(session: Session, stmt: Select, page: Any = 1, per_page: Any = PER_PAGE,
-             scalars: bool = True) -> Page:
+             scalars: bool = True, count: Select | None = None) -> Page:
+    """One page of `stmt`; `count`, when given, counts the same rows more cheaply (without the
+    joins that only add columns: 50,000 deals joined to their companies take 20 ms to count)."""
     size = _positive(per_page, PER_PAGE, 200)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    if count is None:
+        count = _count_of(stmt)
+    total = session.scalar(count) or 0
     number = min(_positive(page, 1, 10**9), max(1, -(-total // size)))
     result = session.execute(stmt.limit(size).offset((number - 1) * size))
     items = list(result.scalars() if scalars else result.mappings())
     return Page(items, number, size, total)
+
+
+def _count_of(stmt: Select) -> Select:
+    """COUNT(*) of a select's rows: of its FROM and WHERE alone when nothing else shapes the rows
+    (the database may then count an index instead of every row's columns), else of the whole."""
+    if stmt._group_by_clauses or stmt._distinct or stmt._limit_clause is not None \
+            or stmt._having_criteria:
+        return select(func.count()).select_from(stmt.order_by(None).subquery())
+    return stmt.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
 
 
 def page_of(items: list[Any], page: Any = 1, per_page: Any = PER_PAGE) -> Page:

@@ -181,8 +181,9 @@ def register_template_helpers(app: Flask, can) -> None:
 
 # ---------------------------------------------------------------------------- the ledger (issue 14)
 # Each action of the compliance ledger as a sentence: %(actor)s is who did it, %(subject)s the
-# number of the thing it was done to. An action not listed reads as the generic sentence with its
-# code (tests/test_language_crawl.py fails on it, so a new action gets its sentence).
+# thing it was done to (its name, or its number when it has none). An action not listed reads as
+# the generic sentence with its code (tests/test_language_crawl.py fails on it, so a new action
+# gets its sentence).
 LEDGER_SENTENCES = {
     "auth.login": _l("%(actor)s signed in"),
     "auth.logout": _l("%(actor)s signed out"),
@@ -291,18 +292,27 @@ LEDGER_GROUPS = [
 ]
 
 
-def ledger_sentence(entry) -> str:
-    """A ledger entry's action as a sentence in the reader's language."""
+def ledger_sentence(entry, names=None) -> str:
+    """A ledger entry's action as a sentence in the reader's language (HTML-safe). `names`
+    (compliance.queries.ledger_names, looked up once for a page of entries) turns the actor and
+    the subject into names; without it they read as recorded: the e-mail and "#id"."""
     import json
+
+    from markupsafe import Markup, escape
 
     from fundapp.deals.operations import stage_label
 
     sentence = LEDGER_SENTENCES.get(entry.action)
-    subject = f"#{entry.subject_id}" if entry.subject_id not in (None, "") else ""
+    if names is not None:
+        actor, subject = names.actor(entry.actor), names.subject(entry.subject_type,
+                                                                 entry.subject_id)
+    else:
+        actor = entry.actor
+        subject = f"#{entry.subject_id}" if entry.subject_id not in (None, "") else ""
     if sentence is None:
-        return str(_l("%(actor)s: %(action)s %(subject)s", actor=entry.actor, action=entry.action,
-                      subject=subject))
-    values = {"actor": entry.actor, "subject": subject, "from": "", "to": ""}
+        return Markup(escape(str(_l("%(actor)s: %(action)s %(subject)s")))) % {
+            "actor": actor, "action": entry.action, "subject": subject}
+    values = {"actor": actor, "subject": subject, "from": "", "to": ""}
     if entry.action == "deal.stage_changed":
         try:
             payload = json.loads(entry.payload) if isinstance(entry.payload, str) else entry.payload
@@ -310,7 +320,7 @@ def ledger_sentence(entry) -> str:
             values["to"] = stage_label(payload.get("to"))
         except (ValueError, TypeError, AttributeError):
             pass
-    return str(sentence) % values
+    return Markup(escape(str(sentence))) % values
 
 
 # ---------------------------------------------------------------------------- policy parameters

@@ -53,7 +53,9 @@ def _count(app, client, path: str, headers: dict) -> tuple[int, int]:
 
 def _counts(app, client, headers, per_page: int, monkeypatch) -> dict[str, int]:
     # The pages take the default page size: set it, as ?per_page= sets the API's.
-    monkeypatch.setattr(pagination.paginate, "__defaults__", (1, per_page, True))
+    defaults = list(pagination.paginate.__defaults__)  # (page, per_page, scalars, count)
+    defaults[1] = per_page
+    monkeypatch.setattr(pagination.paginate, "__defaults__", tuple(defaults))
     counts = {}
     for path in LISTS:
         url = f"{path}?per_page={per_page}" if path.startswith("/api/") else path

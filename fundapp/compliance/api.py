@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
-from fundapp.compliance.checks import run_checks
+from fundapp.compliance.checks import item_dicts, run_checks
 from fundapp.compliance.exports import (
     ExportScope,
     bundle_response,
@@ -25,7 +25,7 @@ from fundapp.compliance.schemas import (
 )
 from fundapp.compliance.signing import current_public_key, published_keys, shanghai_iso
 from fundapp.extensions import db
-from fundapp.pagination import paginate
+from fundapp.pagination import page_of, paginate
 from fundapp.tasks.api import TaskSchema, accepted
 
 PAGE_PARAMS = [
@@ -95,22 +95,37 @@ def download_ledger_export(export_id: int):
     return bundle_response(db.session, get_export(db.session, export_id))
 
 
-@api_route(bp, "/v1/compliance/checks", "GET", response=ChecksSchema,
-           summary="What needs attention, each item naming its clause")
+class CheckPageSchema(ChecksSchema):
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+    pages = fields.Integer()
+
+
+CHECK_PARAMS = PAGE_PARAMS + [
+    {"name": "severity", "in": "query", "schema": {"type": "string",
+                                                    "enum": ["critical", "warning", "info"]}},
+    {"name": "check", "in": "query", "schema": {"type": "string"},
+     "description": "one check's id (see `checks`)"},
+]
+
+
+@api_route(bp, "/v1/compliance/checks", "GET", response=CheckPageSchema, params=CHECK_PARAMS,
+           summary="What needs attention, each item naming its clause: a page of the items "
+                   "(50 by default) of a severity and/or a check; counts and checks are of the "
+                   "whole report")
 def list_compliance_checks():
-    return ChecksSchema().dump(checks_body())
-
-
-def checks_body() -> dict:
     report = run_checks(db.session)
-    items = []
-    for item in report.items:
-        data = item.as_dict()
-        data["due_on"] = item.due_on
-        items.append(data)
-    return {"ran_at": report.ran_at, "counts": report.counts(),
-            "checks": [{"id": c.id, "clause": c.clause, "title": str(c.title)}
-                       for c in report.checks], "items": items}
+    page = page_of(report.filtered(request.args.get("severity", ""),
+                                   request.args.get("check", "")),
+                   request.args.get("page", 1), request.args.get("per_page", 50))
+    items = [{**data, "due_on": item.due_on}
+             for item, data in zip(page.items, item_dicts(page.items), strict=True)]
+    return CheckPageSchema().dump({
+        "ran_at": report.ran_at, "counts": report.counts(),
+        "checks": [{"id": c.id, "clause": c.clause, "title": str(c.title)}
+                   for c in report.checks], "items": items, "page": page.number,
+        "per_page": page.per_page, "total": page.total, "pages": page.pages})
 
 
 # --------------------------------------------------------------------------- parity with the pages

@@ -83,6 +83,18 @@ def format_time(moment: datetime) -> str:
 
 _LEDGER_ENTRIES = LedgerEntry.__table__
 _LEDGER_HEADS = LedgerHead.__table__
+# Actions (by their first part) that cannot change a figure of the fund's book: signing in,
+# users, the IC's meetings and votes, roadshows, reports and exports of the ledger,
+# notifications, reminders. Every other entry moves the head's book version (LedgerHead.book_seq),
+# under which performance figures are cached: an action missing here only costs a recomputation.
+BOOK_NEUTRAL = frozenset({"auth", "user", "ic", "roadshow", "ledger", "report", "notifications",
+                          "deadlines", "scheduler"})
+
+
+def moves_book(action: str) -> bool:
+    return action.split(".", 1)[0] not in BOOK_NEUTRAL
+
+
 # Takes the head's write lock and reads it in one round trip.
 _TAKE_HEAD = (_LEDGER_HEADS.update().where(_LEDGER_HEADS.c.id == 1)
               .values(seq=_LEDGER_HEADS.c.seq + 1)
@@ -90,12 +102,17 @@ _TAKE_HEAD = (_LEDGER_HEADS.update().where(_LEDGER_HEADS.c.id == 1)
 _INSERT_ENTRY = _LEDGER_ENTRIES.insert()
 _SET_HEAD_HASH = (_LEDGER_HEADS.update().where(_LEDGER_HEADS.c.id == 1)
                   .values(hash=bindparam("new_hash")))
+_SET_HEAD_HASH_BOOK = (_LEDGER_HEADS.update().where(_LEDGER_HEADS.c.id == 1)
+                       .values(hash=bindparam("new_hash"), book_seq=_LEDGER_HEADS.c.seq,
+                               book_hash=bindparam("new_hash")))
 # PostgreSQL: the entry and the head's new hash in one round trip.
-_APPEND_PG = text(
+_APPEND_SQL = (
     "WITH entry AS (INSERT INTO ledger_entries (seq, recorded_at, happened_on, actor, action, "
     "subject_type, subject_id, payload, prev_hash, hash) VALUES (:seq, :recorded_at, "
     ":happened_on, :actor, :action, :subject_type, :subject_id, :payload, :prev_hash, :hash)) "
-    "UPDATE ledger_heads SET hash = :hash WHERE id = 1")
+    "UPDATE ledger_heads SET hash = :hash{book} WHERE id = 1")
+_APPEND_PG = text(_APPEND_SQL.format(book=""))
+_APPEND_PG_BOOK = text(_APPEND_SQL.format(book=", book_seq = seq, book_hash = :hash"))
 
 
 def record(session: Session, *, actor: str, action: str, subject_type: str,
@@ -126,11 +143,12 @@ def record(session: Session, *, actor: str, action: str, subject_type: str,
               "actor": actor, "action": action,
               "subject_type": subject_type, "subject_id": subject, "payload": text_,
               "prev_hash": head.hash, "hash": digest}
+    book = moves_book(action)
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(_APPEND_PG, values)
+        session.execute(_APPEND_PG_BOOK if book else _APPEND_PG, values)
     else:
         session.execute(_INSERT_ENTRY, values)
-        session.execute(_SET_HEAD_HASH, {"new_hash": digest})
+        session.execute(_SET_HEAD_HASH_BOOK if book else _SET_HEAD_HASH, {"new_hash": digest})
     return LedgerEntry(**values)
 
 

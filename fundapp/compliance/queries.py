@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import format_time, verify_chain
 from fundapp.compliance.models import LedgerEntry
+from fundapp.compliance.subjects import NAME_QUERIES, SUBJECT_PAGES
 from fundapp.fund.models import Fund
 
 
@@ -35,20 +40,34 @@ def verification_report(session: Session, verified_by: str) -> dict[str, Any]:
 
 
 def ledger_query(action: str = "", actor: str = "", from_on: date | None = None,
-                 to_on: date | None = None):
-    """Ledger entries newest first, filtered by action prefix, actor and period (Shanghai days)."""
+                 to_on: date | None = None, *, actor_by_name: bool = False):
+    """Ledger entries newest first, filtered by action prefix, actor and period (Shanghai days).
+
+    The actor is an exact e-mail or literal actor ("scheduler"), as the API documents it; the page
+    (actor_by_name) also takes part of a user's name, English name or e-mail, as people type it."""
     from fundapp.compliance.exports import day_start
 
     stmt = select(LedgerEntry).order_by(LedgerEntry.seq.desc())
     if action:
         stmt = stmt.where(func.substr(LedgerEntry.action, 1, len(action)) == action)
     if actor:
-        stmt = stmt.where(LedgerEntry.actor == actor.strip().lower())
+        exact = LedgerEntry.actor == actor.strip().lower()
+        stmt = stmt.where(or_(exact, LedgerEntry.actor.in_(_emails_like(actor)))
+                          if actor_by_name else exact)
     if from_on is not None:
         stmt = stmt.where(LedgerEntry.recorded_at >= day_start(from_on))
     if to_on is not None:
         stmt = stmt.where(LedgerEntry.recorded_at < day_start(to_on + timedelta(days=1)))
     return stmt
+
+
+def _emails_like(text: str):
+    """The e-mails of the users whose name, English name or e-mail holds `text`."""
+    from fundapp.auth.models import User
+
+    pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text.strip()) + "%"
+    return select(User.email).where(or_(*(column.ilike(pattern, escape="\\") for column in
+                                          (User.name, User.name_en, User.email))))
 
 
 FILTER_TEXT_MAX = 320  # the longest actor (an e-mail address) the ledger holds
@@ -60,8 +79,6 @@ def ledger_filters(args: Mapping[str, str]) -> dict[str, Any]:
     Days are YYYY-MM-DD within 1900-01-01..2200-12-31 (a day outside cannot be turned into the
     UTC bounds the entries are compared with); text holds no NUL byte or lone surrogate.
     """
-    from flask_babel import lazy_gettext as _l
-
     from fundapp.compliance.exports import day_out_of_range, text_problem
     from fundapp.errors import ValidationFailed
 
@@ -118,3 +135,95 @@ def corrections_for(session: Session, subject_type: str, subject_id: Any,
     return [{"actor": row.actor, "action": row.action, "subject_id": row.subject_id,
              "at": beijing_time(datetime.fromisoformat(row.recorded_at.replace("Z", "+00:00"))),
              "payload": json.loads(row.payload)} for row in rows]
+
+
+# ---------------------------------------------------------------------------- the ledger's names
+# Actors the code records when no user acted (grep `actor=` in fundapp), read as who they are.
+SYSTEM_ACTORS = {
+    "system": _l("System"),
+    "scheduler": _l("System (scheduler)"),
+    "worker": _l("System (worker)"),
+    "cli": _l("System (command line)"),
+    "demo": _l("System (demo data)"),
+}
+
+# A subject type's page: (endpoint, its id argument).
+
+
+@dataclass(frozen=True)
+class LedgerNames:
+    """The people and things a page of ledger entries names, looked up once for the page:
+    users by e-mail, subjects by (type, id), each as (name, English name)."""
+
+    users: dict[str, tuple[str, str]] = field(default_factory=dict)
+    subjects: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+
+    def actor(self, actor: str) -> Markup:
+        """Who acted, in the reader's language: a user's name (the e-mail as its title), a
+        system actor's label, else the actor as recorded."""
+        from fundapp.ui import user_text
+
+        if actor in self.users:
+            return Markup('<span title="%s">%s</span>') % (actor, _reader(*self.users[actor]))
+        if actor in SYSTEM_ACTORS:
+            return escape(str(SYSTEM_ACTORS[actor]))
+        return user_text(actor)
+
+    def subject(self, subject_type: str, subject_id: str | None) -> Markup:
+        """The thing acted on: its name, linked to its page for those who may open it, else
+        its number."""
+        from flask import url_for
+
+        from fundapp.access import can
+
+        if subject_id in (None, ""):
+            return Markup("")
+        if (subject_type, subject_id) not in self.subjects:
+            return escape(f"#{subject_id}")
+        name = _reader(*self.subjects[subject_type, subject_id])
+        endpoint, argument = SUBJECT_PAGES[subject_type]
+        if not can(endpoint):
+            return name
+        return Markup('<a href="%s">%s</a>') % (url_for(endpoint, **{argument: subject_id}), name)
+
+
+def _reader(chinese: str, english: str) -> Markup:
+    """reader_name(), marked lang="" when it is the other language's name (none in this one)."""
+    from fundapp.ui import reader_language, reader_name, user_text
+
+    name = reader_name(chinese, english)
+    return escape(name) if name == (english if reader_language() == "en" else chinese) \
+        else user_text(name)
+
+
+def ledger_names(session: Session, entries: list[LedgerEntry]) -> LedgerNames:
+    """The names of a page of entries: one query per subject type present and one for the users
+    (actors and user subjects), whatever the number of entries."""
+    wanted: dict[str, set[int]] = {}
+    for entry in entries:
+        # Ids the id columns can hold: ASCII digits only ("²" is a digit to str.isdigit).
+        if entry.subject_type in SUBJECT_PAGES and re.fullmatch(r"[0-9]{1,9}",
+                                                                str(entry.subject_id)):
+            wanted.setdefault(entry.subject_type, set()).add(int(entry.subject_id))
+    names = LedgerNames()
+    for subject_type, ids in wanted.items():
+        if subject_type in NAME_QUERIES:
+            stmt, key = NAME_QUERIES[subject_type]()
+            for row in session.execute(stmt.where(key.in_(ids))):
+                names.subjects[subject_type, str(row[0])] = _both_names(*row[1:])
+    emails = {entry.actor for entry in entries if "@" in entry.actor}
+    if emails or wanted.get("user"):
+        from fundapp.auth.models import User
+
+        for user in session.execute(select(User.id, User.email, User.name, User.name_en).where(
+                or_(User.email.in_(emails), User.id.in_(wanted.get("user", ()))))):
+            both = (user.name or user.email, user.name_en)
+            names.users[user.email] = names.subjects["user", str(user.id)] = both
+    return names
+
+
+def _both_names(chinese: str, english: str, number: str = "") -> tuple[str, str]:
+    """(name, English name); a grant's agreement number follows its company's name."""
+    if not number:
+        return chinese or "", english or ""
+    return f"{chinese} {number}", f"{english} {number}" if english else ""

@@ -27,7 +27,7 @@ from fundapp.compliance.exports import (
     text_problem,
 )
 from fundapp.compliance.models import JobRun, LedgerExport
-from fundapp.compliance.queries import ledger_filters, ledger_query
+from fundapp.compliance.queries import ledger_filters, ledger_names, ledger_query
 from fundapp.compliance.schemas import ExportCreateSchema
 from fundapp.compliance.signing import current_public_key, published_keys, shanghai_iso
 from fundapp.compliance.verify_export import neutralise
@@ -61,10 +61,12 @@ def ledger():
         errors = {}
     except AppError as exc:
         filters, errors = {"action": "", "actor": "", "from_on": None, "to_on": None}, exc.details
-    page = paginate(db.session, ledger_query(**filters), request.args.get("page", 1))
+    page = paginate(db.session, ledger_query(**filters, actor_by_name=True),
+                    request.args.get("page", 1))
     return render_template("compliance/ledger.html", page=page, action=filters["action"],
                            actor=filters["actor"], from_on=request.args.get("from", "")[:10],
                            to_on=request.args.get("to", "")[:10],
+                           names=ledger_names(db.session, page.items),
                            errors=errors), 422 if errors else 200
 
 
@@ -133,11 +135,27 @@ def download_public_key():
                     headers={"Content-Disposition": "attachment; filename=fund_public_key.pem"})
 
 
+CHECKS_PER_PAGE = 50
+
+
 @bp.get("/checks")
 def checks():
+    """Every check runs, so the counts are of the whole report; the table shows one page of the
+    items the filters keep (a full portfolio has hundreds)."""
+    from fundapp.compliance.subjects import SUBJECT_PAGES
+    from fundapp.pagination import page_of
+
     report = run_checks(db.session)
+    severity, check = request.args.get("severity", ""), request.args.get("check", "")
+    page = page_of(report.filtered(severity, check), request.args.get("page", 1),
+                   CHECKS_PER_PAGE)
+    filters = {name: value for name, value in (("severity", severity), ("check", check))
+               if value}
     return render_template("compliance/checks.html", report=report, counts=report.counts(),
-                           severity_labels=SEVERITY_LABELS)
+                           page=page, severity=severity, check=check, filters=filters,
+                           severity_labels={key: str(label) for key, label
+                                            in SEVERITY_LABELS.items()},
+                           subject_pages=SUBJECT_PAGES)
 
 
 CHECK_COLUMNS = ("severity", "clause", "check", "subject_type", "subject_id", "subject",
@@ -145,9 +163,13 @@ CHECK_COLUMNS = ("severity", "clause", "check", "subject_type", "subject_id", "s
 
 
 def _check_rows() -> list[list[str]]:
+    """Every item the page's filters keep (all of them without filters), on every page."""
+    from fundapp.compliance.checks import item_dicts
+
+    report = run_checks(db.session)
+    items = report.filtered(request.args.get("severity", ""), request.args.get("check", ""))
     rows = []
-    for item in run_checks(db.session).items:
-        data = item.as_dict()
+    for data in item_dicts(items):
         rows.append([data["severity"], data["clause"], data["check"], data["subject_type"],
                      data["subject_id"], data["subject"], data["message"]["en"],
                      data["message"]["zh"], data["due_on"] or ""])

@@ -220,7 +220,7 @@ def list_deals():
     filters = queries.DealFilters.from_args(request.args)
     page = paginate(db.session, queries.deal_list(filters, request.args.get("sort", "-id")),
                     request.args.get("page", 1), request.args.get("per_page", 25),
-                    scalars=False)
+                    scalars=False, count=queries.deal_count(filters))
     return _page(page, DealRowSchema())
 
 

@@ -116,6 +116,15 @@ def deal_rows(filters: DealFilters) -> Select:
     return _filtered(stmt, filters)
 
 
+def deal_count(filters: DealFilters) -> Select:
+    """How many deals deal_rows gives: the company joined only when a filter reads it (every
+    deal has one), the manager and roadshow never (outer joins add no rows)."""
+    stmt = select(func.count()).select_from(Deal)
+    if filters.sector or filters.q:
+        stmt = stmt.join(Company, Deal.company_id == Company.id)
+    return _filtered(stmt, filters)
+
+
 SORTS = {
     "company": Company.legal_name, "project": Deal.project_name,
     "requested": Deal.requested_grant_amount, "stage": Deal.stage,

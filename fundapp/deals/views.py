@@ -209,7 +209,8 @@ def deals():
     filters = queries.DealFilters.from_args(request.args)
     sort = request.args.get("sort", "-id")
     page = paginate(db.session, queries.deal_list(filters, sort), request.args.get("page", 1),
-                    request.args.get("per_page", 25), scalars=False)
+                    request.args.get("per_page", 25), scalars=False,
+                    count=queries.deal_count(filters))
     return render_template("deals/deals.html", page=page, filters=filters, sort=sort,
                            choices=queries.filter_choices(db.session), stages=list(DealStage),
                            now=datetime.now(UTC))
@@ -238,10 +239,56 @@ def queue_export():
         "args": args, "locale": str(get_locale() or "zh")}, requested_by=g.user.email))
 
 
+COMPANY_PICKER_LIMIT = 20  # companies a picker lists at once (issue 14: never all of them)
+
+
+def _company_matches(query: str):
+    """The companies whose name, English name, credit code or search key (pinyin, former names)
+    contain `query`, as the companies list finds them; LIKE's wildcards are taken literally."""
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    like, folded = f"%{escape(query.lower())}%", fold(query)
+    return or_(func.lower(Company.legal_name).like(like, escape="\\"),
+               func.lower(Company.name_en).like(like, escape="\\"),
+               Company.uscc.like(escape(query.upper()) + "%", escape="\\"),
+               Company.search_key.like(f"%{escape(folded)}%", escape="\\") if folded else false())
+
+
+def _company_option(row) -> dict[str, Any]:
+    """A company as the pickers list it: its name in the reader's language and credit code."""
+    name = reader_name(row.legal_name, row.name_en)
+    return {"id": row.id, "label": f"{name} ({row.uscc})" if row.uscc else name}
+
+
+def _company_options(query: str, chosen: str = "") -> tuple[list[dict[str, Any]], bool]:
+    """The companies a picker offers for `query` (at most COMPANY_PICKER_LIMIT, by name, and
+    whether more match), with the chosen one kept first so that the form still shows it."""
+    columns = select(Company.id, Company.legal_name, Company.name_en, Company.uscc)
+    query = query.strip()[:100]
+    found = columns.where(_company_matches(query)) if query else columns
+    rows = db.session.execute(found.order_by(Company.legal_name, Company.id)
+                              .limit(COMPANY_PICKER_LIMIT + 1)).all()
+    options = [_company_option(row) for row in rows[:COMPANY_PICKER_LIMIT]]
+    if chosen.isdigit() and int(chosen) < 2**31 and all(str(o["id"]) != chosen for o in options):
+        kept = db.session.execute(columns.where(Company.id == int(chosen))).first()
+        if kept is not None:
+            options.insert(0, _company_option(kept))
+    return options, len(rows) > COMPANY_PICKER_LIMIT
+
+
+@bp.get("/companies/options")
+def company_options():
+    """The company pickers' search as you type (new deal, roadshow slots): JSON options."""
+    options, more = _company_options(request.args.get("q", ""))
+    return jsonify({"items": options, "more": more})
+
+
 @bp.route("/deals/new", methods=["GET", "POST"])
 def new_deal():
     errors: dict[str, list[str]] = {}
     values: Any = {"company_id": request.args.get("company", ""), "manager_id": str(g.user.id)}
+    # The company picker searches (issue 14): what was typed comes back with a refused form.
+    company_query = request.form.get("company_q", request.args.get("company_q", ""))[:100]
     if request.method == "POST":
         deal, errors = attempt(lambda: ops.create_deal(db.session, actor=_actor(),
                                                        **load_form(DealCreateSchema())))
@@ -249,11 +296,11 @@ def new_deal():
             flash(_("Deal opened at the formal check."), "success")
             return redirect(url_for("deals.deal", deal_id=deal.id))
         values = request.form
-    companies = [(c.id, reader_name(c.legal_name, c.name_en)) for c in db.session.execute(
-        select(Company.id, Company.legal_name, Company.name_en)
-        .order_by(Company.legal_name).limit(2000))]
+    companies, more_companies = _company_options(company_query, values.get("company_id", ""))
     return render_template("deals/deal_form.html", values=values, errors=errors,
-                           companies=companies, choices=queries.filter_choices(db.session)), \
+                           companies=companies, more_companies=more_companies,
+                           company_query=company_query,
+                           choices=queries.filter_choices(db.session)), \
         422 if errors else 200
 
 
@@ -519,10 +566,9 @@ def roadshow(roadshow_id: int):
                                 .where(ScoreSheet.roadshow_id == roadshow.id)).all()
     users = db.session.execute(select(User.id, User.name, User.email, User.name_en)
                                .where(User.is_active.is_(True)).order_by(User.email)).all()
-    companies = [{"id": c.id, "legal_name": reader_name(c.legal_name, c.name_en)}
-                 for c in db.session.execute(select(Company.id, Company.legal_name,
-                                                    Company.name_en)
-                                             .order_by(Company.legal_name).limit(2000))]
+    # The slot form's company picker searches (issue 14): the matches of company_q, never all.
+    company_query = request.args.get("company_q", "")[:100]
+    companies, more_companies = _company_options(company_query, request.args.get("company", ""))
     best = max((r.mean for r in ranking if r.mean is not None), default=None)
     return render_template(
         "deals/roadshow.html",
@@ -533,7 +579,8 @@ def roadshow(roadshow_id: int):
         ranking=ranking, best=best, criteria=criteria, panel=panel, slots=slots,
         ranking_chart=_ranking_chart(ranking),
         sheets={(s.panel_member_id, s.company_id): s.has_conflict for s in sheets},
-        users=users, companies=companies, max_upload_mb=MAX_SHEET_BYTES // 1024 // 1024,
+        users=users, companies=companies, more_companies=more_companies,
+        company_query=company_query, max_upload_mb=MAX_SHEET_BYTES // 1024 // 1024,
         errors=_pop_errors())
 
 
@@ -665,8 +712,9 @@ def _pop_errors() -> dict[str, list[str]]:
     return session.pop(_ERRORS_KEY, {}) or {}
 
 
-def _roadshow_action(roadshow_id: int, action, success: str):
-    """Run a form of the roadshow's page; its field messages are shown there after the redirect."""
+def _roadshow_action(roadshow_id: int, action, success: str, keep: dict | None = None):
+    """Run a form of the roadshow's page; its field messages are shown there after the redirect,
+    with `keep` (query arguments the page reads, e.g. the company chosen) after a refusal."""
     roadshow = roadshow_ops.get_roadshow(db.session, roadshow_id)
     _done, errors = attempt(lambda: action(roadshow))
     if errors:
@@ -674,8 +722,9 @@ def _roadshow_action(roadshow_id: int, action, success: str):
 
         session[_ERRORS_KEY] = {k: v for k, v in errors.items() if k != "_form"}
         _flash_errors(errors)
-    else:
-        flash(success, "success")
+        return redirect(url_for("deals.roadshow", roadshow_id=roadshow_id,
+                                **{k: v for k, v in (keep or {}).items() if v}))
+    flash(success, "success")
     return redirect(url_for("deals.roadshow", roadshow_id=roadshow_id))
 
 
@@ -703,7 +752,9 @@ def add_slot(roadshow_id: int):
         company = ops.get_company(db.session, data.pop("company_id"))
         roadshow_ops.add_slot(db.session, roadshow, company, actor=_actor(), **data)
 
-    return _roadshow_action(roadshow_id, action, _("Company added to the roadshow."))
+    return _roadshow_action(roadshow_id, action, _("Company added to the roadshow."),
+                            keep={"company": request.form.get("company_id", "")[:12],
+                                  "company_q": request.form.get("company_q", "")[:100]})
 
 
 @bp.post("/roadshows/<int:roadshow_id>/scores")

@@ -458,19 +458,7 @@ def _conventions(end: date) -> dict[str, str]:
         zh = conventions(end)
     with force_locale("en"):
         en = conventions(end)
-    for key, (zh_text, en_text) in CONVENTION_WORDS.items():
-        zh, en = zh.replace(key, zh_text), en.replace(key, en_text)
     return pair(zh, en)
-
-
-# The conventions text names API fields and functions; a supervisor reads words instead.
-CONVENTION_WORDS = {
-    "irr_annualised 字段给出年化 XIRR": ("年化数字即 XIRR", ""),
-    "irr_annualised gives the XIRR": ("", "the annualised figure is the XIRR"),
-    "政策参数 mirr_reinvestment_rate": ("政策规定的 MIRR 再投资利率", ""),
-    "policy mirr_reinvestment_rate": ("", "the policy's MIRR reinvestment rate"),
-    "numpy_financial.irr": ("numpy-financial irr()", "numpy-financial irr()"),
-}
 
 
 def quarterly_data(session: Session, quarter: str, *, version: int,

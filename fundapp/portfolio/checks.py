@@ -15,12 +15,13 @@ the rule-book clause on every item with a due date where there is a deadline:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from fundapp.compliance.checks import (
@@ -31,6 +32,7 @@ from fundapp.compliance.checks import (
     CheckItem,
     register_check,
 )
+from fundapp.compliance.subjects import register_subject_names
 from fundapp.deals.models import Company
 from fundapp.fund.models import PolicyVersion
 from fundapp.portfolio.conversion.engine import add_months
@@ -50,7 +52,6 @@ from fundapp.portfolio.holdings.models import (
     MarkStatus,
     ValuationMark,
 )
-from fundapp.portfolio.holdings.valuation import is_stale
 from fundapp.portfolio.kpis.models import KpiReport
 from fundapp.portfolio.performance.summary import STALE_MONTHS
 from fundapp.ui import ReaderName
@@ -71,26 +72,27 @@ def _company(row: Any) -> str:
         else str(getattr(row, "company_id", ""))
 
 
+def _label(name: str, agreement_no: str) -> str:
+    """"Company · agreement number", in the language each text is rendered in."""
+    if not agreement_no or not isinstance(name, ReaderName):
+        return f"{name} · {agreement_no}" if agreement_no else name
+    return ReaderName(f"{str.__str__(name)} · {agreement_no}",
+                      f"{name.english} · {agreement_no}" if name.english else "")
+
+
 def _grant_label(grant: Grant) -> str:
-    label = _company(grant)
-    if not grant.agreement_no or not isinstance(label, ReaderName):
-        return f"{label} · {grant.agreement_no}" if grant.agreement_no else label
-    return ReaderName(f"{str.__str__(label)} · {grant.agreement_no}",
-                      f"{label.english} · {grant.agreement_no}" if label.english else "")
-
-
-def _grant_values(grant: Grant) -> dict[str, Any]:
-    from fundapp.portfolio.grants.operations import grant_policy_values
-
-    return grant_policy_values(grant)
+    return _label(_company(grant), grant.agreement_no)
 
 
 class _Policies:
-    """Every policy version, loaded once: the one in force on a day without a query each."""
+    """Every policy version, loaded once: the one in force on a day, or a grant's pinned one with
+    its override, without a query (or a JSON parse) per holding or grant."""
 
     def __init__(self, session: Session) -> None:
         self.versions = list(session.scalars(
             select(PolicyVersion).order_by(PolicyVersion.effective_on, PolicyVersion.id)))
+        self.values = {version.id: version.values for version in self.versions}
+        self._pinned: dict[tuple[int, str], dict[str, Any]] = {}
 
     def on(self, day: date) -> dict[str, Any] | None:
         found = None
@@ -99,26 +101,31 @@ class _Policies:
                 found = version
         if found is None and self.versions:
             found = self.versions[0]
-        return found.values if found is not None else None
+        return self.values[found.id] if found is not None else None
+
+    def pinned(self, version_id: int, override_json: str | None) -> dict[str, Any]:
+        """grant_policy_values: the pinned version's values with the agreement's override."""
+        key = (version_id, override_json or "{}")
+        if key not in self._pinned:
+            self._pinned[key] = {**self.values[version_id], **json.loads(key[1])}
+        return self._pinned[key]
+
+    def of_holding(self, row: Any) -> dict[str, Any] | None:
+        """The grant's pinned policy, or the one in force on the acquisition day for a direct
+        investment (a row of _holdings())."""
+        if row.policy_version_id is not None:
+            return self.pinned(row.policy_version_id, row.policy_override_json)
+        return self.on(row.acquired_on)
 
 
-def _active_holdings(session: Session) -> list[Holding]:
-    return list(session.scalars(select(Holding).where(Holding.status == HoldingStatus.ACTIVE,
-                                                      Holding.units > 0)
-                                .order_by(Holding.id)))
-
-
-def _holding_values(holding: Holding, grants: dict[int, Grant],
-                    policies: _Policies) -> dict[str, Any] | None:
-    grant = grants.get(holding.grant_id) if holding.grant_id else None
-    return _grant_values(grant) if grant is not None else policies.on(holding.acquired_on)
-
-
-def _grants_of(session: Session, holdings: Iterable[Holding]) -> dict[int, Grant]:
-    ids = {h.grant_id for h in holdings if h.grant_id}
-    if not ids:
-        return {}
-    return {g.id: g for g in session.scalars(select(Grant).where(Grant.id.in_(ids)))}
+def _holdings() -> Select:
+    """Held holdings as plain rows: id, acquired_on, the company's names and the grant's policy
+    columns (one joined query, no ORM object or lazy load per holding)."""
+    return (select(Holding.id, Holding.acquired_on, Company.legal_name, Company.name_en,
+                   Grant.policy_version_id, Grant.policy_override_json)
+            .join(Company, Company.id == Holding.company_id)
+            .outerjoin(Grant, Grant.id == Holding.grant_id)
+            .where(Holding.status == HoldingStatus.ACTIVE, Holding.units > 0))
 
 
 # --------------------------------------------------------------------------- marks
@@ -129,20 +136,25 @@ def _grants_of(session: Session, holdings: Iterable[Holding]) -> dict[int, Grant
 def stale_marks(ctx: CheckContext) -> Iterable[CheckItem]:
     """metrics.md (IPEV): a held holding whose latest final mark is older than two quarters, or
     which has had no final mark for two quarters since it was acquired. The same rule as the
-    performance page's `is_mark_stale` (valuation.is_stale, performance.STALE_MONTHS)."""
+    performance page's `is_mark_stale` (valuation.is_stale, performance.STALE_MONTHS), applied
+    by the database so that only the stale holdings come back."""
     latest = (select(ValuationMark.holding_id, func.max(ValuationMark.measured_on).label("on"))
               .where(ValuationMark.status == MarkStatus.FINAL,
                      ValuationMark.measured_on <= ctx.today)
               .group_by(ValuationMark.holding_id).subquery())
+    since = func.coalesce(latest.c.on, Holding.acquired_on)
     rows = ctx.session.execute(
-        select(Holding, latest.c.on).outerjoin(latest, latest.c.holding_id == Holding.id)
-        .where(Holding.status == HoldingStatus.ACTIVE, Holding.units > 0).order_by(Holding.id))
-    for holding, mark_on in rows:
+        select(Holding.id, Holding.acquired_on, Company.legal_name, Company.name_en, latest.c.on)
+        .join(Company, Company.id == Holding.company_id)
+        .outerjoin(latest, latest.c.holding_id == Holding.id)
+        .where(Holding.status == HoldingStatus.ACTIVE, Holding.units > 0,
+               since < add_months(ctx.today, -STALE_MONTHS))  # is_stale(since, today)
+        .order_by(Holding.id))
+    for holding in rows:
+        mark_on = holding.on
         since = mark_on or holding.acquired_on
-        if not is_stale(since, ctx.today, STALE_MONTHS):
-            continue
         due = add_months(since, STALE_MONTHS)
-        name = _company(holding)
+        name = ReaderName(holding.legal_name, holding.name_en)
         if mark_on is None:
             message = _l("%(company)s has had no final valuation mark since it was acquired on "
                          "%(acquired)s; a mark was due by %(due)s (marks older than two quarters "
@@ -231,16 +243,20 @@ def conversion_windows(ctx: CheckContext) -> Iterable[CheckItem]:
     """R3.b / R8.a: open grants whose conversion window, extended by the grace days of the
     grant's pinned policy, ends within 90 days (information) or 30 days (warning). After that
     the daily R8.a job closes the grant as a grant."""
-    grants = ctx.session.scalars(select(Grant).where(Grant.status.in_(OPEN_STATUSES))
-                                 .order_by(Grant.grace_end_on, Grant.id))
+    policies = _Policies(ctx.session)
+    grants = ctx.session.execute(
+        select(Grant.id, Grant.signed_on, Grant.agreement_no, Grant.policy_version_id,
+               Grant.policy_override_json, Company.legal_name, Company.name_en)
+        .join(Company, Company.id == Grant.company_id)
+        .where(Grant.status.in_(OPEN_STATUSES)).order_by(Grant.grace_end_on, Grant.id))
     for grant in grants:
-        values = _grant_values(grant)
+        values = policies.pinned(grant.policy_version_id, grant.policy_override_json)
         window_end = add_months(grant.signed_on, int(values["conversion_window_months"]))
         grace_end = window_end + timedelta(days=int(values["grace_days"]))
         days = (grace_end - ctx.today).days
         if days < 0 or days > WINDOW_INFO_DAYS:
             continue
-        label = _grant_label(grant)
+        label = _label(ReaderName(grant.legal_name, grant.name_en), grant.agreement_no)
         severity = WARNING if days <= WINDOW_WARN_DAYS else INFO
         yield CheckItem("R3.b", severity, "grant", grant.id, label,
                         _l("The conversion window of %(grant)s ends on %(window)s, with grace on "
@@ -259,23 +275,22 @@ def holding_limit(ctx: CheckContext) -> Iterable[CheckItem]:
     """R10.d: held longer than max_holding_years (from the grant's pinned policy, or the policy in
     force on the acquisition day for a direct investment): flagged for exit; within a year of
     it: information."""
-    holdings = _active_holdings(ctx.session)
-    grants = _grants_of(ctx.session, holdings)
     policies = _Policies(ctx.session)
-    for holding in holdings:
-        values = _holding_values(holding, grants, policies)
+    near = add_months(ctx.today, 12 * HOLDING_NEAR_YEARS)
+    for holding in ctx.session.execute(_holdings().order_by(Holding.id)):
+        values = policies.of_holding(holding)
         if values is None:
             continue
         years = int(values["max_holding_years"])
         limit = add_months(holding.acquired_on, 12 * years)
-        name = _company(holding)
+        name = ReaderName(holding.legal_name, holding.name_en)
         if limit < ctx.today:
             yield CheckItem("R10.d", WARNING, "holding", holding.id, name,
                             _l("%(company)s has been held since %(acquired)s, longer than "
                                "%(years)s years (since %(limit)s): flag it for exit.",
                                company=name, acquired=holding.acquired_on.isoformat(),
                                years=years, limit=limit.isoformat()), due_on=limit)
-        elif limit <= add_months(ctx.today, 12 * HOLDING_NEAR_YEARS):
+        elif limit <= near:
             yield CheckItem("R10.d", INFO, "holding", holding.id, name,
                             _l("%(company)s, held since %(acquired)s, reaches the %(years)s-year "
                                "holding limit on %(limit)s: plan the exit.", company=name,
@@ -311,33 +326,32 @@ def appraisals(ctx: CheckContext) -> Iterable[CheckItem]:
         partition_by=Appraisal.holding_id,
         order_by=(Appraisal.base_on.desc(), Appraisal.id.desc())).label("n"))
         .where(Appraisal.filed_on <= ctx.today).subquery())
-    rows = ctx.session.execute(
-        select(Appraisal, Holding).join(ranked, (ranked.c.id == Appraisal.id) & (ranked.c.n == 1))
-        .join(Holding, Holding.id == Appraisal.holding_id)
-        .where(Holding.status == HoldingStatus.ACTIVE, Holding.units > 0)
-        .order_by(Appraisal.base_on, Appraisal.id)).all()
-    grants = _grants_of(ctx.session, [h for _, h in rows])
     policies = _Policies(ctx.session)
-    for appraisal, holding in rows:
-        values = _holding_values(holding, grants, policies)
+    rows = ctx.session.execute(
+        _holdings().add_columns(Appraisal.base_on, Appraisal.filing_no)
+        .join(Appraisal, Appraisal.holding_id == Holding.id)
+        .join(ranked, (ranked.c.id == Appraisal.id) & (ranked.c.n == 1))
+        .order_by(Appraisal.base_on, Appraisal.id))
+    for holding in rows:
+        values = policies.of_holding(holding)
         if values is None:
             continue
-        valid_until = add_months(appraisal.base_on, int(values["appraisal_validity_months"]))
+        valid_until = add_months(holding.base_on, int(values["appraisal_validity_months"]))
         days = (valid_until - ctx.today).days
-        name = _company(holding)
+        name = ReaderName(holding.legal_name, holding.name_en)
         if days < 0:
             yield CheckItem("R9.a", INFO, "holding", holding.id, name,
                             _l("The filed appraisal %(filing)s of %(company)s (base date "
                                "%(base)s) expired on %(until)s: file a new one before any "
-                               "exchange sale.", filing=appraisal.filing_no, company=name,
-                               base=appraisal.base_on.isoformat(),
+                               "exchange sale.", filing=holding.filing_no, company=name,
+                               base=holding.base_on.isoformat(),
                                until=valid_until.isoformat()), due_on=valid_until)
         elif days <= APPRAISAL_WARN_DAYS:
             yield CheckItem("R9.a", WARNING, "holding", holding.id, name,
                             _l("The filed appraisal %(filing)s of %(company)s (base date "
                                "%(base)s) is valid until %(until)s (%(days)s days left).",
-                               filing=appraisal.filing_no, company=name,
-                               base=appraisal.base_on.isoformat(),
+                               filing=holding.filing_no, company=name,
+                               base=holding.base_on.isoformat(),
                                until=valid_until.isoformat(), days=days), due_on=valid_until)
 
 
@@ -363,3 +377,17 @@ def instalments_overdue(ctx: CheckContext) -> Iterable[CheckItem]:
                            exit=line.exit_id, company=name,
                            amount=f"{line.principal_amount + line.interest_amount:,}",
                            due=line.due_on.isoformat()), due_on=line.due_on)
+
+
+# How the ledger page names this domain's subjects (fundapp.compliance.subjects): a grant as its
+# company and agreement number, a holding as its company.
+@register_subject_names("grant")
+def _grant_names():
+    return (select(Grant.id, Company.legal_name, Company.name_en, Grant.agreement_no)
+            .join(Company, Company.id == Grant.company_id), Grant.id)
+
+
+@register_subject_names("holding")
+def _holding_names():
+    return (select(Holding.id, Company.legal_name, Company.name_en)
+            .join(Company, Company.id == Holding.company_id), Holding.id)

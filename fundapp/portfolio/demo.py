@@ -85,8 +85,8 @@ def _pay_all(session: Session, grant: Grant, dates: list[date]) -> None:
     for tranche, paid_on in zip(grant.tranches, dates, strict=False):
         if tranche.position > 1:
             record_milestone_review(session, grant, tranche=tranche.position, is_passed=True,
-                                    reviewer="专家组 Expert panel", reviewed_on=paid_on,
-                                    evidence="里程碑报告 milestone report", actor=ACTOR)
+                                    reviewer="专家评审组", reviewed_on=paid_on,
+                                    evidence="里程碑完成报告", actor=ACTOR)
         disburse(session, grant, tranche=tranche.position, paid_on=paid_on, actor=ACTOR)
 
 
@@ -102,16 +102,16 @@ def _sign(session: Session, deal: Deal, signed_on: date, award: str = "5000000.0
 
 
 def _round(session: Session, grant: Grant, *, closed_on: date, cash: str = "20000000.00",
-           name: str = "A 轮 Series A") -> int:
+           name: str = "A 轮") -> int:
     row = record_round(session, grant.company, {
         "name": name, "kind": "priced_equity", "closed_on": closed_on,
         "definitive_agreement_signed_on": closed_on, "pre_money_valuation_amount":
         D("100000000.00"), "units_before": D("10000000.00"), "lead": "Pujiang Ventures",
         "investors": [{"name": "Pujiang Ventures", "cash_amount": D(cash),
                    "is_independent": True}],
-        "holders_before": [{"holder": "创始人 Founder A", "units": D("6000000.00")},
-                       {"holder": "创始人 Founder B", "units": D("2500000.00")},
-                       {"holder": "员工持股平台 ESOP", "units": D("1500000.00")}]},
+        "holders_before": [{"holder": "张伟", "units": D("6000000.00")},
+                       {"holder": "李强", "units": D("2500000.00")},
+                       {"holder": "员工持股平台（有限合伙）", "units": D("1500000.00")}]},
         actor=ACTOR)
     return row.id
 
@@ -152,7 +152,7 @@ def load_grants_demo(session: Session, today: date | None = None) -> int:
     accept_rd(session, accepted, accepted_on=date(2026, 8, 1), reference="验收〔2026〕07",
               actor=ACTOR)
     _round(session, accepted, closed_on=date(2026, 10, 15), cash="3000000.00",
-           name="Pre-A 轮 Pre-A")
+           name="Pre-A 轮")
 
     # Disbursing: first tranche out, the second waiting for its milestone review.
     disbursing = _sign(session, deals[5], date(2026, 3, 1), award="3000000.00")
@@ -169,8 +169,7 @@ def load_grants_demo(session: Session, today: date | None = None) -> int:
     breach = _sign(session, deals[7], date(2025, 9, 1), award="3000000.00")
     disburse(session, breach, tranche=1, paid_on=date(2025, 9, 10), actor=ACTOR)
     declare_breach(session, breach, breach_on=date(2026, 10, 8),
-                   reason="窗口期内将注册地迁出本区 / moved its registration out of the "
-                          "district inside the window",
+                   reason="窗口期内将注册地迁出本区",
                    repaid_on=date(2026, 12, 31), actor=ACTOR)
     return 8
 
@@ -306,7 +305,7 @@ def load_portfolio_demo(session: Session, today: date | None = None) -> dict[str
                                     holding_id=holding_id,
                                     company_id=None if holding_id else company.id,
                                     holder_entity=PLATFORM, actor=MANAGER,
-                                    reference=f"直投 direct investment {n + 1}")
+                                    reference=f"直投第 {n + 1} 笔")
             holding_id = flow.holding_id
         holding = session.get(Holding, holding_id)
         for k, (on, method, value) in enumerate(marks):
@@ -319,10 +318,10 @@ def load_portfolio_demo(session: Session, today: date | None = None) -> dict[str
     lixin, ruikang = direct
     record_income(session, kind=FlowKind.DIVIDEND, on=date(2025, 6, 30),
                   amount=D("150000.00"), holding_id=lixin.id, actor=MANAGER,
-                  reference="2024 年度分红 dividend for 2024")
+                  reference="2024 年度分红")
     # A draft nobody has finalised yet: it does not count until a second person does.
     _marked(session, lixin, date(2026, 9, 30), "multiples", "21.000000", author=MANAGER,
-            approver=None, inputs={"ev_revenue": "6.5x", "peers": "STAR market analog chips"})
+            approver=None, inputs={"ev_revenue": "6.5x", "peers": "科创板模拟芯片企业"})
     made["marks"] += 1
 
     # R9: part of the direct holding sold through the exchange: filed appraisal, 20 working
@@ -334,7 +333,7 @@ def load_portfolio_demo(session: Session, today: date | None = None) -> dict[str
                                  actor=MANAGER)
     record_exit(session, lixin, kind=ExitKind.EXCHANGE, transfer_on=date(2026, 10, 20),
                 units=D("150000.00"), price_amount=D("3100000.00"),
-                buyer="张江科技产业集团 (上海联合产权交易所 SUAEE)", actor=MANAGER,
+                buyer="张江科技产业集团（经上海联合产权交易所）", actor=MANAGER,
                 appraisal_id=appraisal.id, disclosure_start_on=date(2026, 8, 31),
                 disclosure_end_on=date(2026, 9, 30), reserve_price_amount=D("2900000.00"),
                 down_payment_amount=D("1000000.00"), balance_due_on=date(2027, 4, 20))
@@ -344,11 +343,11 @@ def load_portfolio_demo(session: Session, today: date | None = None) -> dict[str
     # a draft on B, D still at cost.
     case_a, case_b, case_c, _case_d = converted[:4]
     _marked(session, case_a, date(2026, 11, 5), "recent_round", "10.000000", author=MANAGER,
-            approver=MANAGER2, inputs={"round": "A 轮 Series A", "price": "10.000000"})
+            approver=MANAGER2, inputs={"round": "A 轮", "price": "10.000000"})
     _marked(session, case_b, date(2026, 11, 5), "recent_round", "9.500000", author=MANAGER2,
-            approver=None, inputs={"round": "A 轮 Series A", "price": "9.500000"})
+            approver=None, inputs={"round": "A 轮", "price": "9.500000"})
     _marked(session, case_c, date(2026, 11, 5), "recent_round", "10.000000", author=MANAGER2,
-            approver=MANAGER, inputs={"round": "A 轮 Series A", "price": "10.000000"})
+            approver=MANAGER, inputs={"round": "A 轮", "price": "10.000000"})
     made["marks"] += 3
 
     # R7: the founders buy back half of case A's units before the 3rd anniversary (R7.b: the
@@ -358,7 +357,7 @@ def load_portfolio_demo(session: Session, today: date | None = None) -> dict[str
     principal = (conversion.converted_amount * half / conversion.fund_units).quantize(
         D("0.01"), rounding=ROUND_HALF_UP)
     record_exit(session, case_a, kind=ExitKind.BUYBACK, transfer_on=date(2026, 11, 20),
-                units=half, price_amount=principal, buyer="创始人 Founder A", actor=MANAGER)
+                units=half, price_amount=principal, buyer="张伟", actor=MANAGER)
     made["exits"] += 1
 
     if session.scalar(select(IndexSeries.id).limit(1)) is None:

@@ -28,7 +28,8 @@ NOT_PAGES = {"compliance.checks_export", "compliance.download_export",
              "deals.export_deals", "ic.minutes_pdf", "ic.pack_pdf", "ic.quarterly_pdf",
              "tasks.download", "portfolio.document", "health.healthz", "auth.login",
              "deals.signup_preview", "admin.fund_not_set_up", "history_import.template",
-             "help.image", "portfolio.grant_deal_options", "ic.agenda_deal_options"}
+             "help.image", "portfolio.grant_deal_options", "ic.agenda_deal_options",
+             "deals.company_options"}
 # A handful also checked on a 1920 x 1080 screen.
 WIDE_PAGES = ("main.dashboard", "deals.board", "portfolio.holding", "portfolio.performance",
               "compliance.checks", "portfolio.grant")

@@ -775,7 +775,8 @@ def test_hostile_dates_on_the_pages_give_a_message_next_to_the_form(app, client)
                           headers=english)
         assert page.status_code == 422, day
         html = page.get_data(as_text=True)
-        assert "to: Enter a date between 1900-01-01 and 2200-12-31." in html
+        assert ('id="ledger-to-error" role="alert">Enter a date between 1900-01-01 and '
+                '2200-12-31.</p>') in html  # next to its field, not named
     nul = client.get("/compliance/ledger?action=%00", headers=english)
     assert nul.status_code == 422
     assert "Remove the control characters from this text." in nul.get_data(as_text=True)

@@ -9,7 +9,7 @@ from fundapp.deals.models import Company, Deal, DealStage, LegalForm
 from fundapp.extensions import db
 from fundapp.fund.models import Fund
 from fundapp.fund.operations import create_fund
-from fundapp.reference.models import LprRate
+from fundapp.reference.operations import add_lpr_rate
 from tests.conftest import api_token, make_user
 
 SIGNED = "2025-06-01"
@@ -35,7 +35,9 @@ def make_deal(name: str = "星辰科技有限公司", legal_form: LegalForm = Le
 
 
 def add_lpr(published_on: date, rate: str) -> None:
-    db.session.add(LprRate(published_on=published_on, rate=Decimal(rate)))
+    """Through the operation, ledgered: performance figures are cached under the ledger."""
+    add_lpr_rate(db.session, published_on=published_on, rate_pct=Decimal(rate) * 100,
+                 actor="test")
     db.session.commit()
 
 

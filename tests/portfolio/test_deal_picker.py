@@ -46,7 +46,7 @@ def test_the_picker_lists_a_bounded_page_and_finds_any_deal(app):
     assert len(options) == PICKER_LIMIT  # not all of them
     assert 'data-picker-url="/grants/new/deals"' in html
     assert 'name="deal_q"' in html  # the search form that works without JavaScript
-    assert "deal_picker.js" in html
+    assert "picker.js" in html
 
     last = ready[-1]  # beyond the first page of the drop-down
     assert str(last.id) not in options

@@ -12,6 +12,7 @@ from fundapp.errors import AppError, refuse_on_constraint
 from fundapp.extensions import db
 from fundapp.inputs import load_form
 from fundapp.portfolio.fields import ItemsSchema
+from fundapp.portfolio.performance.cache import cached
 from fundapp.portfolio.performance.models import IndexSeries
 from fundapp.portfolio.performance.operations import import_index_series
 from fundapp.portfolio.performance.schemas import (
@@ -19,7 +20,7 @@ from fundapp.portfolio.performance.schemas import (
     IndexSeriesUploadSchema,
     PerformanceSchema,
 )
-from fundapp.portfolio.performance.summary import performance_summary
+from fundapp.portfolio.performance.summary import cached_summary, check_as_of
 from fundapp.portfolio.web import AS_OF_PARAM, as_of_arg, current_actor, date_arg
 
 # One series per name: two first uploads of the same name at the same time.
@@ -42,9 +43,13 @@ def get_performance():
     period_start = date_arg("period_start")
     # The figures, not every one of the fund's flows: those only for a period or when asked.
     detail = period_start is not None or request.args.get("include") == "cash_flows"
-    summary = performance_summary(db.session, as_of_arg(), period_start=period_start,
-                                  index_series=request.args.get("index") or None, detail=detail)
-    return PerformanceSchema().dump(summary)
+    index_series = request.args.get("index") or None
+    as_of = check_as_of(as_of_arg())
+    # The figures are cached under the book's version (cache.py), and so is their JSON form.
+    return cached(db.session, "performance_json", (as_of, period_start, index_series, detail),
+                  lambda: PerformanceSchema().dump(cached_summary(
+                      db.session, as_of, period_start=period_start, index_series=index_series,
+                      detail=detail)))
 
 
 @api_route(bp, "/v1/index-series", "GET", summary="Index series for PME", response=ItemsSchema)

@@ -60,6 +60,7 @@ from fundapp.portfolio.performance.book import (
     receivables_on,
     running_totals,
 )
+from fundapp.portfolio.performance.cache import cached
 from fundapp.portfolio.performance.notes import note_text
 from fundapp.portfolio.rounds.models import FinancingRound, RoundInvestor
 from fundapp.ui import reader_name
@@ -319,6 +320,16 @@ def performance_summary(session: Session, as_of: date, *, period_start: date | N
         return _summary(session, as_of, period_start, index_series, detail)
 
 
+def cached_summary(session: Session, as_of: date | None, *, period_start: date | None = None,
+                   index_series: str | None = None, detail: bool = False) -> dict[str, Any]:
+    """performance_summary as pages and the API show it: computed once per book version
+    (cache.py), the same dict to every reader of that version: read it, never change it."""
+    as_of = check_as_of(as_of)
+    return cached(session, "summary", (as_of, period_start, index_series, detail),
+                  lambda: performance_summary(session, as_of, period_start=period_start,
+                                              index_series=index_series, detail=detail))
+
+
 def _summary(session: Session, as_of: date, period_start: date | None,
              index_series: str | None, detail: bool) -> dict[str, Any]:
     fund = session.scalar(select(Fund).order_by(Fund.id).limit(1))
@@ -469,31 +480,41 @@ def cash_flow_list(session: Session, as_of: date,
 
 
 def cash_flow_page(session: Session, as_of: date, period_start: date | None,
-                   page: Any = 1, per_page: Any = PER_PAGE) -> Page:
-    """One page of cash_flow_list (the same rows in the same order, page numbers as page_of
-    takes them): the flows are ordered as arrays and only the page's rows are built (issue 14)."""
+                   page: Any = 1, per_page: Any = PER_PAGE, *, newest_first: bool = False) -> Page:
+    """One page of cash_flow_list (the same rows in the same order, or the reverse with
+    `newest_first`; page numbers as page_of takes them): the flows are ordered as arrays once
+    per book version and only the page's rows are built (issue 14)."""
     as_of = check_as_of(as_of)
     if period_start is not None and period_start > as_of:
         raise ValidationFailed(_l("Some fields are not valid."), details={"period_start": [str(
             _l("The period cannot start after the as-of date."))]})
-    with collector_paused():
-        book = load_book(session, as_of, with_kinds=True)
-    start = period_start.toordinal() if period_start else 0
-    chosen = np.nonzero(book.flow_day >= start)[0]
+    book, ordered = cached(session, "cash_flow_order", (as_of, period_start),
+                           lambda: _ordered_flows(session, as_of, period_start))
+    if newest_first:
+        ordered = ordered[::-1]
     size = _positive(per_page, PER_PAGE, 200)
-    total = len(chosen)
+    total = len(ordered)
     number = min(_positive(page, 1, 10**9), max(1, -(-total // size)))
     if not total:
         return Page([], number, size, 0)
-    names = np.array([p.company for p in book.positions], dtype=str)[book.flow_pos[chosen]]
-    kinds = np.array(book.flow_kind, dtype=str)[book.flow_order[chosen]]
-    # lexsort is stable, like the list's sort: equal keys keep the book's order
-    ordered = chosen[np.lexsort((kinds, names, book.flow_day[chosen]))]
     rows = ordered[(number - 1) * size:number * size].tolist()
     return Page([{"on": date.fromordinal(int(book.flow_day[i])),
                   "kind": book.flow_kind[int(book.flow_order[i])],
                   "company": book.positions[int(book.flow_pos[i])].company,
                   "amount": from_fen(book.flow_fen[i])} for i in rows], number, size, total)
+
+
+def _ordered_flows(session: Session, as_of: date,
+                   period_start: date | None) -> tuple[Book, np.ndarray]:
+    """The book and its flows in the period, as indexes in cash_flow_list's order."""
+    with collector_paused():
+        book = load_book(session, as_of, with_kinds=True)
+    start = period_start.toordinal() if period_start else 0
+    chosen = np.nonzero(book.flow_day >= start)[0]
+    names = np.array([p.company for p in book.positions], dtype=str)[book.flow_pos[chosen]]
+    kinds = np.array(book.flow_kind, dtype=str)[book.flow_order[chosen]]
+    # lexsort is stable, like the list's sort: equal keys keep the book's order
+    return book, chosen[np.lexsort((kinds, names, book.flow_day[chosen]))]
 
 
 def mirr_rates(session: Session, as_of: date) -> dict[str, Any]:
@@ -728,6 +749,20 @@ def _pme(session: Session, book: Book, navs: np.ndarray, as_of: date,
     if levels is None:
         return None
     name, points = levels
-    flows = [returns.CashFlow(date.fromordinal(d), from_fen(a))
-             for d, a in zip(book.flow_day.tolist(), book.flow_fen.tolist(), strict=True)]
-    return pme_figures(name, points, flows, from_fen(int(navs.sum())), as_of)
+    return pme_figures(name, points, _daily_flows(book), from_fen(int(navs.sum())), as_of)
+
+
+def _daily_flows(book: Book) -> list[returns.CashFlow]:
+    """The book's outflows and inflows summed per day, each sign apart (exact int64 fen).
+
+    Both PME figures are sums over flows of amount × index growth from its day, so a day's
+    flows of one sign add up first: 80,000 flows become a few thousand, the same figures."""
+    flows = []
+    for chosen in (book.flow_fen < 0, book.flow_fen > 0):
+        days, at = np.unique(book.flow_day[chosen], return_inverse=True)
+        sums = np.zeros(len(days), dtype=np.int64)
+        np.add.at(sums, at, book.flow_fen[chosen])
+        flows += [returns.CashFlow(date.fromordinal(d), from_fen(a))
+                  for d, a in zip(days.tolist(), sums.tolist(), strict=True)]
+    flows.sort(key=lambda flow: flow.on)
+    return flows

@@ -15,22 +15,31 @@ from sqlalchemy import select
 from fundapp.charts import line_chart_svg
 from fundapp.extensions import db
 from fundapp.inputs import load_form
+from fundapp.pagination import page_of
 from fundapp.portfolio.holdings.views import EXIT_KINDS, FLOW_KINDS
 from fundapp.portfolio.performance.charts import performance_charts
 from fundapp.portfolio.performance.models import IndexSeries
 from fundapp.portfolio.performance.operations import import_index_series
 from fundapp.portfolio.performance.schemas import IndexSeriesUploadSchema
-from fundapp.portfolio.performance.summary import performance_summary
+from fundapp.portfolio.performance.summary import cached_summary, cash_flow_page
 from fundapp.portfolio.web import as_of_arg, bp, current_actor, date_arg
 from fundapp.ui import reader_name
 from fundapp.unit_of_work import attempt
 
+HOLDINGS_PER_PAGE = 50
+
 
 @bp.get("/portfolio/performance")
 def performance():
-    summary = performance_summary(db.session, as_of_arg(), period_start=date_arg("period_start"),
-                                  index_series=request.args.get("index") or None)
+    as_of, period_start = as_of_arg(), date_arg("period_start")
+    summary = cached_summary(db.session, as_of, period_start=period_start,
+                             index_series=request.args.get("index") or None)
+    flows = cash_flow_page(db.session, summary["as_of"], period_start,
+                           request.args.get("flows_page", 1), newest_first=True)
     return render_template("portfolio/performance.html", s=summary,
+                           holdings=page_of(summary["holdings"], request.args.get("holdings_page"),
+                                            HOLDINGS_PER_PAGE),
+                           flows=flows,
                            charts=performance_charts(summary), flow_kinds=FLOW_KINDS,
                            exit_kinds=EXIT_KINDS,
                            series={n: reader_name(n, en) for n, en in db.session.execute(

@@ -1,0 +1,81 @@
+"""Performance figures cached under the book's version (issue 14: pages within 150 ms).
+
+Computing the fund's figures reads every flow, mark and grant (80,000 flows at full scale take a
+second or more); they change only when the book does, and every change to the book is an entry
+of the compliance ledger in the same transaction. The ledger's head keeps the last entry that
+could change the book (`LedgerHead.book_seq`, `book_hash`; compliance.ledger.BOOK_NEUTRAL lists
+the actions that cannot), so figures computed under one book version are the figures of every
+request that reads the same version: one indexed read of the head decides.
+
+The cache lives in the process (each web worker has its own), holds a few results per app, and
+returns the same objects to every caller: they are treated as read-only. The key carries the
+head's hash as well as its number, so two databases at the same number never share a result
+(tests make many), and the reader's language, since names and notes are rendered in it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from flask import current_app, has_app_context
+from flask_babel import get_locale
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fundapp.compliance.models import LedgerHead
+
+T = TypeVar("T")
+SIZE = 16  # results kept per app: a few as-of dates and periods, in both languages
+
+
+class _Results:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[tuple, Any] = OrderedDict()
+
+    def get(self, key: tuple) -> Any:
+        with self.lock:
+            found = self.entries.get(key, _MISSING)
+            if found is not _MISSING:
+                self.entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, value: Any) -> None:
+        with self.lock:
+            self.entries[key] = value
+            self.entries.move_to_end(key)
+            while len(self.entries) > SIZE:
+                self.entries.popitem(last=False)
+
+
+_MISSING = object()
+
+
+def book_version(session: Session) -> tuple[int, str]:
+    """The last entry that could change the book: its number and hash."""
+    head = session.execute(select(LedgerHead.book_seq, LedgerHead.book_hash)
+                           .where(LedgerHead.id == 1)).one_or_none()
+    return (head.book_seq, head.book_hash) if head is not None else (0, "")
+
+
+def cached(session: Session, kind: str, parts: tuple[Hashable, ...],
+           compute: Callable[[], T]) -> T:
+    """`compute()` once per book version, kind, parts and language; then the same result.
+
+    Outside an app (a script, the worker without one) it simply computes.
+    """
+    if not has_app_context():
+        return compute()
+    results = current_app.extensions.setdefault("fundapp.performance_cache", _Results())
+    key = (kind, *book_version(session), str(get_locale() or ""), *parts)
+    found = results.get(key)
+    if found is _MISSING:
+        found = compute()
+        # Read the version again: a change committed while computing must not be cached
+        # under the older number (the figures may or may not include it).
+        if book_version(session) == tuple(key[1:3]):
+            results.put(key, found)
+    return found
