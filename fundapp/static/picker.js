@@ -33,6 +33,7 @@
     box.autocomplete = "off";
     box.required = select.required;
     if (data.pickerQuery) { box.name = data.pickerQuery; }
+    if (data.pickerPlaceholder) { box.placeholder = data.pickerPlaceholder; }
     box.setAttribute("role", "combobox");
     box.setAttribute("aria-autocomplete", "list");
     box.setAttribute("aria-expanded", "false");
