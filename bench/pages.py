@@ -9,7 +9,7 @@ first row of its table) is requested REPEAT times as each demo user (web pages w
 session, /api with a bearer token) through the test client, in process, so the time is the
 server's. What a role may not see (401/403/404) is left out. A page's first request of the walk
 is timed on its own and printed beside ("first request"): the performance figures are cached
-under the book's version (fundapp/portfolio/performance/cache.py), so that request computes
+under the book's version (fundapp/compliance/book_cache.py), so that request computes
 them, as the first reader after any change to the book does; the p95 is of the requests after.
 
 For each page the bare work is one SELECT of what it shows (the rows of its first page, the

@@ -45,6 +45,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fundapp.auth.models import User, UserRole
+from fundapp.compliance.book_cache import cached
 from fundapp.compliance.models import JobRun
 from fundapp.dates import shanghai_today
 from fundapp.scheduler import JOBS, TIMEZONE
@@ -104,17 +105,20 @@ class Check:
     title: Any
     func: Callable[[CheckContext], Iterable[CheckItem]]
     notify: tuple[str, ...] = ("admin",)
+    # Reads only the book and the day (deals, grants, holdings, marks, policies, the calendar:
+    # all changed through ledgered operations): its items are kept per book version and day.
+    by_book: bool = False
 
 
 CHECKS: dict[str, Check] = {}
 
 
 def register_check(check_id: str, *, clause: str, title: Any,
-                   notify: tuple[str, ...] = ("admin",)) -> Callable:
+                   notify: tuple[str, ...] = ("admin",), by_book: bool = False) -> Callable:
     """Add a check function to the registry (see the module docstring)."""
 
     def decorate(func: Callable[[CheckContext], Iterable[CheckItem]]) -> Callable:
-        CHECKS[check_id] = Check(check_id, clause, title, func, notify)
+        CHECKS[check_id] = Check(check_id, clause, title, func, notify, by_book)
         return func
 
     return decorate
@@ -155,8 +159,7 @@ def run_checks(session: Session, now: datetime | None = None,
             continue
         report.checks.append(check)
         try:
-            for item in check.func(ctx):
-                report.items.append(item if item.check else _with_check(item, check.id))
+            report.items.extend(_items(ctx, check))
         except Exception as exc:  # one broken check must not hide the others
             session.rollback()
             log.exception("compliance check %s failed", check.id)
@@ -167,6 +170,18 @@ def run_checks(session: Session, now: datetime | None = None,
     report.items.sort(key=lambda i: (SEVERITY_ORDER.get(i.severity, 9),
                                      i.due_on or date.max, i.clause, str(i.subject_id)))
     return report
+
+
+def _items(ctx: CheckContext, check: Check) -> list[CheckItem]:
+    """A check's items, each naming the check; a check of the book alone is run once per book
+    version and day while serving pages (compliance/book_cache.py: its messages are rendered
+    later, in each reader's language, so one list serves both)."""
+    def run() -> list[CheckItem]:
+        return [item if item.check else _with_check(item, check.id) for item in check.func(ctx)]
+
+    if not check.by_book:
+        return run()
+    return cached(ctx.session, "check", (check.id, ctx.today), run, by_language=False)
 
 
 def _with_check(item: CheckItem, check_id: str) -> CheckItem:

@@ -65,7 +65,7 @@ class LedgerHead(Base):
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
     # The last entry that could change the fund's book (ledger.BOOK_NEUTRAL names those that
-    # cannot): performance figures are cached under it (portfolio/performance/cache.py).
+    # cannot): performance figures are cached under it (compliance/book_cache.py).
     book_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     book_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
 

@@ -38,7 +38,7 @@ OPEN_DEAL_EXCLUDED = ("declined", "withdrawn")
 
 
 @register_check("limits.single_company", clause="R10.a", title=_l("Single-company limit"),
-                notify=("fund_manager", "admin"))
+                by_book=True, notify=("fund_manager", "admin"))
 def single_company_exposure(ctx: CheckContext) -> Iterable[CheckItem]:
     """R10.a: everything a company has asked for and been given, against 10% of commitments.
 
@@ -92,7 +92,7 @@ def _deal_label(deal: Any) -> ReaderName:
 
 
 @register_check("deals.grant_cap", clause="R2.a", title=_l("Grant caps"),
-                notify=("fund_manager",))
+                by_book=True, notify=("fund_manager",))
 def grant_caps(ctx: CheckContext) -> Iterable[CheckItem]:
     """R2.a: a deal's requested grant above the absolute cap or the share of its budget."""
 
@@ -131,7 +131,7 @@ def grant_caps(ctx: CheckContext) -> Iterable[CheckItem]:
 
 
 @register_check("deals.public_notice", clause="R11", title=_l("Public notices"),
-                notify=("fund_manager",))
+                by_book=True, notify=("fund_manager",))
 def public_notices(ctx: CheckContext) -> Iterable[CheckItem]:
     """R11: deals in public notice, due on the day the notice has run its working days."""
 

@@ -132,7 +132,7 @@ def _holdings() -> Select:
 
 
 @register_check("portfolio.stale_marks", clause="metrics", title=_l("Stale valuation marks"),
-                notify=MANAGERS)
+                by_book=True, notify=MANAGERS)
 def stale_marks(ctx: CheckContext) -> Iterable[CheckItem]:
     """metrics.md (IPEV): a held holding whose latest final mark is older than two quarters, or
     which has had no final mark for two quarters since it was acquired. The same rule as the
@@ -171,7 +171,7 @@ def stale_marks(ctx: CheckContext) -> Iterable[CheckItem]:
 
 
 @register_check("portfolio.milestone_reviews", clause="R2.c", title=_l("Milestone reviews"),
-                notify=MANAGERS)
+                by_book=True, notify=MANAGERS)
 def milestone_reviews(ctx: CheckContext) -> Iterable[CheckItem]:
     """R2.b/R2.c: tranches still pending without a passed review when the project period (the
     R&D acceptance date, R2.c) has ended or ends within 30 days; and grants whose R&D acceptance
@@ -209,7 +209,7 @@ def milestone_reviews(ctx: CheckContext) -> Iterable[CheckItem]:
 
 
 @register_check("portfolio.registration", clause="R6.g", title=_l("Registration deadlines"),
-                notify=MANAGERS)
+                by_book=True, notify=MANAGERS)
 def registration_deadlines(ctx: CheckContext) -> Iterable[CheckItem]:
     """R6.g: converted equity not yet registered (工商变更登记): due within 30 days is a warning,
     past the deadline a critical breach candidate."""
@@ -238,7 +238,7 @@ def registration_deadlines(ctx: CheckContext) -> Iterable[CheckItem]:
 
 
 @register_check("portfolio.conversion_windows", clause="R3.b", title=_l("Conversion windows"),
-                notify=MANAGERS)
+                by_book=True, notify=MANAGERS)
 def conversion_windows(ctx: CheckContext) -> Iterable[CheckItem]:
     """R3.b / R8.a: open grants whose conversion window, extended by the grace days of the
     grant's pinned policy, ends within 90 days (information) or 30 days (warning). After that
@@ -270,7 +270,7 @@ def conversion_windows(ctx: CheckContext) -> Iterable[CheckItem]:
 
 
 @register_check("portfolio.holding_limit", clause="R10.d", title=_l("Holding period limit"),
-                notify=MANAGERS)
+                by_book=True, notify=MANAGERS)
 def holding_limit(ctx: CheckContext) -> Iterable[CheckItem]:
     """R10.d: held longer than max_holding_years (from the grant's pinned policy, or the policy in
     force on the acquisition day for a direct investment): flagged for exit; within a year of
@@ -299,7 +299,7 @@ def holding_limit(ctx: CheckContext) -> Iterable[CheckItem]:
 
 
 @register_check("portfolio.kpi_reports", clause="KPI", title=_l("KPI reports overdue"),
-                notify=MANAGERS)
+                by_book=True, notify=MANAGERS)
 def kpi_reports(ctx: CheckContext) -> Iterable[CheckItem]:
     """Quarterly KPI requests past their due date without an answer (fundapp.portfolio.kpis)."""
     rows = ctx.session.execute(
@@ -316,7 +316,7 @@ def kpi_reports(ctx: CheckContext) -> Iterable[CheckItem]:
 
 
 @register_check("portfolio.appraisals", clause="R9.a", title=_l("Appraisals expiring"),
-                notify=MANAGERS)
+                by_book=True, notify=MANAGERS)
 def appraisals(ctx: CheckContext) -> Iterable[CheckItem]:
     """R9.a: the latest filed appraisal of a held holding is valid for appraisal_validity_months
     from its base date: expiring within 60 days is a warning; expired, information (a new filing
@@ -358,7 +358,7 @@ def appraisals(ctx: CheckContext) -> Iterable[CheckItem]:
 # The reminder of fundapp.portfolio.exits.jobs notifies the fund managers of these (once before
 # the due date, once when overdue), so the generic deadline reminder notifies nobody (notify=()).
 @register_check("portfolio.instalments", clause="R9.d", title=_l("Instalments overdue"),
-                notify=())
+                by_book=True, notify=())
 def instalments_overdue(ctx: CheckContext) -> Iterable[CheckItem]:
     """R9.d (and buy-backs paid in instalments): an instalment of a deferred exit balance still
     unpaid after its due date; the receivable is in NAV at face value meanwhile."""

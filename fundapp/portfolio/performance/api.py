@@ -8,11 +8,11 @@ from sqlalchemy import select
 
 from fundapp.api import bp
 from fundapp.api.core import api_route
+from fundapp.compliance.book_cache import cached
 from fundapp.errors import AppError, refuse_on_constraint
 from fundapp.extensions import db
 from fundapp.inputs import load_form
 from fundapp.portfolio.fields import ItemsSchema
-from fundapp.portfolio.performance.cache import cached
 from fundapp.portfolio.performance.models import IndexSeries
 from fundapp.portfolio.performance.operations import import_index_series
 from fundapp.portfolio.performance.schemas import (
@@ -45,7 +45,8 @@ def get_performance():
     detail = period_start is not None or request.args.get("include") == "cash_flows"
     index_series = request.args.get("index") or None
     as_of = check_as_of(as_of_arg())
-    # The figures are cached under the book's version (cache.py), and so is their JSON form.
+    # The figures are cached under the book's version (compliance/book_cache.py), and so is
+    # their JSON form.
     return cached(db.session, "performance_json", (as_of, period_start, index_series, detail),
                   lambda: PerformanceSchema().dump(cached_summary(
                       db.session, as_of, period_start=period_start, index_series=index_series,

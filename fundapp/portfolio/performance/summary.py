@@ -39,6 +39,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fundapp.compliance.book_cache import cached
 from fundapp.dates import shanghai_today
 from fundapp.deals.models import Company
 from fundapp.errors import ValidationFailed
@@ -60,7 +61,6 @@ from fundapp.portfolio.performance.book import (
     receivables_on,
     running_totals,
 )
-from fundapp.portfolio.performance.cache import cached
 from fundapp.portfolio.performance.notes import note_text
 from fundapp.portfolio.rounds.models import FinancingRound, RoundInvestor
 from fundapp.ui import reader_name
@@ -323,7 +323,8 @@ def performance_summary(session: Session, as_of: date, *, period_start: date | N
 def cached_summary(session: Session, as_of: date | None, *, period_start: date | None = None,
                    index_series: str | None = None, detail: bool = False) -> dict[str, Any]:
     """performance_summary as pages and the API show it: computed once per book version
-    (cache.py), the same dict to every reader of that version: read it, never change it."""
+    (compliance/book_cache.py), the same dict to every reader of that version: read it, never
+    change it."""
     as_of = check_as_of(as_of)
     return cached(session, "summary", (as_of, period_start, index_series, detail),
                   lambda: performance_summary(session, as_of, period_start=period_start,

@@ -1,8 +1,9 @@
-"""Performance figures cached under the book's version (issue 14: pages within 150 ms).
+"""Results cached under the book's version (issue 14: pages within 150 ms at full scale).
 
-Computing the fund's figures reads every flow, mark and grant (80,000 flows at full scale take a
-second or more); they change only when the book does, and every change to the book is an entry
-of the compliance ledger in the same transaction. The ledger's head keeps the last entry that
+The fund's performance figures read every flow, mark and grant (80,000 flows at full scale take
+the better part of a second), the portfolio's compliance checks every holding; both change only
+when the book does (or the day does), and every change to the book is an entry of the
+compliance ledger in the same transaction. The ledger's head keeps the last entry that
 could change the book (`LedgerHead.book_seq`, `book_hash`; compliance.ledger.BOOK_NEUTRAL lists
 the actions that cannot), so figures computed under one book version are the figures of every
 request that reads the same version: one indexed read of the head decides.
@@ -10,7 +11,7 @@ request that reads the same version: one indexed read of the head decides.
 The cache lives in the process (each web worker has its own), holds a few results per app, and
 returns the same objects to every caller: they are treated as read-only. The key carries the
 head's hash as well as its number, so two databases at the same number never share a result
-(tests make many), and the reader's language, since names and notes are rendered in it.
+(tests make many), and the reader's language when the result holds rendered text.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from flask import current_app, has_app_context
+from flask import current_app, has_request_context
 from flask_babel import get_locale
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 from fundapp.compliance.models import LedgerHead
 
 T = TypeVar("T")
-SIZE = 16  # results kept per app: a few as-of dates and periods, in both languages
+SIZE = 64  # results per app: a few as-of dates and periods in both languages, each check
 
 
 class _Results:
@@ -62,15 +63,15 @@ def book_version(session: Session) -> tuple[int, str]:
 
 
 def cached(session: Session, kind: str, parts: tuple[Hashable, ...],
-           compute: Callable[[], T]) -> T:
-    """`compute()` once per book version, kind, parts and language; then the same result.
+           compute: Callable[[], T], *, by_language: bool = True) -> T:
+    """`compute()` once per book version, kind, parts (and language); then the same result.
 
-    Outside an app (a script, the worker without one) it simply computes.
+    Only while serving a request: a script, a job or a test calling the code directly computes.
     """
-    if not has_app_context():
+    if not has_request_context():
         return compute()
-    results = current_app.extensions.setdefault("fundapp.performance_cache", _Results())
-    key = (kind, *book_version(session), str(get_locale() or ""), *parts)
+    results = current_app.extensions.setdefault("fundapp.book_cache", _Results())
+    key = (kind, *book_version(session), str(get_locale() or "") if by_language else "", *parts)
     found = results.get(key)
     if found is _MISSING:
         found = compute()
