@@ -11,6 +11,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -121,3 +122,69 @@ def page(browser, browser_locale):
         yield page
     finally:
         context.close()
+
+
+def sign_in(page, server: LiveServer) -> None:
+    """Sign the page's browser in as the live server's fund manager."""
+    page.goto(f"{server.url}/login")
+    page.fill("input[name=email]", server.email)
+    page.fill("input[name=password]", server.password)
+    with page.expect_navigation():
+        page.press("input[name=password]", "Enter")
+
+
+def seed_deals(database_url: str, names: tuple[str, ...], stage) -> dict[str, int]:
+    """A company and a deal for each name, the deal set directly at `stage` (the stages before
+    are not under test); deal ids by company name."""
+    from fundapp.deals import operations as ops
+    from tests.deals.factories import uscc
+
+    app = create_app(make_config(database_url))
+    ids = {}
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        for n, name in enumerate(names, start=1):
+            company = ops.create_company(db.session, actor="t", legal_name=name, uscc=uscc(n),
+                                         sector="ai")
+            deal = ops.create_deal(db.session, actor="t", company_id=company.id,
+                                   project_name=f"项目{n}", requested_grant_amount="1000000.00",
+                                   approved_budget_amount="3000000.00")
+            deal.stage = stage
+            ids[name] = deal.id
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return ids
+
+
+@contextmanager
+def demo_pages_server(sqlite_template, folder, users, not_pages) -> Iterator[tuple[LiveServer,
+                                                                                 list]]:
+    """The demo fund served on a free port with `users` ((e-mail, role, locale) each) added, and
+    its GET pages but `not_pages` (the page walks of the layout and accessibility tests)."""
+    from fundapp.demo import load_demo
+    from tests.conftest import make_user
+    from tests.test_get_never_writes import first_ids, get_urls
+
+    path = folder / "demo.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    app = create_app(make_config(f"sqlite:///{path}"))
+    with app.app_context():
+        load_demo(db.session)
+        db.session.commit()
+        for email, role, locale in users:
+            make_user(email, roles=(role,), locale=locale)
+        urls = [(endpoint, url) for endpoint, url in get_urls(app, first_ids())
+                if endpoint not in not_pages and not url.startswith("/api/")]
+        db.session.remove()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="demo-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", email="", password=PASSWORD,
+                         name=""), urls
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+        with app.app_context():
+            db.engine.dispose()

@@ -5,8 +5,6 @@ keyboard alone, with the focus visible on the way."""
 
 from __future__ import annotations
 
-import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +12,8 @@ import pytest
 from playwright.sync_api import Browser, Page
 from playwright.sync_api import Error as PlaywrightError
 
-from fundapp.app import create_app
-from fundapp.extensions import db
-from tests.browser.conftest import TIMEOUT_MS, LiveServer
+from tests.browser.conftest import TIMEOUT_MS, LiveServer, demo_pages_server
 from tests.browser.test_layout import NOT_PAGES
-from tests.conftest import PASSWORD, make_config, make_user
-from tests.test_get_never_writes import first_ids, get_urls
 
 pytestmark = pytest.mark.browser
 
@@ -38,37 +32,13 @@ RUN_AXE = """async () => {
 @pytest.fixture(scope="module")
 def a11y_server(sqlite_template, tmp_path_factory) -> Iterator[tuple[LiveServer, list]]:
     """The demo fund served once for the module, one user per role and language, its GET pages."""
-    from werkzeug.serving import make_server
-
-    from fundapp.demo import load_demo
-
     if not AXE.is_file():
         pytest.fail(f"{AXE} is missing: run `make sysdeps-test` (npm install --prefix .cache/axe "
                     "axe-core@4)", pytrace=False)
-    path = tmp_path_factory.mktemp("a11y") / "a11y.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    app = create_app(make_config(f"sqlite:///{path}"))
-    with app.app_context():
-        load_demo(db.session)
-        db.session.commit()
-        for role in ROLES:
-            for language in LANGUAGES:
-                make_user(f"a11y-{role}-{language}@example.cn", roles=(role,), locale=language)
-        urls = [(endpoint, url) for endpoint, url in get_urls(app, first_ids())
-                if endpoint not in NOT_PAGES and not url.startswith("/api/")]
-        db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="a11y-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", email="", password=PASSWORD,
-                         name=""), urls
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
-        with app.app_context():
-            db.engine.dispose()
+    with demo_pages_server(sqlite_template, tmp_path_factory.mktemp("a11y"),
+                           [(f"a11y-{role}-{language}@example.cn", role, language)
+                            for role in ROLES for language in LANGUAGES], NOT_PAGES) as served:
+        yield served
 
 
 def signed_in(browser: Browser, server: LiveServer, role: str, language: str) -> Page:

@@ -14,7 +14,7 @@ from fundapp.app import create_app
 from fundapp.deals import operations as ops
 from fundapp.deals.models import Deal
 from fundapp.extensions import db
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, sign_in
 from tests.conftest import make_config
 from tests.deals.factories import make_roadshow, uscc
 
@@ -46,18 +46,10 @@ def _deal_company(database_url: str, project: str) -> int | None:
     return company_id
 
 
-def _sign_in(page: Page, server: LiveServer) -> None:
-    page.goto(f"{server.url}/login")
-    page.fill("input[name=email]", server.email)
-    page.fill("input[name=password]", server.password)
-    with page.expect_navigation():
-        page.press("input[name=password]", "Enter")
-
-
 def test_choose_a_company_with_the_keyboard_and_open_the_deal(page: Page, live_server: LiveServer,
                                                               browser_database):
     star_id = _seed(browser_database)
-    _sign_in(page, live_server)
+    sign_in(page, live_server)
     page.goto(f"{live_server.url}/deals/new")
     expect(page.locator("#company-search")).to_be_hidden()  # the no-JS search form gives way
     box = page.locator("#f-company_id")
@@ -92,7 +84,7 @@ def test_add_a_company_to_a_roadshow_with_the_picker(page: Page, live_server: Li
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
-    _sign_in(page, live_server)
+    sign_in(page, live_server)
     page.goto(f"{live_server.url}/roadshows/{roadshow_id}")
     expect(page.locator("#slot-company-search")).to_be_hidden()
     box = page.locator("#slot-company")

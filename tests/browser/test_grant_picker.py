@@ -8,44 +8,17 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from fundapp.app import create_app
-from fundapp.deals import operations as ops
 from fundapp.deals.models import DealStage
-from fundapp.extensions import db
-from tests.browser.conftest import LiveServer
-from tests.conftest import make_config
-from tests.deals.factories import uscc
+from tests.browser.conftest import LiveServer, seed_deals, sign_in
 
 pytestmark = pytest.mark.browser
 
 
-def _seed(database_url: str) -> dict[str, int]:
-    """Deals at "agreement signed" (set directly: the stages before are not under test)."""
-    app = create_app(make_config(database_url))
-    ids = {}
-    with app.test_request_context(headers={"Accept-Language": "en"}):
-        for n, name in enumerate(("星辰芯片有限公司", "海洋机器人有限公司"), start=1):
-            company = ops.create_company(db.session, actor="t", legal_name=name, uscc=uscc(n),
-                                         sector="ai")
-            deal = ops.create_deal(db.session, actor="t", company_id=company.id,
-                                   project_name=f"项目{n}", requested_grant_amount="1000000.00",
-                                   approved_budget_amount="3000000.00")
-            deal.stage = DealStage.AGREEMENT_SIGNED
-            ids[name] = deal.id
-        db.session.commit()
-        db.session.remove()
-        db.engine.dispose()
-    return ids
-
-
 def test_grant_deal_picker_chooses_with_the_keyboard(page: Page, live_server: LiveServer,
                                                      browser_database):
-    ids = _seed(browser_database)
-    page.goto(f"{live_server.url}/login")
-    page.fill("input[name=email]", live_server.email)
-    page.fill("input[name=password]", live_server.password)
-    with page.expect_navigation():
-        page.press("input[name=password]", "Enter")
+    ids = seed_deals(browser_database, ("星辰芯片有限公司", "海洋机器人有限公司"),
+                     DealStage.AGREEMENT_SIGNED)
+    sign_in(page, live_server)
     page.goto(f"{live_server.url}/grants/new")
     expect(page.locator("#deal-search")).to_be_hidden()  # the no-JS search form gives way
     box = page.locator("#f-deal_id")

@@ -4,18 +4,12 @@ every column of the pipeline board can be scrolled into view."""
 
 from __future__ import annotations
 
-import shutil
-import threading
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from fundapp.app import create_app
-from fundapp.extensions import db
-from tests.browser.conftest import TIMEOUT_MS, LiveServer
-from tests.conftest import PASSWORD, make_config, make_user
-from tests.test_get_never_writes import first_ids, get_urls
+from tests.browser.conftest import TIMEOUT_MS, LiveServer, demo_pages_server
 
 pytestmark = pytest.mark.browser
 
@@ -38,33 +32,10 @@ WIDE_PAGES = ("main.dashboard", "deals.board", "portfolio.holding", "portfolio.p
 @pytest.fixture(scope="module")
 def demo_server(sqlite_template, tmp_path_factory) -> Iterator[tuple[LiveServer, list]]:
     """The demo fund served once for the module, one Chinese user per role, and its GET pages."""
-    from werkzeug.serving import make_server
-
-    from fundapp.demo import load_demo
-
-    path = tmp_path_factory.mktemp("layout") / "layout.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    app = create_app(make_config(f"sqlite:///{path}"))
-    with app.app_context():
-        load_demo(db.session)
-        db.session.commit()
-        for role in ROLES:
-            make_user(f"layout-{role}@example.cn", roles=(role,), locale="zh")
-        urls = [(endpoint, url) for endpoint, url in get_urls(app, first_ids())
-                if endpoint not in NOT_PAGES and not url.startswith("/api/")]
-        db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="layout-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", email="", password=PASSWORD,
-                         name=""), urls
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
-        with app.app_context():
-            db.engine.dispose()
+    with demo_pages_server(sqlite_template, tmp_path_factory.mktemp("layout"),
+                           [(f"layout-{role}@example.cn", role, "zh") for role in ROLES],
+                           NOT_PAGES) as served:
+        yield served
 
 
 def signed_in(browser: Browser, server: LiveServer, role: str, viewport: dict) -> Page:
