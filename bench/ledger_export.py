@@ -53,12 +53,12 @@ def _app(path: Path):
 
 
 def _fill(path: Path, count: int) -> None:
-    from bench.ledger_verify import _generate
+    from bench import continue_ledger
     from fundapp.extensions import db
 
     with _app(path).app_context():
         upgrade_quietly()
-        _generate(db.session, count)
+        continue_ledger(db.session, count)
         db.session.remove()
         db.engine.dispose()
 

@@ -15,39 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bench import upgrade_quietly
+from bench import continue_ledger, upgrade_quietly
 
 GOAL = 1.5
-
-
-def _generate(session, count: int) -> None:
-    from sqlalchemy import insert, text, update
-
-    from fundapp.compliance.ledger import GENESIS_HASH, canonical_json, entry_hash
-    from fundapp.compliance.models import LedgerEntry, LedgerHead
-
-    if session.get_bind().dialect.name == "sqlite":
-        # The unique index on hash takes random inserts: a larger page cache keeps a million of
-        # them from rewriting the same pages over and over (generation only, not measured).
-        session.execute(text("PRAGMA cache_size = -262144"))
-    prev = GENESIS_HASH
-    batch = []
-    for seq in range(1, count + 1):
-        payload = canonical_json({"amount": f"{seq * 37 % 10_000_000}.25", "company": "示例科技有限公司",
-                                  "clause": "R6.a", "n": seq})
-        row = dict(seq=seq, recorded_at=f"2026-01-01T00:00:{seq % 60:02d}.000000Z",
-                   actor="bench@fundapp.cn", action="bench.entry", subject_type="bench",
-                   subject_id=str(seq), payload=payload, prev_hash=prev)
-        row["hash"] = entry_hash(**row)
-        prev = row["hash"]
-        batch.append(row)
-        if len(batch) == 20_000:
-            session.execute(insert(LedgerEntry), batch)
-            batch.clear()
-    if batch:
-        session.execute(insert(LedgerEntry), batch)
-    session.execute(update(LedgerHead).where(LedgerHead.id == 1).values(seq=count, hash=prev))
-    session.commit()
 
 
 def _bare(session) -> float:
@@ -74,7 +44,7 @@ def run() -> dict:
         app = create_app(TestConfig(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"))
         with app.app_context():
             upgrade_quietly()
-            _generate(db.session, count)
+            continue_ledger(db.session, count)
             db.session.execute(select(1))
             bare = min(_bare(db.session) for _ in range(2))
             timings = []

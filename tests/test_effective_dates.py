@@ -44,38 +44,55 @@ def entries(action: str) -> list[LedgerEntry]:
                                    .order_by(LedgerEntry.seq)))
 
 
-def history_deal():
+def tomorrow() -> date:
+    return shanghai_today() + timedelta(days=1)
+
+
+def advance(deal, stage: DealStage, on: date):
+    """The manager moves the deal, dated `on`."""
+    return ops.advance_deal(db.session, deal, stage, actor="m@x.cn", on=on)
+
+
+def history_deal(*, later_policy: bool = True):
     """A deal whose history happened in 2024, entered today in order with its past days."""
     make_fund()
-    # A later policy shortens the notice to 5 working days: 2024's facts keep the 10 of 2024.
-    create_policy_version(db.session, effective_on=date(2026, 1, 1),
-                          values={"public_notice_working_days": 5}, approved_by="board",
-                          ic_resolution_ref="IC-2026-01", actor="test")
+    if later_policy:
+        # A later policy shortens the notice to 5 working days: 2024's facts keep the 10 of 2024.
+        create_policy_version(db.session, effective_on=date(2026, 1, 1),
+                              values={"public_notice_working_days": 5}, approved_by="board",
+                              ic_resolution_ref="IC-2026-01", actor="test")
     roadshow = make_roadshow(held_on=date(2024, 3, 1))
     deal = make_deal(make_company(), roadshow, now=OPENED)
     db.session.commit()
     return deal, roadshow
 
 
-def walk_2024(deal, roadshow) -> None:
-    ops.advance_deal(db.session, deal, DealStage.ROADSHOW, actor="m@x.cn", on=date(2024, 2, 20))
-    ops.advance_deal(db.session, deal, DealStage.EXPERT_REVIEW, actor="m@x.cn",
-                     on=date(2024, 3, 4))
+@pytest.fixture
+def history(ctx):
+    """`history_deal()` inside an English request."""
+    return history_deal()
+
+
+def decide_2024(deal, roadshow, ic_reference: str = "投决〔2024〕7号") -> None:
+    """Roadshow, expert review and due diligence, up to the IC decision of 2024-03-25."""
+    advance(deal, DealStage.ROADSHOW, date(2024, 2, 20))
+    advance(deal, DealStage.EXPERT_REVIEW, date(2024, 3, 4))
     for member in roadshow.panel:
         ops.record_expert_review(db.session, deal, panel_member_id=member.id, is_approved=True,
                                  actor="m@x.cn", reviewed_on=date(2024, 3, 5))
-    ops.advance_deal(db.session, deal, DealStage.DUE_DILIGENCE, actor="m@x.cn",
-                     on=date(2024, 3, 11))
-    ops.advance_deal(db.session, deal, DealStage.IC_DECISION, actor="m@x.cn",
-                     on=date(2024, 3, 20))
-    ops.record_ic_decision(db.session, deal, "投决〔2024〕7号", actor="admin@x.cn",
+    advance(deal, DealStage.DUE_DILIGENCE, date(2024, 3, 11))
+    advance(deal, DealStage.IC_DECISION, date(2024, 3, 20))
+    ops.record_ic_decision(db.session, deal, ic_reference, actor="admin@x.cn",
                            decided_on=date(2024, 3, 25))
-    ops.advance_deal(db.session, deal, DealStage.PUBLIC_NOTICE, actor="m@x.cn",
-                     on=date(2024, 3, 26))
 
 
-def test_a_2024_deal_history_is_entered_in_order_with_its_days(ctx):
-    deal, roadshow = history_deal()
+def walk_2024(deal, roadshow) -> None:
+    decide_2024(deal, roadshow)
+    advance(deal, DealStage.PUBLIC_NOTICE, date(2024, 3, 26))
+
+
+def test_a_2024_deal_history_is_entered_in_order_with_its_days(history):
+    deal, roadshow = history
     # 2024-04-04 (清明) is a holiday in the calendar of that period: the notice ends a day later.
     db.session.add(CalendarDay(on=date(2024, 4, 4), is_working_day=False, name="清明节"))
     db.session.flush()
@@ -85,11 +102,9 @@ def test_a_2024_deal_history_is_entered_in_order_with_its_days(ctx):
 
     # 10 working days of 2024's policy (not the 5 of 2026), counting the holiday: 2024-04-10.
     with pytest.raises(RuleRefused) as early:
-        ops.advance_deal(db.session, deal, DealStage.AGREEMENT_SIGNED, actor="m@x.cn",
-                         on=date(2024, 4, 9))
+        advance(deal, DealStage.AGREEMENT_SIGNED, date(2024, 4, 9))
     assert early.value.details["ends_on"] == "2024-04-10"
-    ops.advance_deal(db.session, deal, DealStage.AGREEMENT_SIGNED, actor="m@x.cn",
-                     on=date(2024, 4, 10))
+    advance(deal, DealStage.AGREEMENT_SIGNED, date(2024, 4, 10))
     db.session.commit()
 
     moves = entries("deal.stage_changed")
@@ -105,56 +120,47 @@ def test_a_2024_deal_history_is_entered_in_order_with_its_days(ctx):
     assert verify_chain(db.session).ok
 
 
-def test_today_uses_the_policy_in_force_today(ctx):
+def test_today_uses_the_policy_in_force_today(history):
     """The same deal moved today counts the 5 working days of 2026's policy."""
-    deal, roadshow = history_deal()
+    deal, roadshow = history
     walk_2024(deal, roadshow)
     with pytest.raises(RuleRefused) as refused:
-        ops.advance_deal(db.session, deal, DealStage.AGREEMENT_SIGNED, actor="m@x.cn",
-                         on=date(2024, 4, 1))
+        advance(deal, DealStage.AGREEMENT_SIGNED, date(2024, 4, 1))
     assert refused.value.details["missing"] == "public_notice_days"
     policy = ops.pipeline_policy(db.session, shanghai_today())
     assert policy.public_notice_working_days == 5
     assert ops.pipeline_policy(db.session, date(2024, 4, 1)).public_notice_working_days == 10
 
 
-def test_a_day_after_today_or_before_what_it_depends_on_is_refused(ctx):
-    deal, roadshow = history_deal()
-    tomorrow = shanghai_today() + timedelta(days=1)
+def test_a_day_after_today_or_before_what_it_depends_on_is_refused(history):
+    deal, roadshow = history
     with pytest.raises(ValidationFailed) as future:
-        ops.advance_deal(db.session, deal, DealStage.ROADSHOW, actor="m@x.cn", on=tomorrow)
+        advance(deal, DealStage.ROADSHOW, tomorrow())
     assert "on" in future.value.details
-    ops.advance_deal(db.session, deal, DealStage.ROADSHOW, actor="m@x.cn", on=date(2024, 2, 20))
+    advance(deal, DealStage.ROADSHOW, date(2024, 2, 20))
     # The next move cannot be dated before the day the deal reached the roadshow stage.
     with pytest.raises(ValidationFailed) as before:
-        ops.advance_deal(db.session, deal, DealStage.EXPERT_REVIEW, actor="m@x.cn",
-                         on=date(2024, 2, 19))
+        advance(deal, DealStage.EXPERT_REVIEW, date(2024, 2, 19))
     assert "2024-02-20" in before.value.details["on"][0]
     # Expert review before the roadshow was held is refused (R11).
-    ops.advance_deal(db.session, deal, DealStage.EXPERT_REVIEW, actor="m@x.cn",
-                     on=date(2024, 3, 4))
+    advance(deal, DealStage.EXPERT_REVIEW, date(2024, 3, 4))
     with pytest.raises(RuleRefused):
         ops.record_expert_review(db.session, deal, panel_member_id=roadshow.panel[0].id,
                                  is_approved=True, actor="m@x.cn", reviewed_on=date(2024, 2, 28))
     with pytest.raises(ValidationFailed):
         ops.record_expert_review(db.session, deal, panel_member_id=roadshow.panel[0].id,
-                                 is_approved=True, actor="m@x.cn", reviewed_on=tomorrow)
+                                 is_approved=True, actor="m@x.cn", reviewed_on=tomorrow())
 
 
 def test_the_api_takes_the_day_of_a_move(client, app):
     with app.app_context():
-        make_fund()
-        roadshow = make_roadshow(held_on=date(2024, 3, 1))
-        deal = make_deal(make_company(), roadshow, now=OPENED)
-        db.session.commit()
-        deal_id = deal.id
+        deal_id = history_deal(later_policy=False)[0].id
     headers = grant_helpers.manager_headers(client)
     moved = client.post(f"/api/v1/deals/{deal_id}/transitions",
                         json={"to_stage": "roadshow", "on": "2024-02-20"}, headers=headers)
     assert moved.status_code == 201, moved.get_json()
     future = client.post(f"/api/v1/deals/{deal_id}/transitions",
-                         json={"to_stage": "expert_review",
-                               "on": (shanghai_today() + timedelta(days=1)).isoformat()},
+                         json={"to_stage": "expert_review", "on": tomorrow().isoformat()},
                          headers=headers)
     assert future.status_code == 422 and "on" in future.get_json()["error"]["details"]
     with app.app_context():
@@ -179,8 +185,8 @@ def test_a_2024_grant_uses_the_2024_policy_and_its_days(client, app):
     url = f"/api/v1/grants/{grant_id}/disbursements"
     before = client.post(url, json={"tranche": 1, "paid_on": "2024-05-31"}, headers=headers)
     assert before.status_code == 422 and "paid_on" in before.get_json()["error"]["details"]
-    future = client.post(url, json={"tranche": 1, "paid_on": (
-        shanghai_today() + timedelta(days=1)).isoformat()}, headers=headers)
+    future = client.post(url, json={"tranche": 1, "paid_on": tomorrow().isoformat()},
+                         headers=headers)
     assert future.status_code == 422
     paid = client.post(url, json={"tranche": 1, "paid_on": "2024-06-10"}, headers=headers)
     assert paid.status_code == 201, paid.get_json()
@@ -210,9 +216,8 @@ def test_the_hash_covers_happened_on_and_old_entries_still_verify():
 
 def test_the_ledger_page_and_export_show_both_days(client, app, tmp_path):
     with app.test_request_context():
-        deal, roadshow = history_deal()
-        ops.advance_deal(db.session, deal, DealStage.ROADSHOW, actor="m@x.cn",
-                         on=date(2024, 2, 20))
+        deal, _roadshow = history_deal()
+        advance(deal, DealStage.ROADSHOW, date(2024, 2, 20))
         db.session.commit()
         today = shanghai_today()
         scope = exports_module.ExportScope(today - timedelta(days=1), today)
@@ -268,8 +273,7 @@ def test_ic_votes_and_decisions_take_their_day(ctx, committee, fake_pdf):  # noq
     meeting = ic_meeting(c)
     item = meeting.items[0]
     deal = item.deal
-    tomorrow = shanghai_today() + timedelta(days=1)
-    for day in (MEETING_DAY - timedelta(days=1), tomorrow):
+    for day in (MEETING_DAY - timedelta(days=1), tomorrow()):
         with pytest.raises(ValidationFailed) as refused:
             ic_ops.cast_vote(db.session, item, voter=c["chair"], choice="approve", voted_on=day)
         assert "voted_on" in refused.value.details
@@ -285,7 +289,7 @@ def test_ic_votes_and_decisions_take_their_day(ctx, committee, fake_pdf):  # noq
     assert votes[-1].recorded_at > "2026-11"  # recorded now, beside the day it happened
 
     # Not after today, not before the meeting, not before the last vote.
-    for day, words in ((tomorrow, "future"), (MEETING_DAY - timedelta(days=1), "meeting"),
+    for day, words in ((tomorrow(), "future"), (MEETING_DAY - timedelta(days=1), "meeting"),
                        (MEETING_DAY, "last vote")):
         with pytest.raises(ValidationFailed) as refused:
             ic_ops.decide(db.session, item, actor="chair@x.cn", decided_on=day)
@@ -330,14 +334,14 @@ def test_the_ic_api_and_page_take_the_day(client, app, committee, fake_pdf):  # 
     token = csrf_from(html)
     future = client.post(f"/ic/meetings/{meeting_id}/deals/{deal_id}/vote", data={
         "csrf_token": token, "choice": "approve",
-        "voted_on": (shanghai_today() + timedelta(days=1)).isoformat()})
+        "voted_on": tomorrow().isoformat()})
     assert future.status_code == 422
     cast = client.post(f"/ic/meetings/{meeting_id}/deals/{deal_id}/vote", data={
         "csrf_token": token, "choice": "approve", "voted_on": "2026-03-20"})
     assert cast.status_code == 302
 
     future = client.post(f"{url}/decisions", headers=chair, json={
-        "deal_id": deal_id, "decided_on": (shanghai_today() + timedelta(days=1)).isoformat()})
+        "deal_id": deal_id, "decided_on": tomorrow().isoformat()})
     assert future.status_code == 422 and "decided_on" in future.get_json()["error"]["details"]
     decided = client.post(f"{url}/decisions", headers=chair,
                           json={"deal_id": deal_id, "decided_on": "2026-03-20"})
@@ -348,43 +352,30 @@ def test_the_ic_api_and_page_take_the_day(client, app, committee, fake_pdf):  # 
         assert entries("ic.decision_recorded")[-1].happened_on == MEETING_DAY
 
 
-def test_a_public_notice_does_not_start_before_the_ic_decision(ctx):
-    deal, roadshow = history_deal()
-    ops.advance_deal(db.session, deal, DealStage.ROADSHOW, actor="m@x.cn", on=date(2024, 2, 20))
-    ops.advance_deal(db.session, deal, DealStage.EXPERT_REVIEW, actor="m@x.cn",
-                     on=date(2024, 3, 4))
-    for member in roadshow.panel:
-        ops.record_expert_review(db.session, deal, panel_member_id=member.id, is_approved=True,
-                                 actor="m@x.cn", reviewed_on=date(2024, 3, 5))
-    ops.advance_deal(db.session, deal, DealStage.DUE_DILIGENCE, actor="m@x.cn",
-                     on=date(2024, 3, 11))
-    ops.advance_deal(db.session, deal, DealStage.IC_DECISION, actor="m@x.cn",
-                     on=date(2024, 3, 20))
-    ops.record_ic_decision(db.session, deal, "投决〔2024〕8号", actor="admin@x.cn",
-                           decided_on=date(2024, 3, 25))
+def test_a_public_notice_does_not_start_before_the_ic_decision(history):
+    deal, roadshow = history
+    decide_2024(deal, roadshow, "投决〔2024〕8号")
     assert deal.ic_decided_on == date(2024, 3, 25)
     with pytest.raises(ValidationFailed) as early:
-        ops.advance_deal(db.session, deal, DealStage.PUBLIC_NOTICE, actor="m@x.cn",
-                         on=date(2024, 3, 24))
+        advance(deal, DealStage.PUBLIC_NOTICE, date(2024, 3, 24))
     assert "2024-03-25" in early.value.details["on"][0]
-    ops.advance_deal(db.session, deal, DealStage.PUBLIC_NOTICE, actor="m@x.cn",
-                     on=date(2024, 3, 25))
+    advance(deal, DealStage.PUBLIC_NOTICE, date(2024, 3, 25))
     assert deal.public_notice_started_on == date(2024, 3, 25)
 
 
 def test_a_deal_is_opened_on_its_day(ctx):
     make_fund()
     company = make_company()
-    tomorrow = shanghai_today() + timedelta(days=1)
+
+    def open_on(day: date):
+        return ops.create_deal(db.session, actor="m@x.cn", company_id=company.id,
+                               project_name="量子传感", requested_grant_amount=Decimal("100000.00"),
+                               approved_budget_amount=Decimal("400000.00"), opened_on=day)
+
     with pytest.raises(ValidationFailed) as future:
-        ops.create_deal(db.session, actor="m@x.cn", company_id=company.id,
-                        project_name="量子传感", requested_grant_amount=Decimal("100000.00"),
-                        approved_budget_amount=Decimal("400000.00"), opened_on=tomorrow)
+        open_on(tomorrow())
     assert "opened_on" in future.value.details
-    deal = ops.create_deal(db.session, actor="m@x.cn", company_id=company.id,
-                           project_name="量子传感", requested_grant_amount=Decimal("100000.00"),
-                           approved_budget_amount=Decimal("400000.00"),
-                           opened_on=date(2024, 2, 1))
+    deal = open_on(date(2024, 2, 1))
     db.session.commit()
     assert ops.shanghai_today(deal.stage_entered_at) == date(2024, 2, 1)
     changes = db.session.scalars(select(DealStageChange.changed_at)
@@ -393,7 +384,7 @@ def test_a_deal_is_opened_on_its_day(ctx):
     created = entries("deal.created")[-1]
     assert created.happened_on == date(2024, 2, 1) and created.recorded_at > "2026-11"
     # History follows from that day on.
-    ops.advance_deal(db.session, deal, DealStage.ROADSHOW, actor="m@x.cn", on=date(2024, 2, 20))
+    advance(deal, DealStage.ROADSHOW, date(2024, 2, 20))
 
 
 def test_the_new_deal_page_and_api_take_the_opening_day(client, app):
@@ -404,8 +395,8 @@ def test_the_new_deal_page_and_api_take_the_opening_day(client, app):
     headers = grant_helpers.manager_headers(client)
     body = {"company_id": company_id, "project_name": "固态电池",
             "requested_grant_amount": "100000.00", "approved_budget_amount": "400000.00"}
-    future = client.post("/api/v1/deals", headers=headers, json={
-        **body, "opened_on": (shanghai_today() + timedelta(days=1)).isoformat()})
+    future = client.post("/api/v1/deals", headers=headers,
+                         json={**body, "opened_on": tomorrow().isoformat()})
     assert future.status_code == 422 and "opened_on" in future.get_json()["error"]["details"]
     made = client.post("/api/v1/deals", headers=headers, json={**body, "opened_on": "2024-02-01"})
     assert made.status_code == 201, made.get_json()
@@ -420,9 +411,8 @@ def test_the_new_deal_page_and_api_take_the_opening_day(client, app):
     page = client.get("/deals/new")
     html = page.get_data(as_text=True)
     assert 'name="opened_on"' in html
-    refused = client.post("/deals/new", data={
-        **body, "csrf_token": csrf_from(html),
-        "opened_on": (shanghai_today() + timedelta(days=1)).isoformat()})
+    refused = client.post("/deals/new", data={**body, "csrf_token": csrf_from(html),
+                                              "opened_on": tomorrow().isoformat()})
     assert refused.status_code == 422
     assert 'data-field="opened_on"' in refused.get_data(as_text=True)
     done = client.post("/deals/new", data={**body, "csrf_token": csrf_from(html),

@@ -326,3 +326,39 @@ def test_three_year_workbook_end_to_end(app, client, tmp_path):
     from fundapp.compliance.ledger import verify_chain
 
     assert verify_chain(db.session).ok
+
+
+# --- the cost per row --------------------------------------------------------------------------
+
+def test_statements_per_row_do_not_grow_with_the_workbook(app):
+    """A second copy of the same companies costs the dry run no more statements than the first:
+    no row looks up what earlier rows made by scanning them (bench/history_import.py)."""
+    from sqlalchemy import event
+
+    from fundapp.history_import.operations import run_import
+
+    setup_fund(app)
+    first = set(range(1, 7))
+    sent = []
+
+    def statements(only: set[int]) -> tuple[int, int]:
+        content, expected = build(difference=False, only=only, direct=False, repeat=2)
+        sent.clear()
+        with app.test_request_context():
+            report = run_import(db.session, content, filename="history.xlsx", actor="test",
+                                dry_run=True, locale="en")
+        db.session.rollback()
+        assert report["problems"] == []
+        return expected.rows, len(sent)
+
+    def listener(*_args) -> None:
+        sent.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        rows_one, one = statements(first)
+        rows_two, two = statements(first | {n + 22 for n in first})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert rows_two > rows_one
+    assert two - one <= one * 1.02, (rows_one, one, rows_two, two)

@@ -275,7 +275,7 @@ def test_the_deals_xlsx_is_made_by_the_worker_and_served_from_the_database(clien
 
 
 def test_the_verification_pdf_is_made_by_the_worker(client, tmp_path):
-    from tests.reports.test_render import pdf_text
+    from tests.reports.helpers import pdf_text
 
     make_user("audit@example.cn", roles=["auditor"])
     login(client, "audit@example.cn", **EN)

@@ -33,7 +33,7 @@ from fundapp.auth.operations import (
     set_roles,
 )
 from fundapp.auth.schemas import MeUpdateSchema, PasswordChangeSchema, UserEditSchema
-from fundapp.compliance.queries import ledger_filters, ledger_query
+from fundapp.compliance.queries import ledger_count, ledger_filters, ledger_query
 from fundapp.errors import TooManyAttempts, Unauthorized, ValidationFailed
 from fundapp.extensions import db
 from fundapp.pagination import paginate
@@ -108,9 +108,9 @@ def create_user_view():
                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}}])
 def list_ledger():
-    stmt = ledger_query(**ledger_filters(request.args))  # from/to: Asia/Shanghai days
-    page = paginate(db.session, stmt, request.args.get("page", 1),
-                    request.args.get("per_page", 50))
+    filters = ledger_filters(request.args)  # from/to: Asia/Shanghai days
+    page = paginate(db.session, ledger_query(**filters), request.args.get("page", 1),
+                    request.args.get("per_page", 50), count=ledger_count(**filters))
     return page_body(page, LedgerEntrySchema())
 
 

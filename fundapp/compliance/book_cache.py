@@ -8,6 +8,10 @@ could change the book (`LedgerHead.book_seq`, `book_hash`; compliance.ledger.BOO
 the actions that cannot), so figures computed under one book version are the figures of every
 request that reads the same version: one indexed read of the head decides.
 
+What changes outside the book but, like every change that matters, only with a ledger entry
+(IC meetings, their packs and minutes) can be kept per version of the whole ledger instead
+(`whole_ledger=True`: the head's seq and hash, which every entry moves).
+
 The cache lives in the process (each web worker has its own), holds a few results per app, and
 returns the same objects to every caller: they are treated as read-only. The key carries the
 head's hash as well as its number, so two databases at the same number never share a result
@@ -62,21 +66,33 @@ def book_version(session: Session) -> tuple[int, str]:
     return (head.book_seq, head.book_hash) if head is not None else (0, "")
 
 
+def ledger_version(session: Session) -> tuple[int, str]:
+    """The ledger's last entry: its number and hash (moves with every ledgered change)."""
+    head = session.execute(select(LedgerHead.seq, LedgerHead.hash)
+                           .where(LedgerHead.id == 1)).one_or_none()
+    return (head.seq, head.hash) if head is not None else (0, "")
+
+
 def cached(session: Session, kind: str, parts: tuple[Hashable, ...],
-           compute: Callable[[], T], *, by_language: bool = True) -> T:
+           compute: Callable[[], T], *, by_language: bool = True,
+           whole_ledger: bool = False) -> T:
     """`compute()` once per book version, kind, parts (and language); then the same result.
 
+    `whole_ledger`: once per version of the whole ledger instead, for what changes outside the
+    book (IC meetings, users) but, like everything that matters, only with a ledger entry.
     Only while serving a request: a script, a job or a test calling the code directly computes.
     """
     if not has_request_context():
         return compute()
+    version = ledger_version if whole_ledger else book_version
     results = current_app.extensions.setdefault("fundapp.book_cache", _Results())
-    key = (kind, *book_version(session), str(get_locale() or "") if by_language else "", *parts)
+    key = (kind, whole_ledger, *version(session),
+           str(get_locale() or "") if by_language else "", *parts)
     found = results.get(key)
     if found is _MISSING:
         found = compute()
         # Read the version again: a change committed while computing must not be cached
         # under the older number (the figures may or may not include it).
-        if book_version(session) == tuple(key[1:3]):
+        if version(session) == tuple(key[2:4]):
             results.put(key, found)
     return found

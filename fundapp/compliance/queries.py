@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from fundapp.compliance.ledger import format_time, verify_chain
-from fundapp.compliance.models import LedgerEntry
+from fundapp.compliance.models import LedgerEntry, LedgerHead
 from fundapp.compliance.subjects import NAME_QUERIES, SUBJECT_PAGES
 from fundapp.fund.models import Fund
 
@@ -59,6 +59,16 @@ def ledger_query(action: str = "", actor: str = "", from_on: date | None = None,
     if to_on is not None:
         stmt = stmt.where(LedgerEntry.recorded_at < day_start(to_on + timedelta(days=1)))
     return stmt
+
+
+def ledger_count(action: str = "", actor: str = "", from_on: date | None = None,
+                 to_on: date | None = None):
+    """What counts ledger_query's rows cheaply: unfiltered, the head's seq (the entries are
+    numbered 1..seq without a gap, as the chain's verification checks); None (count the rows)
+    when filtered. COUNT(*) of 1,000,000 entries took 15 ms of a 20 ms page."""
+    if action or actor or from_on is not None or to_on is not None:
+        return None
+    return select(LedgerHead.seq).where(LedgerHead.id == 1)
 
 
 def _emails_like(text: str):

@@ -27,7 +27,7 @@ from fundapp.compliance.exports import (
     text_problem,
 )
 from fundapp.compliance.models import JobRun, LedgerExport
-from fundapp.compliance.queries import ledger_filters, ledger_names, ledger_query
+from fundapp.compliance.queries import ledger_count, ledger_filters, ledger_names, ledger_query
 from fundapp.compliance.schemas import ExportCreateSchema
 from fundapp.compliance.signing import current_public_key, published_keys, shanghai_iso
 from fundapp.compliance.verify_export import neutralise
@@ -62,7 +62,7 @@ def ledger():
     except AppError as exc:
         filters, errors = {"action": "", "actor": "", "from_on": None, "to_on": None}, exc.details
     page = paginate(db.session, ledger_query(**filters, actor_by_name=True),
-                    request.args.get("page", 1))
+                    request.args.get("page", 1), count=ledger_count(**filters))
     return render_template("compliance/ledger.html", page=page, action=filters["action"],
                            actor=filters["actor"], from_on=request.args.get("from", "")[:10],
                            to_on=request.args.get("to", "")[:10],

@@ -140,6 +140,8 @@ class Deal(TimestampMixin, Base):
     __table_args__ = (
         Index("ix_deals_stage_requested", "stage", "requested_grant_amount"),
         Index("ix_deals_stage_entered", "stage", "stage_entered_at", "id"),
+        # The pickers: the first deals of one stage by id, without sorting the stage.
+        Index("ix_deals_stage_id", "stage", "id"),
         # A company's deals; the R10.a check sums each company's open requests from it alone.
         Index("ix_deals_company_stage_requested", "company_id", "stage", "requested_grant_amount"),
     )

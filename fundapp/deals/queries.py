@@ -138,19 +138,17 @@ def deal_list(filters: DealFilters, sort: str) -> Select:
     return deal_rows(filters).order_by(order, Deal.id.desc())
 
 
-def board(session: Session, filters: DealFilters,
-          per_column: int = BOARD_CARDS_PER_COLUMN) -> dict[str, Any]:
-    """Columns of the board: count and sum per stage over every matching deal; the cards of the
-    open deals longest in their stage, and of the latest signed agreements (two queries)."""
+def board_statements(filters: DealFilters, per_column: int = BOARD_CARDS_PER_COLUMN):
+    """The board's two SELECTs: count and sum per stage over every matching deal; the cards.
+
+    The cards in one statement: per column a limited select (the open deals longest in their
+    stage; the latest signed agreements, newest first), stuck together by UNION ALL, so each
+    column reads its stage through the stage index instead of ranking every deal (issue 14).
+    """
     totals_stmt = (select(Deal.stage, func.count(), func.coalesce(
         func.sum(Deal.requested_grant_amount), 0)).select_from(Deal).group_by(Deal.stage))
     if filters.sector or filters.q:
         totals_stmt = totals_stmt.join(Company, Deal.company_id == Company.id)
-    totals = {stage: (count, total)
-              for stage, count, total in session.execute(_filtered(totals_stmt, filters))}
-    # The cards, one statement: per column a limited select (the open deals longest in their
-    # stage; the latest signed agreements, newest first), stuck together by UNION ALL, so each
-    # column reads its stage through the stage index instead of ranking every deal (issue 14).
     branches = []
     for stage in BOARD_STAGES:
         if stage is DealStage.AGREEMENT_SIGNED:
@@ -160,8 +158,17 @@ def board(session: Session, filters: DealFilters,
         branch = (deal_rows(filters).where(Deal.stage == stage).order_by(*order)
                   .limit(per_column).subquery())
         branches.append(select(branch))
+    return _filtered(totals_stmt, filters), union_all(*branches)
+
+
+def board(session: Session, filters: DealFilters,
+          per_column: int = BOARD_CARDS_PER_COLUMN) -> dict[str, Any]:
+    """Columns of the board: count and sum per stage over every matching deal; the cards of the
+    open deals longest in their stage, and of the latest signed agreements (two queries)."""
+    totals_stmt, cards_stmt = board_statements(filters, per_column)
+    totals = {stage: (count, total) for stage, count, total in session.execute(totals_stmt)}
     cards: dict[DealStage, list] = {stage: [] for stage in BOARD_STAGES}
-    for row in session.execute(union_all(*branches)).mappings():
+    for row in session.execute(cards_stmt).mappings():
         cards[DealStage(row["stage"])].append(row)
     for stage, rows in cards.items():  # a union's rows come in no promised order
         rows.sort(key=lambda r: (r["stage_entered_at"], r["id"]),

@@ -8,6 +8,7 @@ column and the others still run, so the dry run shows every problem at once.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections import defaultdict
 from collections.abc import Callable
@@ -64,13 +65,20 @@ def at(day: date) -> datetime:
 
 def dated(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call an operation with the day a fact happened, where it takes one (`on`, `decided_on`,
-    `reviewed_on`: notes/effective_dates.md); an operation that does not yet is called without."""
-    accepted = inspect.signature(function).parameters
+    `reviewed_on`, the rules in force on that day apply); an operation that takes none is called
+    without."""
+    accepted = _parameters(function)
     return function(*args, **{k: v for k, v in kwargs.items()
                               if k in accepted or k not in DAY_KEYWORDS})
 
 
 DAY_KEYWORDS = {"on", "decided_on", "reviewed_on"}
+
+
+@functools.cache
+def _parameters(function: Callable[..., Any]) -> frozenset[str]:
+    """The names an operation accepts, read once per operation (not once per row)."""
+    return frozenset(inspect.signature(function).parameters)
 
 
 def fact_day(row: Row) -> date:
@@ -96,8 +104,16 @@ class Planner:
         self.progress = progress
         self.out = Replay()
         self.refs: dict[str, dict[str, int]] = defaultdict(dict)  # kind -> ref -> id
+        self.ref_of: dict[str, dict[int, str]] = defaultdict(dict)  # kind -> id -> first ref
+        # (roadshow id, company id) known to have a slot; those the row being applied found or
+        # added are kept only when its savepoint is released.
+        self.slots: set[tuple[int, int]] = set()
+        self.row_slots: set[tuple[int, int]] = set()
         self.failed: set[tuple[str, str]] = set()  # (kind, ref) whose row was refused
-        self.panel: dict[tuple[int, str], int] = {}  # (roadshow id, judge) -> panel member id
+        # (roadshow id, judge) -> panel member id; those the row being applied added are kept
+        # only when its savepoint is released (a refused row's member is rolled back with it).
+        self.panel: dict[tuple[int, str], int] = {}
+        self.row_panel: dict[tuple[int, str], int] = {}
         rows = book.rows
         self.tranches = self._group(rows.get("tranches", []), "grant")
         self.investors = self._group(rows.get("investors", []), "round")
@@ -148,6 +164,7 @@ class Planner:
                 self.failed.add(own)
             return
         handler = getattr(self, f"do_{row.sheet}")
+        self.row_slots, self.row_panel = set(), {}
         savepoint = self.session.begin_nested()
         try:
             handler(row, row.values)
@@ -163,6 +180,8 @@ class Planner:
                 self.failed.add(own)
             return
         release_savepoint(savepoint)
+        self.slots |= self.row_slots
+        self.panel.update(self.row_panel)
         self.out.created[row.sheet] += 1
 
     def _members(self, row: Row) -> list[Row]:
@@ -247,6 +266,7 @@ class Planner:
             self._problem(row, "ref", _l("The reference %(ref)s is used twice.", ref=ref))
             raise Skip
         self.refs[kind][ref] = ident
+        self.ref_of[kind].setdefault(ident, ref)
 
     def do_roadshows(self, row: Row, v: dict[str, Any]) -> None:
         from fundapp.deals import roadshows
@@ -257,14 +277,20 @@ class Planner:
         self._remember(row, "roadshow", v["ref"], show.id)
 
     def _slot(self, roadshow_id: int, company_id: int) -> None:
+        """The company pitches at the roadshow: a slot is added unless it has one already (slots
+        are never removed, so one seen by an applied row is not looked up again)."""
         from fundapp.deals import roadshows
         from fundapp.deals.models import Company, Roadshow, RoadshowSlot
 
+        key = (roadshow_id, company_id)
+        if key in self.slots:
+            return
         if self.session.scalar(select(RoadshowSlot.id).where(
                 RoadshowSlot.roadshow_id == roadshow_id,
                 RoadshowSlot.company_id == company_id)) is None:
             roadshows.add_slot(self.session, self.session.get(Roadshow, roadshow_id),
                                self.session.get(Company, company_id), actor=self.actor)
+        self.row_slots.add(key)
 
     def do_deals(self, row: Row, v: dict[str, Any]) -> None:
         from fundapp.deals import operations as deals
@@ -293,7 +319,7 @@ class Planner:
             member = roadshows.add_panel_member(self.session, show, actor=self.actor,
                                                 name=v["judge"],
                                                 affiliation=v.get("affiliation", ""))
-            member_id = self.panel[(roadshow_id, v["judge"])] = member.id
+            member_id = self.row_panel[(roadshow_id, v["judge"])] = member.id
         conflict = bool(v.get("has_conflict"))
         scores = None if conflict else {c: v[c] for c in CRITERIA if c in v}
         roadshows.record_score_sheet(self.session, show, panel_member_id=member_id,
@@ -321,10 +347,8 @@ class Planner:
         """The judges who approved at the roadshow (scores sheet) review before due diligence."""
         from fundapp.deals import operations as deals
 
-        roadshow_ref = next((r for r, i in self.refs["roadshow"].items()
-                             if i == deal.roadshow_id), None)
-        company_ref = next((r for r, i in self.refs["company"].items()
-                            if i == deal.company_id), None)
+        roadshow_ref = self.ref_of["roadshow"].get(deal.roadshow_id)
+        company_ref = self.ref_of["company"].get(deal.company_id)
         for score in self.scores.get((roadshow_ref, company_ref), []):
             s = score.values
             member_id = self.panel.get((deal.roadshow_id, s.get("judge")))

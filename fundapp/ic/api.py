@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
 from fundapp.api.routes import PAGE_PARAMS, page_body
+from fundapp.compliance.book_cache import cached
 from fundapp.errors import AppError, NotFound, refuse_on_constraint
 from fundapp.extensions import db
 from fundapp.ic import operations as ops
@@ -54,9 +55,15 @@ def pdf_response(pdf: bytes, filename: str) -> Response:
 @api_route(bp, "/v1/ic/meetings", "GET", summary="IC meetings, latest first",
            response=MeetingListSchema, params=PAGE_PARAMS)
 def list_ic_meetings():
-    page = paginate(db.session, queries.meetings_query(g.user), request.args.get("page", 1),
-                    request.args.get("per_page", 25))
-    return page_body(page, MeetingSchema())
+    user = g.user
+    number, size = request.args.get("page", 1), request.args.get("per_page", 25)
+    # Readers see every meeting, an IC member only theirs. Meetings, agendas, votes, minutes
+    # and the names shown change only with a ledger entry: a page is made once per version
+    # of the ledger (compliance/book_cache.py).
+    scope = "all" if user.has_role(*queries.READERS) else user.id
+    return cached(db.session, "ic_meetings_json", (scope, str(number), str(size)),
+                  lambda: page_body(paginate(db.session, queries.meetings_query(user), number,
+                                             size), MeetingSchema()), whole_ledger=True)
 
 
 @api_route(bp, "/v1/ic/meetings", "POST", summary="Prepare an IC meeting: members, agenda of "

@@ -220,7 +220,7 @@ class IcPack(Base):
     generated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     generated_by: Mapped[str] = mapped_column(String(320))
     # Canonical JSON of the template data: rendering it again gives the same bytes.
-    data_json: Mapped[str] = mapped_column(Text)
+    data_json: Mapped[str] = mapped_column(Text, deferred=True)  # read when a pack is rendered
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)
     pdf: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)

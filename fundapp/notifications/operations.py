@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from flask_babel import force_locale
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from fundapp.notifications.models import Notification, NotificationRead
@@ -120,13 +120,49 @@ def mark_read(session: Session, note_id: int, user: Any) -> Notification | None:
 
 
 def mark_all_read(session: Session, user: Any) -> int:
-    """Every notification `user` has unread becomes read for them; the number marked."""
-    ids = list(session.scalars(select(Notification.id)
-                               .where(addressed_to(user), unread_by(user))
-                               .order_by(Notification.id)))
-    for note_id in ids:
-        mark_read(session, note_id, user)
-    return len(ids)
+    """Every notification `user` has unread becomes read for them; the number marked.
+
+    Set-based, whatever the number: the notifications locked in id order (as mark_read locks
+    one), one INSERT of the reads, then one UPDATE per addressed role closing what everyone
+    it addresses has now read (mark_read's rule, over the lot).
+    """
+    from fundapp.auth.models import Role, User, UserRole
+
+    notes = session.execute(select(Notification.id, Notification.role, Notification.recipient)
+                            .where(addressed_to(user), unread_by(user))
+                            .order_by(Notification.id).with_for_update()).all()
+    if not notes:
+        return 0
+    now = datetime.now(UTC)
+    session.execute(insert(NotificationRead), [
+        {"notification_id": note.id, "user_id": user.id, "read_at": now} for note in notes])
+    mine = [note.id for note in notes if note.recipient]
+    by_role: dict[str, list[int]] = {}
+    for note in notes:
+        if not note.recipient:
+            by_role.setdefault(note.role, []).append(note.id)
+    for ids in _chunks(mine):
+        session.execute(update(Notification).where(Notification.id.in_(ids),
+                                                   Notification.read_at.is_(None))
+                        .values(read_at=now, read_by=user.email))
+    for role, role_ids in by_role.items():
+        # An active holder of the role who has not read it (correlated to the row updated).
+        read = exists().where(NotificationRead.notification_id == Notification.id,
+                              NotificationRead.user_id == User.id).correlate(Notification, User)
+        waiting = (select(UserRole.user_id).join(User, User.id == UserRole.user_id)
+                   .where(UserRole.role == Role(role), User.is_active.is_(True), ~read)
+                   .correlate(Notification))
+        for ids in _chunks(role_ids):
+            session.execute(update(Notification).where(
+                Notification.id.in_(ids), Notification.read_at.is_(None), ~waiting.exists())
+                .values(read_at=now, read_by=user.email))
+    session.expire_all()
+    return len(notes)
+
+
+def _chunks(ids: list[int], size: int = 500):
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
 
 
 def smtp_configured() -> bool:

@@ -111,6 +111,11 @@ def test_both_languages_show_no_raw_code(auditor):
             html, _ = rows(auditor, query, language)
             assert offences(html, language, ["Audit"], "/compliance/checks") == [], (language,
                                                                                        query)
+    # The stale marks' clause is the valuation rules, named, not the code "metrics".
+    html, _ = rows(auditor, "?check=portfolio.stale_marks", "zh")
+    assert "<code>估值口径</code>" in html and ">metrics<" not in html
+    html, _ = rows(auditor, "?check=portfolio.stale_marks", "en")
+    assert "<code>Metrics rules</code>" in html and ">metrics<" not in html
 
 
 def statements(client, path: str, headers: dict) -> int:

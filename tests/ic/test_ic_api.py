@@ -146,3 +146,32 @@ def test_pages_show_a_refused_form_next_to_it_and_keep_what_was_typed(app, clien
     quarter = client.post("/reports/quarterly", data={"csrf_token": csrf, "quarter": "2026Q5"})
     assert quarter.status_code == 422
     assert "Enter a quarter such as 2026Q3." in quarter.get_data(as_text=True)
+
+
+def test_the_list_of_meetings_shows_each_change_and_only_ones_own_meetings(app, client,
+                                                                            committee, fake_pdf):
+    """The list's pages are kept per version of the ledger: a new meeting or pack shows in
+    the next; an IC member sees only their meetings, whoever listed them before."""
+    c = committee
+    admin = {"Authorization": f"Bearer {api_token(client, 'admin@x.cn')}"}
+    chair = {"Authorization": f"Bearer {api_token(client, 'chair@x.cn')}"}
+    outsider = {"Authorization": f"Bearer {api_token(client, 'ic2@x.cn')}"}
+
+    def listed(headers) -> list:
+        return client.get("/api/v1/ic/meetings", headers=headers).get_json()["items"]
+
+    assert listed(admin) == [] and listed(chair) == []
+    created = client.post("/api/v1/ic/meetings", headers=admin, json={
+        "title": "投决会", "held_on": MEETING_DAY.isoformat(), "chair_id": c["chair"].id,
+        "member_ids": [c["manager"].id], "deal_ids": [c["deals"][1].id]})
+    assert created.status_code == 201, created.get_json()
+    meeting_id = created.get_json()["id"]
+    assert [m["id"] for m in listed(admin)] == [meeting_id]
+    assert [m["id"] for m in listed(chair)] == [meeting_id]
+    assert listed(outsider) == []  # not a member: the readers' page is not theirs
+    assert listed(admin)[0]["packs"] == []
+    pack = client.post(f"/api/v1/ic/meetings/{meeting_id}/pack", headers=admin,
+                       json={"language": "zh", "is_final": True})
+    assert pack.status_code == 202, pack.get_json()
+    run_tasks()
+    assert [p["version"] for p in listed(admin)[0]["packs"]] == [1]

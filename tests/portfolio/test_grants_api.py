@@ -334,3 +334,24 @@ def test_a_repeated_disbursement_with_one_idempotency_key_pays_once(client):
     grant = client.get(url, headers=manager).get_json()
     assert grant["disbursed_amount"] == "500000.00" and grant["refunded_amount"] == "100000.00"
     assert len(ledger("grant.tranche_released")) == 1 and len(ledger("grant.refund_recorded")) == 1
+
+
+def test_the_list_of_grants_shows_each_change_at_once(client):
+    """The list's pages are kept per book version: every ledgered change shows in the next."""
+    manager = manager_headers(client)
+    deal = make_deal()
+    assert client.get("/api/v1/grants", headers=manager).get_json()["total"] == 0
+    grant = client.post("/api/v1/grants", json=grant_body(deal.id), headers=manager).get_json()
+    listed = client.get("/api/v1/grants", headers=manager).get_json()
+    assert [(g["id"], g["disbursed_amount"]) for g in listed["items"]] == [(grant["id"], "0.00")]
+    assert client.get("/api/v1/grants", headers=manager).get_json() == listed  # kept
+    paid = client.post(f"/api/v1/grants/{grant['id']}/disbursements",
+                       json={"tranche": 1, "paid_on": "2025-06-10"}, headers=manager)
+    assert paid.status_code == 201
+    listed = client.get("/api/v1/grants", headers=manager).get_json()
+    assert listed["items"][0]["disbursed_amount"] == "2000000.00"
+    assert [d["tranche"] for d in listed["items"][0]["disbursements"]] == [1]
+    # each page and filter is its own
+    assert client.get("/api/v1/grants?status=closed", headers=manager).get_json()["total"] == 0
+    assert client.get("/api/v1/grants?status=active",
+                      headers=manager).get_json()["total"] == 1

@@ -292,8 +292,8 @@ def test_the_ic_pack_carries_a_sensitivity_grid_of_the_base_scenario(app, tmp_pa
     from fundapp.ic import operations as ic_ops
     from fundapp.ic.queries import _hypothesis, _round
     from tests.ic.conftest import AT, MEETING_DAY
+    from tests.reports.helpers import pdf_text
     from tests.reports.test_ic_pack import _committee
-    from tests.reports.test_render import pdf_text
 
     with app.test_request_context():
         c = _committee(app)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +21,7 @@ from fundapp.extensions import db
 from reports.render import render_pdf
 from tests.conftest import api_token, csrf_from, login, make_user
 from tests.deals.factories import make_fund, uscc
+from tests.reports.helpers import pdf_text
 
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+")
 # Keys of the documents' data whose values are text a user typed, with no English twin: their
@@ -93,10 +92,8 @@ def texts(demo_data, tmp_path_factory):
 
     def get(name: str, language: str) -> str:
         if (name, language) not in cache:
-            pdf = Path(folder) / f"{name}-{language}.pdf"
-            pdf.write_bytes(render_pdf(name, demo_data[name], language))
-            cache[name, language] = subprocess.run(["pdftotext", str(pdf), "-"], check=True,
-                                                   capture_output=True, text=True).stdout
+            cache[name, language] = pdf_text(render_pdf(name, demo_data[name], language),
+                                             folder, layout=False)
         return cache[name, language]
 
     return get

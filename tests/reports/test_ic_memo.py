@@ -12,7 +12,7 @@ from fundapp.deals import operations as deal_ops
 from fundapp.extensions import db
 from tests.conftest import api_token, csrf_from, login
 from tests.ic.conftest import AT, MEETING_DAY, committee  # noqa: F401
-from tests.reports.test_render import pdf_text
+from tests.reports.helpers import pdf_text
 
 MEMO = {
     "memo_recommendation": "建议附条件同意拨款。",

@@ -9,7 +9,7 @@ import re
 import pytest
 
 import reports.render as render
-from tests.reports.test_render import pdf_fonts, pdf_text
+from tests.reports.helpers import pdf_fonts, pdf_text
 
 EVIL = ('<img src="file:///etc/passwd"> <link rel="stylesheet" href="https://example.com/x.css">'
         ' <img src="https://httpbin.org/redirect-to?url=file:///etc/passwd">')

@@ -11,7 +11,7 @@ from fundapp.compliance.models import LedgerEntry
 from fundapp.extensions import db
 from fundapp.ic.quarterly import generate_quarterly_report, parse_quarter
 from tests.conftest import api_token, make_user, run_tasks
-from tests.reports.test_render import pdf_text
+from tests.reports.helpers import pdf_text
 
 
 def test_quarters_parse():

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 
 from reports.render import render_html, render_pdf
+from tests.reports.helpers import pdf_fonts, pdf_text
 
 DATA = {"fund_name": "张江科创拨投结合基金", "ok": True, "problem": "", "count": "1,234",
         "head_hash": "ab" * 32, "first_at": "2026-01-01T00:00:00.000000Z",
         "last_at": "2026-11-01T00:00:00.000000Z", "verified_at": "2026-11-26 10:00:00",
         "verified_by": "auditor@example.cn"}
-
-
-def pdf_text(pdf: bytes, tmp_path) -> str:
-    assert shutil.which("pdftotext"), "pdftotext missing: `make test` installs poppler-utils"
-    path = tmp_path / "out.pdf"
-    path.write_bytes(pdf)
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
-                          capture_output=True, text=True).stdout
-
-
-def pdf_fonts(pdf: bytes, tmp_path) -> str:
-    path = tmp_path / "fonts.pdf"
-    path.write_bytes(pdf)
-    return subprocess.run(["pdffonts", str(path)], check=True, capture_output=True,
-                          text=True).stdout
 
 
 def test_chinese_is_readable_back_from_an_embedded_cjk_font(tmp_path):

@@ -6,6 +6,7 @@ commit, the request's unit of work does. A preview only reads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -226,25 +227,36 @@ def _conversion_sheet(grant: Grant, data: dict[str, Any]) -> dict[str, Any]:
             "hidden": _typed(CONVERSION_FIELDS)}
 
 
+def _confirm_then(grant_id: int, form: str, sheet: Callable[[], dict[str, Any]],
+                  commit: Callable[[], object], done_message: str, done_url: str):
+    """Without ``confirmed=1`` the confirmation page built by `sheet` is shown; with it `commit`
+    runs, then `done_message` is flashed and the browser sent to `done_url`. A refusal shows the
+    grant's page again with `form` open (409 or 422)."""
+    if request.form.get("confirmed") != "1":
+        shown, errors, refusal = attempt_naming_the_clause(sheet)
+    else:
+        shown = None
+        _done, errors, refusal = attempt_naming_the_clause(commit)
+    if errors:
+        status = refusal.status if refusal is not None and refusal.status in (409, 422) else 422
+        return grant_page(grant_id, errors, form, status)
+    if shown is not None:
+        return render_template("confirm.html", **shown)
+    flash(done_message, "success")
+    return redirect(done_url)
+
+
 @bp.post("/grants/<int:grant_id>/conversion")
 def convert(grant_id: int):
     """Without ``confirmed=1`` the form's values are checked and the calculation sheet shown
     with what the conversion will do; nothing changes until it is confirmed."""
     grant = get_grant(db.session, grant_id)
-    if request.form.get("confirmed") != "1":
-        sheet, errors, refusal = attempt_naming_the_clause(
-            lambda: _conversion_sheet(grant, load_form(ConversionFormSchema())))
-    else:
-        sheet = None
-        _conversion, errors, refusal = attempt_naming_the_clause(lambda: convert_grant(
-            db.session, grant_id, actor=current_actor(), **load_form(ConversionFormSchema())))
-    if errors:
-        status = refusal.status if refusal is not None and refusal.status in (409, 422) else 422
-        return grant_page(grant_id, errors, "convert", status)
-    if sheet is not None:
-        return render_template("confirm.html", **sheet)
-    flash(_("The grant was converted."), "success")
-    return redirect(url_for("portfolio.conversion", grant_id=grant_id))
+    return _confirm_then(
+        grant_id, "convert",
+        lambda: _conversion_sheet(grant, load_form(ConversionFormSchema())),
+        lambda: convert_grant(db.session, grant_id, actor=current_actor(),
+                              **load_form(ConversionFormSchema())),
+        _("The grant was converted."), url_for("portfolio.conversion", grant_id=grant_id))
 
 
 @bp.get("/grants/<int:grant_id>/conversion")
@@ -334,22 +346,13 @@ def reverse_conversion(conversion_id: int):
     """Without ``confirmed=1`` the consequences are shown; nothing changes until confirmed."""
     conversion = reversals.get_conversion(db.session, conversion_id)
     grant_id = conversion.grant_id
-    if request.form.get("confirmed") != "1":
-        sheet, errors, refusal = attempt_naming_the_clause(
-            lambda: _conversion_reversal_sheet(conversion,
-                                               load_form(ConversionReversalSchema())))
-    else:
-        sheet = None
-        _done, errors, refusal = attempt_naming_the_clause(lambda: reversals.reverse_conversion(
-            db.session, conversion_id, actor=current_actor(),
-            **load_form(ConversionReversalSchema())))
-    if errors:
-        status = refusal.status if refusal is not None and refusal.status in (409, 422) else 422
-        return grant_page(grant_id, errors, "reverse_conversion", status)
-    if sheet is not None:
-        return render_template("confirm.html", **sheet)
-    flash(_("The conversion was reversed; the grant can be converted again."), "success")
-    return redirect(url_for("portfolio.grant", grant_id=grant_id))
+    return _confirm_then(
+        grant_id, "reverse_conversion",
+        lambda: _conversion_reversal_sheet(conversion, load_form(ConversionReversalSchema())),
+        lambda: reversals.reverse_conversion(db.session, conversion_id, actor=current_actor(),
+                                             **load_form(ConversionReversalSchema())),
+        _("The conversion was reversed; the grant can be converted again."),
+        url_for("portfolio.grant", grant_id=grant_id))
 
 
 def _disbursement_reversal_sheet(payment, data: dict[str, Any]) -> dict[str, Any]:
@@ -384,20 +387,10 @@ def reverse_disbursement(disbursement_id: int):
     """Without ``confirmed=1`` the consequences are shown; nothing changes until confirmed."""
     payment = reversals.get_disbursement(db.session, disbursement_id)
     grant_id = payment.grant_id
-    if request.form.get("confirmed") != "1":
-        sheet, errors, refusal = attempt_naming_the_clause(
-            lambda: _disbursement_reversal_sheet(payment,
-                                                 load_form(DisbursementReversalSchema())))
-    else:
-        sheet = None
-        _done, errors, refusal = attempt_naming_the_clause(
-            lambda: reversals.reverse_disbursement(db.session, disbursement_id,
-                                                   actor=current_actor(),
-                                                   **load_form(DisbursementReversalSchema())))
-    if errors:
-        status = refusal.status if refusal is not None and refusal.status in (409, 422) else 422
-        return grant_page(grant_id, errors, "reverse_disbursement", status)
-    if sheet is not None:
-        return render_template("confirm.html", **sheet)
-    flash(_("The payment was reversed."), "success")
-    return redirect(url_for("portfolio.grant", grant_id=grant_id))
+    return _confirm_then(
+        grant_id, "reverse_disbursement",
+        lambda: _disbursement_reversal_sheet(payment, load_form(DisbursementReversalSchema())),
+        lambda: reversals.reverse_disbursement(db.session, disbursement_id,
+                                               actor=current_actor(),
+                                               **load_form(DisbursementReversalSchema())),
+        _("The payment was reversed."), url_for("portfolio.grant", grant_id=grant_id))

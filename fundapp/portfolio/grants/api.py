@@ -10,18 +10,21 @@ from __future__ import annotations
 from flask import request
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
 from fundapp.api.routes import PAGE_PARAMS, page_body
 from fundapp.api.schemas import PageSchema
+from fundapp.compliance.book_cache import cached
 from fundapp.compliance.corrections import correction_schema
 from fundapp.errors import AppError, refuse_on_constraint
 from fundapp.extensions import db
 from fundapp.fund.operations import create_policy_version
 from fundapp.fund.queries import policy_versions
 from fundapp.pagination import paginate
+from fundapp.portfolio.common import MAX_ID
 from fundapp.portfolio.conversion.operations import record_alternative_condition_met
 from fundapp.portfolio.conversion.schemas import AlternativeConditionCreateSchema
 from fundapp.portfolio.grants import operations as ops
@@ -77,18 +80,29 @@ def create_policy():
 # --------------------------------------------------------------------------- grants
 
 
+def _shown() -> tuple:
+    """What GrantSchema shows of a grant besides its row, in one statement per relation for
+    a whole page of grants (not one per grant, nor one per tranche for its reviews)."""
+    return (selectinload(Grant.tranches).selectinload(Tranche.reviews),
+            selectinload(Grant.disbursements).joinedload(GrantDisbursement.tranche),
+            selectinload(Grant.refunds), selectinload(Grant.conversion),
+            selectinload(Grant.alternative_trigger))
+
+
 @api_route(bp, "/v1/grants", "GET", summary="Grant agreements", response=GrantPageSchema,
            params=PAGE_PARAMS + [{"name": "status", "in": "query", "schema": {"type": "string"}}])
 def list_grants():
-    # Each relation the schema shows in one statement for the whole page, not one per grant.
-    stmt = grants_query(request.args.get("status", "")).options(
-        selectinload(Grant.tranches).selectinload(Tranche.reviews),
-        selectinload(Grant.disbursements).joinedload(GrantDisbursement.tranche),
-        selectinload(Grant.refunds), selectinload(Grant.conversion),
-        selectinload(Grant.alternative_trigger))
-    page = paginate(db.session, stmt, request.args.get("page", 1),
-                    request.args.get("per_page", 25))
-    return page_body(page, GrantSchema())
+    status = request.args.get("status", "")
+    number, size = request.args.get("page", 1), request.args.get("per_page", 25)
+
+    def page_of_grants() -> dict:
+        stmt = grants_query(status).options(*_shown())
+        return page_body(paginate(db.session, stmt, number, size), GrantSchema())
+
+    # Every field of a grant is the book's (changed only by ledgered operations that move its
+    # version): a page of them is made once per book version (compliance/book_cache.py).
+    return cached(db.session, "grants_json", (status, str(number), str(size)), page_of_grants,
+                  by_language=False)
 
 
 @api_route(bp, "/v1/grants", "POST", summary="Sign a grant agreement for a deal",
@@ -102,7 +116,12 @@ def create_grant():
 @api_route(bp, "/v1/grants/<int:grant_id>", "GET", summary="A grant agreement",
            response=GrantSchema)
 def get_grant(grant_id: int):
-    return GrantSchema().dump(ops.get_grant(db.session, grant_id))
+    def shown() -> dict:
+        grant = db.session.scalar(select(Grant).where(Grant.id == grant_id).options(*_shown())) \
+            if 0 < grant_id <= MAX_ID else None
+        return GrantSchema().dump(grant or ops.get_grant(db.session, grant_id))  # or 404
+
+    return cached(db.session, "grant_json", (grant_id,), shown, by_language=False)
 
 
 @api_route(bp, "/v1/grants/<int:grant_id>/disbursements", "GET",

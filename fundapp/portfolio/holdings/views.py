@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from fundapp.compliance.book_cache import cached
 from fundapp.extensions import db
 from fundapp.inputs import load_form
 from fundapp.portfolio.common import pct_text
@@ -132,8 +133,10 @@ def _holding_page(holding_id: int, errors: dict[str, list[str]] | None = None,
                   form: Any = None, action: str = "", status: int = 200):
     holding = get_holding(db.session, holding_id)
     as_of = shanghai_today()
-    # This holding's row only, from its own flows and marks (not the whole fund: issue 14).
-    row = next(iter(holding_rows(db.session, as_of, [holding.id])), None)
+    # This holding's row only, from its own flows and marks (not the whole fund: issue 14),
+    # computed once per book version and day (compliance/book_cache.py).
+    row = cached(db.session, "holding_row", (holding.id, as_of),
+                 lambda: next(iter(holding_rows(db.session, as_of, [holding.id])), None))
     marks = db.session.scalars(select(ValuationMark).where(ValuationMark.holding_id == holding.id)
                                .order_by(ValuationMark.measured_on.desc(),
                                          ValuationMark.id.desc())).all()
