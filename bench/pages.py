@@ -27,6 +27,7 @@ database instead of building one (a development aid).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -307,23 +308,23 @@ def _p95(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
-def _app(db_path: str):
+def _app(url: str):
     from fundapp.app import create_app
     from fundapp.config import TestConfig
 
-    config = TestConfig(f"sqlite:///{db_path}")
+    config = TestConfig(url)
     config.WTF_CSRF_ENABLED = False
     config.ARGON2_FAST = True
     return create_app(config)
 
 
-def _walk(db_path: str, ids: dict, repeat: int, only: str) -> dict:
+def _walk(url: str, ids: dict, repeat: int, only: str) -> dict:
     """The timed walk, in a process of its own (see run): every GET rule as every demo user,
     then the bare SELECTs, on the database `run` built."""
     from fundapp.demo import DEMO_PASSWORD, DEMO_USERS
     from fundapp.extensions import db
 
-    app = _app(db_path)
+    app = _app(url)
     rules = []
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or SKIP.search(rule.rule):
@@ -409,10 +410,36 @@ def _walk(db_path: str, ids: dict, repeat: int, only: str) -> dict:
             "server_errors": server_errors}
 
 
+@contextlib.contextmanager
+def _database(tmp: str, reuse: str):
+    """The database's URL: a SQLite file in `tmp`, or with BENCH_PAGES_DATABASE=postgresql a
+    scratch database on FUNDAPP_TEST_DATABASE_URL's server, dropped afterwards."""
+    if reuse:
+        yield reuse if "://" in reuse else f"sqlite:///{reuse}"
+        return
+    if os.environ.get("BENCH_PAGES_DATABASE", "sqlite") != "postgresql":
+        yield f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        return
+    from sqlalchemy.engine import make_url
+
+    from bench.ledger_write import _admin, _url
+
+    server = make_url(_url())
+    name = f"fundapp_bench_pages_{os.getpid()}"
+    with _admin(server) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with _admin(server) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def run() -> dict:
     import multiprocessing
 
-    from sqlalchemy import insert
+    from sqlalchemy import insert, text
 
     from fundapp.compliance.models import LedgerHead
     from fundapp.demo import load_demo
@@ -426,12 +453,12 @@ def run() -> dict:
     deals, holdings = int(50_000 * scale), int(2_000 * scale)
     flows, ledger = int(80_000 * scale), int(1_000_000 * scale)
     out: dict = {}
-    # A development aid: BENCH_PAGES_DB names a database this benchmark built before (or any
-    # fundapp database at the newest schema), walked as it is, without generating.
+    # A development aid: BENCH_PAGES_DB names a database this benchmark built before (a SQLite
+    # file or a URL), walked as it is, without generating.
     reuse = os.environ.get("BENCH_PAGES_DB", "")
-    with tempfile.TemporaryDirectory() as tmp:
-        db_path = reuse or str(Path(tmp) / "bench.sqlite3")
-        app = _app(db_path)
+    with tempfile.TemporaryDirectory() as tmp, _database(tmp, reuse) as url:
+        out["database"] = url.split(":")[0]
+        app = _app(url)
         with app.app_context():
             if reuse:
                 pass  # walked as it is
@@ -451,6 +478,9 @@ def run() -> dict:
                 for key, seconds in _generate(db.session, deals, holdings, flows,
                                               ledger).items():
                     out[key] = f"{seconds:.1f}"
+                if db.engine.dialect.name == "postgresql":
+                    db.session.execute(text("ANALYZE"))  # as autovacuum would, in time
+                    db.session.commit()
             ids = _first_ids(db.session)
             db.session.remove()
             db.engine.dispose()
@@ -459,7 +489,7 @@ def run() -> dict:
         # The walk runs in a new process, as a server's worker would: this one holds what the
         # generation left behind (its full collections paused requests by 200-450 ms).
         with multiprocessing.get_context("spawn").Pool(1) as pool:
-            walked = pool.apply(_walk, (db_path, ids, repeat, only))
+            walked = pool.apply(_walk, (url, ids, repeat, only))
     results, first, refused, bare = (walked["results"], walked["first"], walked["refused"],
                                      walked["bare"])
     out.update(walked["server_errors"])

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from fundapp.compliance.models import LedgerEntry
 from fundapp.extensions import db
 from tests.conftest import PASSWORD, api_token, csrf_from, login, make_user, run_tasks
-from tests.data.history_workbook import AS_OF, build, xirr
+from tests.data.history_workbook import AS_OF, Builder, build, xirr
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -212,6 +212,74 @@ def test_conversion_difference_needs_a_reason_and_an_ic_reference_and_is_ledgere
     [imported] = ledger("history.imported")
     assert imported["reason"] == REASON and imported["accepted_differences"][0]["grant"] == "G12"
     assert expected.conversions["G12"]["fund_units"] == Decimal("500000.00")
+
+
+def test_a_refused_first_score_row_takes_its_panel_member_with_it(app):
+    """A judge's first score row at a roadshow adds the judge to the panel, then is refused: the
+    member goes with the rolled-back row, and the judge's next row there adds it again (not the
+    id of a member that no longer exists)."""
+    from fundapp.deals.models import Company, PanelMember, Roadshow, ScoreSheet
+    from fundapp.history_import.operations import run_import
+    from fundapp.history_import.parser import read_workbook
+    from fundapp.history_import.planner import Planner
+    from fundapp.unit_of_work import lock_key
+
+    b = Builder()
+    b.add("roadshows", ref="R1", name="2023年春季路演", held_on=date(2023, 4, 18))
+    for ref in ("C01", "C02"):
+        b.add("companies", ref=ref, legal_name=f"上海评分样本{ref}科技有限公司", sector="ai")
+    scores = {"technology": Decimal(8), "team": Decimal(8), "market": Decimal("7.5"),
+              "park_fit": Decimal(7), "policy_value": Decimal(7)}
+    judge = {"roadshow": "R1", "judge": "周教授", "affiliation": "复旦大学"}
+    # Row 2 has no technology score: record_score_sheet refuses it after add_panel_member.
+    b.add("scores", company="C01", **judge, **{**scores, "technology": None})
+    b.add("scores", company="C02", **judge, **scores)  # row 3: the same judge, valid
+    content = b.workbook()
+
+    with app.test_request_context():
+        report = run_import(db.session, content, filename="history.xlsx", actor="test",
+                            dry_run=True, locale="en")
+    db.session.rollback()
+    assert report["problems"] == [{"sheet": "Roadshow scores", "row": 2, "column": "",
+                                   "message": "Score Technology."}]
+    applied = {s["key"]: s["applied"] for s in report["sheets"]}
+    assert (applied["roadshows"], applied["companies"], applied["scores"]) == (1, 2, 1)
+
+    # The applied row's sheet is the judge's, on a panel member that exists: the only one.
+    with app.test_request_context():
+        lock_key(db.session, "history_import")
+        replay = Planner(db.session, read_workbook(content), actor="test").run()
+        assert [(p.sheet, p.row) for p in replay.problems] == [("scores", 2)]
+        [member] = db.session.scalars(select(PanelMember)).all()
+        [sheet] = db.session.scalars(select(ScoreSheet)).all()
+        assert sheet.panel_member_id == member.id and member.name == "周教授"
+        show = db.session.scalar(select(Roadshow))
+        assert member.roadshow_id == sheet.roadshow_id == show.id
+        assert db.session.get(Company, sheet.company_id).legal_name == "上海评分样本C02科技有限公司"
+        assert len(sheet.scores) == 5
+    db.session.rollback()
+
+
+def test_a_score_outside_zero_to_ten_is_refused_naming_its_row(app):
+    """The form refuses a score of 11; so does the import (the operation checks the range, the
+    database's CHECK refuses what would slip by)."""
+    from fundapp.deals.models import Score
+    from fundapp.history_import.operations import run_import
+
+    b = Builder()
+    b.add("roadshows", ref="R1", name="2023年春季路演", held_on=date(2023, 4, 18))
+    b.add("companies", ref="C01", legal_name="上海评分样本C01科技有限公司", sector="ai")
+    scores = {"technology": Decimal(11), "team": Decimal(8), "market": Decimal("7.5"),
+              "park_fit": Decimal(7), "policy_value": Decimal("-1")}
+    b.add("scores", company="C01", roadshow="R1", judge="周教授", affiliation="复旦大学",
+          **scores)
+    with app.test_request_context():
+        report = run_import(db.session, b.workbook(), filename="history.xlsx", actor="test",
+                            dry_run=True, locale="en")
+    db.session.rollback()
+    assert report["problems"] == [{"sheet": "Roadshow scores", "row": 2, "column": "",
+                                   "message": "A score is a number from 0 to 10."}] * 2
+    assert db.session.scalar(select(func.count()).select_from(Score)) == 0
 
 
 # --- the page and the worker -------------------------------------------------------------------

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -310,7 +311,9 @@ class Score(Base):
     """A score for one criterion, from MIN_SCORE to MAX_SCORE (see fundapp.deals.scoring)."""
 
     __tablename__ = "scores"
-    __table_args__ = (UniqueConstraint("sheet_id", "criterion_id"),)
+    # value is in hundredths (ScaledDecimal(2)): 0 to 10 points
+    __table_args__ = (UniqueConstraint("sheet_id", "criterion_id"),
+                      CheckConstraint("value >= 0 AND value <= 1000", name="range"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sheet_id: Mapped[int] = mapped_column(ForeignKey("score_sheets.id", ondelete="CASCADE"),

@@ -30,7 +30,7 @@ from fundapp.deals.models import (
     ScoreSheet,
 )
 from fundapp.deals.operations import lock_roadshow, refuse_before_roadshow, refuse_fields
-from fundapp.deals.scoring import DEFAULT_CRITERIA
+from fundapp.deals.scoring import DEFAULT_CRITERIA, MAX_SCORE, MIN_SCORE
 from fundapp.errors import NotFound, RuleRefused
 
 
@@ -171,6 +171,11 @@ def add_slot(session: Session, roadshow: Roadshow, company: Company, *, actor: s
     return slot
 
 
+def _is_score(value: object) -> bool:
+    return isinstance(value, Decimal) and value.is_finite() and \
+        MIN_SCORE <= value <= MAX_SCORE and value == value.quantize(Decimal("0.01"))
+
+
 def record_score_sheet(session: Session, roadshow: Roadshow, *, panel_member_id: int,
                        company_id: int, scores: Mapping[str, Decimal] | None = None,
                        has_conflict: bool = False, comment: str = "",
@@ -200,6 +205,10 @@ def record_score_sheet(session: Session, roadshow: Roadshow, *, panel_member_id:
             if value is None:
                 problems[f"scores.{criterion.code}"] = [
                     str(_l("Score %(label)s.", label=criterion_label(criterion)))]
+            elif not _is_score(value):  # the form checked it; an import or a script may not
+                problems[f"scores.{criterion.code}"] = [str(_l(
+                    "A score is a number from %(min)s to %(max)s.", min=MIN_SCORE,
+                    max=MAX_SCORE))]
             else:
                 values[criterion.id] = value
         for unknown in given:
