@@ -151,7 +151,11 @@ def test_a_dcf_mark_through_the_api_is_computed_stored_shown_and_counts_once_fin
     assert bare.status_code == 422 and "value_per_unit" in bare.get_json()["error"]["details"]
     assert count(ValuationMark) == 2
 
-    # Four eyes, as for every method; then NAV = units × the computed value.
+    # Four eyes, as for every method; then NAV = units × the computed value. (The schedule is
+    # read before too: its pages are kept per book version, and finalising moves it.)
+    before = client.get("/api/v1/holdings?as_of=2026-01-15", headers=headers).get_json()
+    assert next(r for r in before["items"] if r["holding_id"] == holding_id)["value_per_unit"] \
+        != str(PER_UNIT)
     own = client.post(f"/api/v1/marks/{mark['id']}/finalise", headers=headers)
     assert own.status_code == 409 and own.get_json()["error"]["details"]["rule"] == "four_eyes"
     final = client.post(f"/api/v1/marks/{mark['id']}/finalise", headers=manager(client, SECOND))

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from fundapp.api import bp
 from fundapp.api.core import api_route, load_json
 from fundapp.api.routes import PAGE_PARAMS
+from fundapp.compliance.book_cache import cached
 from fundapp.deals.models import Company
 from fundapp.extensions import db
 from fundapp.pagination import PER_PAGE, Page, paginate
@@ -48,14 +49,20 @@ def _page_meta(page: Page) -> dict:
            "at a time (by company)", response=ItemsSchema, params=[AS_OF_PARAM, *PAGE_PARAMS])
 def list_holdings():
     as_of = as_of_arg()
-    # The page's holdings are chosen by SQL and only their rows are computed (issue 14).
-    stmt = (select(Holding.id).join(Company, Company.id == Holding.company_id)
-            .where(Holding.acquired_on <= as_of, Holding.status != HoldingStatus.REVERSED)
-            .order_by(Company.legal_name, Holding.id))
-    page = paginate(db.session, stmt, request.args.get("page", 1),
-                    request.args.get("per_page", PER_PAGE))
-    return {"as_of": as_of.isoformat(),
-            "items": to_json(holding_rows(db.session, as_of, page.items)), **_page_meta(page)}
+    number, size = request.args.get("page", 1), request.args.get("per_page", PER_PAGE)
+
+    def page_of_rows() -> dict:
+        # The page's holdings are chosen by SQL and only their rows are computed (issue 14).
+        stmt = (select(Holding.id).join(Company, Company.id == Holding.company_id)
+                .where(Holding.acquired_on <= as_of, Holding.status != HoldingStatus.REVERSED)
+                .order_by(Company.legal_name, Holding.id))
+        page = paginate(db.session, stmt, number, size)
+        return {"as_of": as_of.isoformat(),
+                "items": to_json(holding_rows(db.session, as_of, page.items)),
+                **_page_meta(page)}
+
+    # The rows are the book's figures: a page is computed once per book version.
+    return cached(db.session, "holdings_json", (as_of, str(number), str(size)), page_of_rows)
 
 
 @api_route(bp, "/v1/holdings/<int:holding_id>/marks", "GET", summary="A holding's marks",
