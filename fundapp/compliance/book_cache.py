@@ -12,7 +12,7 @@ What changes outside the book but, like every change that matters, only with a l
 (IC meetings, their packs and minutes) can be kept per version of the whole ledger instead
 (`whole_ledger=True`: the head's seq and hash, which every entry moves).
 
-The cache lives in the process (each web worker has its own), holds a few results per app, and
+The cache lives in the process (each web worker has its own), holds a few results per kind, and
 returns the same objects to every caller: they are treated as read-only. The key carries the
 head's hash as well as its number, so two databases at the same number never share a result
 (tests make many), and the reader's language when the result holds rendered text.
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from fundapp.compliance.models import LedgerHead
 
 T = TypeVar("T")
-SIZE = 64  # results per app: a few as-of dates and periods in both languages, each check
+SIZE = 64  # results per kind and app: as-of dates, periods and pages in both languages
 
 
 class _Results:
@@ -85,7 +85,10 @@ def cached(session: Session, kind: str, parts: tuple[Hashable, ...],
     if not has_request_context():
         return compute()
     version = ledger_version if whole_ledger else book_version
-    results = current_app.extensions.setdefault("fundapp.book_cache", _Results())
+    # One pool per kind: a reader leafing through grants one by one does not push the fund's
+    # figures (the better part of a second to compute) out of the cache.
+    pools = current_app.extensions.setdefault("fundapp.book_cache", {})
+    results = pools.get(kind) or pools.setdefault(kind, _Results())
     key = (kind, whole_ledger, *version(session),
            str(get_locale() or "") if by_language else "", *parts)
     found = results.get(key)

@@ -54,6 +54,25 @@ def test_figures_are_computed_once_per_book_version(client, monkeypatch):
     assert after["fund"]["paid_in_amount"] == "1500000.00" and len(calls) == 2
 
 
+def test_reading_many_grants_one_by_one_keeps_the_funds_figures(client, monkeypatch):
+    """Each kind of result has its own room: more grants read one after another (each kept
+    per book version) than the cache holds do not push out the fund's figures, the costliest
+    to compute."""
+    from fundapp.compliance import book_cache
+
+    headers = manager_headers(client)
+    make_fund()
+    calls = _count_computations(monkeypatch)
+    client.get("/api/v1/performance?as_of=2026-11-30", headers=headers)
+    with client.application.test_request_context():
+        from fundapp.extensions import db
+
+        for n in range(book_cache.SIZE + 6):
+            book_cache.cached(db.session, "grant_json", (n,), lambda n=n: {"id": n})
+    client.get("/api/v1/performance?as_of=2026-11-30", headers=headers)
+    assert len(calls) == 1
+
+
 def test_each_language_gets_its_own_figures_page(client):
     manager_headers(client)
     make_fund()
