@@ -36,6 +36,23 @@ FUND_NAME = "浦江拨投结合基金（测试）"
 FUND_NAME_EN = "Pujiang Grant-plus-Investment Fund (test)"
 
 
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """`app` served on a free localhost port in a background thread: yields its base URL; the
+    server is shut down and the app's connections closed afterwards."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+        with app.app_context():
+            db.engine.dispose()
+
+
 @dataclass(frozen=True)
 class LiveServer:
     url: str  # e.g. http://127.0.0.1:43211, no trailing slash
@@ -71,18 +88,8 @@ def live_server(browser_database) -> Iterator[LiveServer]:
     """The app on 127.0.0.1:<free port> in a background thread, with one fund manager and a fund."""
     app = create_app(make_config(browser_database))
     _seed(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", email=USER_EMAIL,
-                         password=PASSWORD, name=USER_NAME)
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app) as url:
+        yield LiveServer(url=url, email=USER_EMAIL, password=PASSWORD, name=USER_NAME)
 
 
 @pytest.fixture(scope="session")
@@ -176,15 +183,5 @@ def demo_pages_server(sqlite_template, folder, users, not_pages) -> Iterator[tup
         urls = [(endpoint, url) for endpoint, url in get_urls(app, first_ids())
                 if endpoint not in not_pages and not url.startswith("/api/")]
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="demo-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", email="", password=PASSWORD,
-                         name=""), urls
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app) as url:
+        yield LiveServer(url=url, email="", password=PASSWORD, name=""), urls

@@ -4,21 +4,19 @@
 from __future__ import annotations
 
 import shutil
-import threading
 
 import pytest
 
 from fundapp.app import create_app
 from fundapp.extensions import db
 from fundapp.guide_images import MAX_BYTES, SHOTS, take
+from tests.browser.conftest import serving
 from tests.conftest import make_config
 
 pytestmark = pytest.mark.browser
 
 
 def test_screenshots_are_taken_in_both_languages_and_stay_small(browser, sqlite_template, tmp_path):
-    from werkzeug.serving import make_server
-
     from fundapp.demo import DEMO_PASSWORD, load_demo
 
     path = tmp_path / "guide.sqlite3"
@@ -28,18 +26,9 @@ def test_screenshots_are_taken_in_both_languages_and_stay_small(browser, sqlite_
         load_demo(db.session)
         db.session.commit()
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(app) as url:
         wanted = [s for s in SHOTS if s.name in ("manager-board", "help-menu")]
-        written = take(f"http://127.0.0.1:{server.server_port}", tmp_path / "out",
-                       DEMO_PASSWORD, wanted, browser=browser)
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        with app.app_context():
-            db.engine.dispose()
+        written = take(url, tmp_path / "out", DEMO_PASSWORD, wanted, browser=browser)
     assert sorted(p.name for p in written) == [
         "help-menu.en.png", "help-menu.zh.png", "manager-board.en.png", "manager-board.zh.png"]
     for picture in written:
